@@ -1,0 +1,68 @@
+// npm run bench: median time per training step for fixed workloads on generated data. It measures and
+// prints; it never passes or fails. `--json` prints one JSON line per workload instead of the table.
+import { loadModel } from '../src/onnx/io.js';
+import { LOSSES } from '../src/losses/index.js';
+import { DEFAULT_TRAIN_CONFIG, initialParameters, StageRunner, type TrainConfig } from '../src/train/trainer.js';
+import { fullFineTune, linearProbe, type Plan } from '../src/train/strategies.js';
+import { Rng } from '../src/train/rng.js';
+import type { Dataset } from '../src/data/dataset.js';
+import type { ModelProto } from '../src/onnx/proto.js';
+
+interface Workload {
+  name: string;
+  model: () => ModelProto;
+  plan: Plan;
+  batch: number;
+  featureShape: number[];
+  config: Omit<TrainConfig, 'batchSize'>;
+}
+
+const json = process.argv.includes('--json');
+const REPEATS = 7;
+
+function randomDataset(rows: number, featureShape: number[], seed: number): Dataset {
+  const rng = new Rng(seed);
+  const size = featureShape.reduce((a, b) => a * b, 1);
+  const features = Float32Array.from({ length: rows * size }, () => rng.normal());
+  const labels = Float64Array.from({ length: rows }, () => (rng.next() > 0.5 ? 1 : 0));
+  return { source: 'generated', count: rows, featureShape, features, labels };
+}
+
+async function measure(w: Workload) {
+  const model = w.model();
+  const data = randomDataset(w.batch * 8, w.featureShape, 1);
+  const parameters = initialParameters(model);
+  const runner = await StageRunner.create(model, parameters, w.plan.stages[0], data, { ...w.config, batchSize: w.batch });
+  const order = Int32Array.from({ length: data.count }, (_, i) => i);
+  const stepsPerRepeat = 200;
+  let step = 0;
+  const oneStep = () => {
+    const start = (step++ % 8) * w.batch;
+    return runner.step(order, start, start + w.batch);
+  };
+  for (let i = 0; i < 100; i++) await oneStep(); // warm-up
+  const samples: number[] = [];
+  for (let r = 0; r < REPEATS; r++) {
+    const t0 = process.hrtime.bigint();
+    for (let i = 0; i < stepsPerRepeat; i++) await oneStep();
+    samples.push(Number(process.hrtime.bigint() - t0) / 1e3 / stepsPerRepeat);
+  }
+  await runner.release();
+  samples.sort((a, b) => a - b);
+  const median = samples[Math.floor(samples.length / 2)];
+  return { workload: w.name, batch: w.batch, threads: w.config.threads, median_us: median, min_us: samples[0], max_us: samples[samples.length - 1], samples_per_s: (w.batch * 1e6) / median, peak_rss_mb: process.resourceUsage().maxRSS / 1024 };
+}
+
+const seedModel = () => loadModel('test/fixtures/torch-seed/model.onnx');
+const seedConfig = { ...DEFAULT_TRAIN_CONFIG, loss: LOSSES.bce, threads: 1 };
+const workloads: Workload[] = [
+  { name: 'seed MLP 10-32-16-1, full fine-tune step', model: seedModel, plan: fullFineTune({ lr: 3e-3, epochs: 1 }), batch: 64, featureShape: [10], config: seedConfig },
+  { name: 'seed MLP 10-32-16-1, linear-probe step', model: seedModel, plan: linearProbe({ lr: 1e-2, epochs: 1 }), batch: 64, featureShape: [10], config: seedConfig },
+];
+
+if (!json) console.log(`onnx-finetune bench — node ${process.version}, ${process.platform}/${process.arch}, median of ${REPEATS} runs after warm-up\n`);
+for (const w of workloads) {
+  const r = await measure(w);
+  if (json) console.log(JSON.stringify(r));
+  else console.log(`${r.workload.padEnd(45)} batch ${String(r.batch).padStart(4)}  ${r.median_us.toFixed(1).padStart(8)} µs/step (min ${r.min_us.toFixed(1)}, max ${r.max_us.toFixed(1)})  ${Math.round(r.samples_per_s).toLocaleString('en-US').padStart(10)} samples/s  peak RSS ${r.peak_rss_mb.toFixed(0)} MB`);
+}

@@ -1,0 +1,100 @@
+// Training artifacts from (model, trainable parameters, loss): a train graph (loss, logits and the gradient
+// of every trainable parameter), an eval graph (loss and logits) and, at the end, an inference model.
+// Trainable parameters become graph inputs; frozen ones stay initializers, so no gradient is built for them.
+import { DataType, makeValueInfo, type Dim } from '../onnx/builder.js';
+import { onnx, type GraphProto, type ModelProto, type NodeProto, type TensorProto } from '../onnx/proto.js';
+import { rawBytes, type TypedArray } from '../onnx/tensor.js';
+import { indexGraph, nameNodes } from '../graph/graph-index.js';
+import { inferShapes } from '../graph/shapes.js';
+import { createEmitter } from '../graph/emitter.js';
+import { buildBackward, gradName } from '../autodiff/backward.js';
+import { describeModel, type ModelSummary } from '../model/describe.js';
+import type { Loss } from '../losses/index.js';
+import { UserError } from '../errors.js';
+
+export const LABELS = 'labels';
+export const LOSS = 'loss';
+
+export interface Artifacts {
+  train: ModelProto;
+  eval: ModelProto;
+  summary: ModelSummary;
+  /** Trainable parameters in feed order, and the train graph's gradient output for each. */
+  trainable: { name: string; dims: number[]; gradient: string }[];
+  labelShape: Dim[];
+  labelType: 'float' | 'int64';
+}
+
+export function cloneModel(model: ModelProto): ModelProto {
+  return onnx.ModelProto.decode(onnx.ModelProto.encode(model as never).finish()) as unknown as ModelProto;
+}
+
+export function buildArtifacts(model: ModelProto, trainable: string[], loss: Loss): Artifacts {
+  const summary = describeModel(model);
+  const known = new Map(summary.parameters.map((p) => [p.name, p]));
+  for (const name of trainable) if (!known.has(name)) throw new UserError(`'${name}' is not a parameter of the model`);
+  const base = cloneModel(model);
+  const graph = base.graph;
+  nameNodes(graph);
+  const trainableSet = new Set(trainable);
+  const floatType = graph.initializer.find((t) => trainableSet.has(t.name))?.dataType ?? DataType.FLOAT;
+  const logitsShape: Dim[] = summary.logitsShape ?? ['batch', null];
+  const labelShape = loss.labelShape(logitsShape);
+
+  graph.initializer = graph.initializer.filter((t) => !trainableSet.has(t.name));
+  graph.input = [
+    ...graph.input.filter((i) => i.name === summary.input),
+    ...trainable.map((name) => makeValueInfo(name, floatType, known.get(name)!.dims)),
+    makeValueInfo(LABELS, loss.labelType === 'int64' ? DataType.INT64 : floatType, labelShape),
+  ];
+
+  const lossInits: TensorProto[] = [];
+  const emitter = createEmitter('loss', floatType, summary.opset, lossInits);
+  const io = { logits: summary.logits, labels: LABELS, logitsShape };
+  const forward = loss.forward(emitter, io, LOSS);
+  const logitsOutput = graph.output[0];
+  const lossOutput = makeValueInfo(LOSS, floatType, []);
+
+  const evalModel = withGraph(base, {
+    ...graph,
+    node: [...graph.node, ...forward],
+    initializer: [...graph.initializer, ...lossInits],
+    output: [lossOutput, logitsOutput],
+  });
+
+  const seedName = gradName(summary.logits);
+  const lossGradient = loss.gradient(emitter, io, seedName);
+  const forwardGraph = { ...graph, node: [...graph.node] } as GraphProto;
+  const index = indexGraph(forwardGraph);
+  const infos = inferShapes(forwardGraph, index, summary.opset);
+  const backward = buildBackward({ graph: forwardGraph, index, infos, opset: summary.opset, seeds: new Map([[summary.logits, seedName]]), wrt: trainable });
+  const trainableOut = trainable.map((name) => ({ name, dims: known.get(name)!.dims, gradient: backward.gradients.get(name)! }));
+  const trainModel = withGraph(base, {
+    ...graph,
+    node: [...graph.node, ...forward, ...lossGradient, ...backward.nodes],
+    initializer: [...graph.initializer, ...lossInits, ...backward.initializers],
+    output: [lossOutput, logitsOutput, ...trainableOut.map((p) => makeValueInfo(p.gradient, floatType, p.dims))],
+  });
+  return { train: trainModel, eval: evalModel, summary, trainable: trainableOut, labelShape, labelType: loss.labelType };
+}
+
+function withGraph(model: ModelProto, graph: Partial<GraphProto>): ModelProto {
+  const copy = onnx.ModelProto.create({ ...model, graph: onnx.GraphProto.create({ ...model.graph, ...graph } as never) } as never);
+  return copy as unknown as ModelProto;
+}
+
+/** The source model with the given parameter values as its initializers: same names, inputs and outputs. */
+export function inferenceModel(source: ModelProto, values: ReadonlyMap<string, TypedArray>): ModelProto {
+  const model = cloneModel(source);
+  for (const t of model.graph.initializer) {
+    const v = values.get(t.name);
+    if (v) {
+      t.rawData = rawBytes(v);
+      t.floatData = [];
+      t.doubleData = [];
+    }
+  }
+  return model;
+}
+
+export type { NodeProto };

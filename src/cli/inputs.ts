@@ -1,0 +1,72 @@
+// What a command trains on: an imported model with CSV files (--model, --train, --test), or, with none of
+// them, the built-in default, the seed notebook's job: the synthetic task and the seed backbone with a fresh
+// Linear(16,1) head. Everything is read and checked here, before any training starts.
+import { loadModel } from '../onnx/io.js';
+import type { ModelProto } from '../onnx/proto.js';
+import { describeModel, type ModelSummary } from '../model/describe.js';
+import { attachLinearHead } from '../model/attach-head.js';
+import { DEFAULT_BACKBONE_PATH } from '../model/seed-backbone.js';
+import { readCsvDataset } from '../data/csv.js';
+import { notebookTask, streamSeed, STREAMS } from '../data/synthetic.js';
+import type { Dataset } from '../data/dataset.js';
+import { Rng } from '../train/rng.js';
+import { UserError } from '../errors.js';
+import { readString, type Argv } from './options.js';
+
+export interface Inputs {
+  model: ModelProto;
+  summary: ModelSummary;
+  /** Number of logits: 1 is a binary head (BCE), more are classes (cross-entropy). */
+  logitCount: number;
+  data: { train: Dataset; test: Dataset };
+  /** Where model and data came from, for the summary and the report. */
+  sources: { model: string; train: string; test: string };
+}
+
+const FILE_OPTIONS = ['model', 'train', 'test'] as const;
+
+export function loadInputs(argv: Argv, seed: number): Inputs {
+  const files = Object.fromEntries(FILE_OPTIONS.map((name) => [name, readString(argv, name)])) as Record<(typeof FILE_OPTIONS)[number], string | undefined>;
+  const given = FILE_OPTIONS.filter((name) => files[name] !== undefined);
+  if (given.length === 0) return builtInDefault(argv, seed);
+  if (given.length < FILE_OPTIONS.length) {
+    const missing = FILE_OPTIONS.filter((name) => files[name] === undefined).map((n) => `--${n}`);
+    throw new UserError(`--model, --train and --test go together (leave all three out for the built-in default); missing ${missing.join(' and ')}`);
+  }
+  const modelPath = files.model!;
+  const model = loadModel(modelPath);
+  const summary = describeModel(model, modelPath);
+  const logitCount = countLogits(summary, modelPath);
+  const exampleShape = summary.inputShape?.slice(1);
+  const featureShape = exampleShape?.every((d): d is number => typeof d === 'number') ? exampleShape : undefined;
+  const label = readString(argv, 'label');
+  const data = {
+    train: readCsvDataset(files.train!, { label, featureShape }),
+    test: readCsvDataset(files.test!, { label, featureShape }),
+  };
+  return { model, summary, logitCount, data, sources: { model: modelPath, train: files.train!, test: files.test! } };
+}
+
+function builtInDefault(argv: Argv, seed: number): Inputs {
+  if (argv.label !== undefined) throw new UserError('--label names a column of the --train/--test CSV files; the built-in default has none');
+  const backbone = loadModel(DEFAULT_BACKBONE_PATH);
+  // One head for every strategy, from the seed alone, so that a comparison starts all three from the same weights.
+  const model = attachLinearHead(backbone, 1, new Rng(streamSeed(seed, STREAMS.head)), DEFAULT_BACKBONE_PATH);
+  const summary = describeModel(model, DEFAULT_BACKBONE_PATH);
+  const data = notebookTask(seed);
+  return {
+    model, summary, logitCount: 1, data,
+    sources: { model: `built-in: models/seed-backbone.onnx + Linear(16,1) head (seed ${seed})`, train: data.train.source, test: data.test.source },
+  };
+}
+
+/** Logits are [batch, classes] (or [batch] for one logit); the class count must be a fixed number. */
+function countLogits(summary: ModelSummary, source: string): number {
+  const shape = summary.logitsShape;
+  if (shape?.length === 1) return 1;
+  const classes = shape?.length === 2 ? shape[1] : undefined;
+  if (typeof classes !== 'number' || classes < 1) {
+    throw new UserError(`${source}: output '${summary.logits}' should have shape [batch, classes] with a fixed number of classes, got ${shape ? `[${shape}]` : 'no shape'}`);
+  }
+  return classes;
+}

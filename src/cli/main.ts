@@ -1,0 +1,68 @@
+#!/usr/bin/env node
+// onnx-finetune: the fine-tuning strategies from a terminal. One yargs command per strategy, plus compare;
+// see README.md. A UserError prints its message alone, as one line on stderr, and exits with status 1.
+import yargs, { type Argv as Yargs } from 'yargs';
+import { hideBin } from 'yargs/helpers';
+import { UserError } from '../errors.js';
+import { COMMON_OPTIONS, STRATEGY_OPTIONS, yargsOptions } from './options.js';
+import { COMMANDS, VERSION, runCommand, type CommandKey } from './run.js';
+
+const DESCRIPTIONS: Record<CommandKey, string> = {
+  linear_probe: 'train the head only; the backbone stays frozen',
+  partial_unfreeze: 'train the head, then the head and the --unfreeze layers at a smaller learning rate',
+  full_fine_tune: 'train every parameter',
+  compare: 'run the three strategies at their defaults on the same start and compare their test accuracy',
+};
+
+/** Exit statuses: 1 for bad input, 70 (EX_SOFTWARE) for an unexpected error, which is a bug. */
+const EXIT_USER = 1;
+const EXIT_BUG = 70;
+
+export async function main(args: string[]): Promise<number> {
+  const known = Object.values(COMMANDS);
+  let cli: Yargs = yargs(args)
+    .scriptName('onnx-finetune')
+    .usage('$0 <command> [options]\n\nFine-tune an ONNX model on ONNX Runtime: linear probe, partial unfreeze or full fine-tune.\nWith no --model/--train/--test, runs the built-in default (the seed notebook\'s task).')
+    .parserConfiguration({ 'duplicate-arguments-array': false })
+    .options(yargsOptions(COMMON_OPTIONS))
+    .group(Object.keys(COMMON_OPTIONS).map((o) => o), 'Common options:')
+    .strict()
+    .demandCommand(1, `a command is needed: ${known.join(', ')} (see --help)`)
+    .version(VERSION)
+    .help()
+    .wrap(Math.min(110, process.stdout.columns ?? 110))
+    .fail((message, error) => {
+      throw error ?? new UserError(usageMessage(message, args, known));
+    });
+  for (const [key, name] of Object.entries(COMMANDS) as [CommandKey, string][]) {
+    cli = cli.command(name, DESCRIPTIONS[key], (y) => y.options(yargsOptions(STRATEGY_OPTIONS[key])), async (argv) => {
+      await runCommand(key, argv as Record<string, unknown>, { stdout: process.stdout, progress: process.stderr.isTTY === true });
+    });
+  }
+  try {
+    await cli.parseAsync();
+    return 0;
+  } catch (e) {
+    const user = e instanceof UserError;
+    const message = oneLine(e instanceof Error ? e.message : String(e));
+    process.stderr.write(`onnx-finetune: ${user ? message : `unexpected error (a bug; please report it): ${message}`}\n`);
+    if (!user && process.env.ONNX_FINETUNE_DEBUG) process.stderr.write(`${(e as Error).stack}\n`);
+    return user ? EXIT_USER : EXIT_BUG;
+  }
+}
+
+/** yargs's messages, made to name the command or option at fault. */
+function usageMessage(message: string, args: string[], known: string[]): string {
+  const unknown = /^Unknown arguments?: (.*)$/.exec(message)?.[1].split(', ') ?? [];
+  const command = args.find((a) => unknown.includes(a) && !a.startsWith('-'));
+  if (command !== undefined && !args.some((a) => known.includes(a))) return `unknown command '${command}' (commands: ${known.join(', ')})`;
+  const missing = /^Not enough arguments following: (\S+)/.exec(message);
+  if (missing) return `--${missing[1]} needs a value`;
+  return message;
+}
+
+function oneLine(text: string): string {
+  return text.replace(/\s*\n\s*/g, ' ').trim();
+}
+
+process.exitCode = await main(hideBin(process.argv));

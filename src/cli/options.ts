@@ -1,0 +1,103 @@
+// The command line's options, named as issue 3 fixes them, and their validation. Numbers are read here rather
+// than by yargs's `number` type, which turns 'abc' into NaN and a bare `--lr` into the default: every bad value
+// becomes one UserError that names the option and the value given.
+import type { Options } from 'yargs';
+import { UserError } from '../errors.js';
+import { NOTEBOOK_DEFAULTS, DEFAULT_HEAD } from '../train/strategies.js';
+import { DEFAULT_TRAIN_CONFIG } from '../train/trainer.js';
+import { DEVICES, type Device } from '../runtime/session.js';
+import { OPTIMIZERS, type OptimizerKind } from '../optim/optimizer.js';
+
+/** What a number option accepts. */
+type NumberKind = 'rate' | 'count' | 'nonnegative' | 'seed';
+
+interface NumberOption extends Options {
+  kind: NumberKind;
+}
+
+const string = (describe: string, extra: Options = {}): Options => ({ type: 'string', requiresArg: true, describe, ...extra });
+const number = (kind: NumberKind, describe: string, defaultValue: number): NumberOption => ({ kind, requiresArg: true, describe, default: defaultValue });
+
+export const COMMON_OPTIONS = {
+  model: string('ONNX model to fine-tune (backbone + head), e.g. from torch.onnx.export [default: the built-in seed backbone with a fresh Linear(16,1) head]'),
+  train: string('training CSV (with a header) [default: the built-in synthetic task]'),
+  test: string('test CSV, same columns [default: the built-in synthetic task]'),
+  label: string('label column [default: y, else the last column]'),
+  head: string("glob over parameter names selecting the head's parameters", { default: DEFAULT_HEAD }),
+  'batch-size': number('count', 'training batch size', DEFAULT_TRAIN_CONFIG.batchSize),
+  shuffle: { type: 'boolean', default: DEFAULT_TRAIN_CONFIG.shuffle, describe: 'shuffle the training rows every epoch (--no-shuffle: file order)' } as Options,
+  seed: number('seed', 'seed for shuffling, the fresh head and the built-in data', DEFAULT_TRAIN_CONFIG.seed),
+  optimizer: string(`optimizer [choices: ${OPTIMIZERS.join(', ')}]`, { default: DEFAULT_TRAIN_CONFIG.optimizer }),
+  'weight-decay': number('nonnegative', 'weight decay (L2 for adam and sgd, decoupled for adamw)', DEFAULT_TRAIN_CONFIG.weightDecay),
+  device: string(`execution provider [choices: ${DEVICES.join(', ')}]`, { default: DEFAULT_TRAIN_CONFIG.device }),
+  out: string('output folder [default: runs/<strategy>-<timestamp>, runs/compare-<timestamp> for compare]'),
+  json: { type: 'boolean', default: false, describe: 'print one JSON object on stdout instead of the summary; no progress bar' } as Options,
+} satisfies Record<string, Options>;
+
+const P = NOTEBOOK_DEFAULTS.partial_unfreeze;
+const unfreeze = string('glob over parameter names selecting the backbone layers to unfreeze in the second stage', { default: P.unfreeze });
+
+export const STRATEGY_OPTIONS = {
+  linear_probe: {
+    lr: number('rate', 'learning rate of the head', NOTEBOOK_DEFAULTS.linear_probe.lr),
+    epochs: number('count', 'epochs', NOTEBOOK_DEFAULTS.linear_probe.epochs),
+  },
+  partial_unfreeze: {
+    'head-lr': number('rate', 'learning rate of the head (both stages)', P.headLr),
+    'head-epochs': number('count', 'epochs of the first stage, head only', P.headEpochs),
+    unfreeze,
+    'backbone-lr': number('rate', 'learning rate of the unfrozen layers', P.backboneLr),
+    epochs: number('count', 'epochs of the second stage, head + unfrozen layers', P.epochs),
+  },
+  full_fine_tune: {
+    lr: number('rate', 'learning rate of every parameter', NOTEBOOK_DEFAULTS.full_fine_tune.lr),
+    epochs: number('count', 'epochs', NOTEBOOK_DEFAULTS.full_fine_tune.epochs),
+  },
+  // compare runs the three strategies at their defaults; which layers to unfreeze depends on the model, though.
+  compare: { unfreeze },
+} satisfies Record<string, Record<string, Options>>;
+
+/** yargs's Options without our `kind` (yargs would reject an unknown key in strict typing only). */
+export function yargsOptions(options: Record<string, Options | NumberOption>): Record<string, Options> {
+  return Object.fromEntries(Object.entries(options).map(([name, o]) => {
+    const { kind: _kind, ...rest } = o as NumberOption;
+    return [name, rest];
+  }));
+}
+
+export type Argv = Record<string, unknown>;
+
+const KIND_RULES: Record<NumberKind, { ok(v: number): boolean; want: string }> = {
+  rate: { ok: (v) => v > 0 && Number.isFinite(v), want: 'a positive number' },
+  count: { ok: (v) => Number.isSafeInteger(v) && v >= 1, want: 'a positive whole number' },
+  nonnegative: { ok: (v) => v >= 0 && Number.isFinite(v), want: 'a number >= 0' },
+  seed: { ok: (v) => Number.isInteger(v) && v >= 0 && v <= 0xffffffff, want: 'a whole number from 0 to 4294967295' },
+};
+
+/** The value of a number option, checked: `--lr: 'abc' is not a number`, `--epochs must be a positive whole number, got 0`. */
+export function readNumber(argv: Argv, name: string, options: Record<string, Options | NumberOption>): number {
+  const kind = (options[name] as NumberOption | undefined)?.kind;
+  if (!kind) throw new Error(`'${name}' is not a number option`);
+  const raw = argv[name];
+  const value = typeof raw === 'number' ? raw : typeof raw === 'string' && raw.trim() !== '' ? Number(raw) : NaN;
+  if (Number.isNaN(value)) throw new UserError(`--${name}: '${String(raw)}' is not a number`);
+  const rule = KIND_RULES[kind];
+  if (!rule.ok(value)) throw new UserError(`--${name} must be ${rule.want}, got ${String(raw)}`);
+  return value;
+}
+
+export function readString(argv: Argv, name: string): string | undefined {
+  const raw = argv[name];
+  if (raw === undefined) return undefined;
+  if (typeof raw !== 'string') throw new UserError(`--${name}: expected a value, got ${JSON.stringify(raw)}`);
+  return raw;
+}
+
+function readChoice<T extends string>(argv: Argv, name: string, choices: readonly T[]): T {
+  const value = readString(argv, name) as T;
+  if (!choices.includes(value)) throw new UserError(`--${name}: unknown ${name} '${value}' (choices: ${choices.join(', ')})`);
+  return value;
+}
+
+export const readDevice = (argv: Argv): Device => readChoice(argv, 'device', DEVICES);
+export const readOptimizer = (argv: Argv): OptimizerKind => readChoice(argv, 'optimizer', OPTIMIZERS);

@@ -1,0 +1,64 @@
+// The output folder: `<strategy>.onnx` (the trained model, inference-ready) and `<strategy>.json` (its report)
+// for each strategy run. Files are written only after every strategy has trained, each one atomically; if any
+// write fails, what this run wrote (and a folder it created) is removed again.
+import { mkdirSync, rmSync, statSync } from 'node:fs';
+import { join } from 'node:path';
+import { encodeModel, writeFileAtomic } from '../onnx/io.js';
+import type { StrategyKey } from '../train/strategies.js';
+import { UserError } from '../errors.js';
+
+export interface OutputFolder {
+  dir: string;
+  /** True when the user named it with --out. */
+  given: boolean;
+}
+
+/** The folder to write to; an --out that exists but is not a folder is refused before any training. */
+export function outputFolder(out: string | undefined, name: string, now = new Date()): OutputFolder {
+  if (out !== undefined) {
+    if (out === '') throw new UserError('--out: empty folder name');
+    const stat = statSync(out, { throwIfNoEntry: false });
+    if (stat && !stat.isDirectory()) throw new UserError(`--out ${out}: exists and is not a folder`);
+    return { dir: out, given: true };
+  }
+  const base = join('runs', `${name}-${timestamp(now)}`);
+  let dir = base;
+  for (let n = 2; statSync(dir, { throwIfNoEntry: false }); n++) dir = `${base}-${n}`;
+  return { dir, given: false };
+}
+
+function timestamp(d: Date): string {
+  const p = (n: number) => String(n).padStart(2, '0');
+  return `${d.getFullYear()}${p(d.getMonth() + 1)}${p(d.getDate())}-${p(d.getHours())}${p(d.getMinutes())}${p(d.getSeconds())}`;
+}
+
+export const modelFile = (folder: OutputFolder, key: StrategyKey): string => join(folder.dir, `${key}.onnx`);
+export const reportFile = (folder: OutputFolder, key: StrategyKey): string => join(folder.dir, `${key}.json`);
+
+export interface Output {
+  key: StrategyKey;
+  model: Parameters<typeof encodeModel>[0];
+  report: object;
+}
+
+export function writeOutputs(folder: OutputFolder, outputs: Output[]): void {
+  const written: string[] = [];
+  let created: string | undefined;
+  let current = folder.dir;
+  try {
+    created = mkdirSync(folder.dir, { recursive: true });
+    for (const o of outputs) {
+      current = modelFile(folder, o.key);
+      writeFileAtomic(current, encodeModel(o.model));
+      written.push(current);
+      current = reportFile(folder, o.key);
+      writeFileAtomic(current, JSON.stringify(o.report, null, 2) + '\n');
+      written.push(current);
+    }
+  } catch (e) {
+    for (const file of written) rmSync(file, { force: true });
+    if (created) rmSync(created, { recursive: true, force: true });
+    const code = (e as NodeJS.ErrnoException).code;
+    throw new UserError(`${current}: cannot write (${code ?? (e as Error).message})`);
+  }
+}

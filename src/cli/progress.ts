@@ -1,0 +1,34 @@
+// A progress bar on stderr (strategy, stage, epoch, step, running loss), drawn only when stderr is a terminal;
+// stdout stays the summary or the JSON object alone.
+import cliProgress from 'cli-progress';
+import type { Progress } from '../train/trainer.js';
+import type { Plan } from '../train/strategies.js';
+
+export interface ProgressBar {
+  onProgress?: (p: Progress) => void;
+  stop(): void;
+}
+
+const SILENT: ProgressBar = { stop() {} };
+
+export function progressBar(enabled: boolean, plan: Plan, stepsPerEpoch: number): ProgressBar {
+  if (!enabled) return SILENT;
+  const total = plan.stages.reduce((sum, s) => sum + s.epochs, 0) * stepsPerEpoch;
+  const bar = new cliProgress.SingleBar({
+    stream: process.stderr,
+    format: '{strategy} {bar} {stage} epoch {epoch}/{epochs} step {step}/{steps} loss {loss}',
+    barsize: 24,
+    hideCursor: true,
+    clearOnComplete: true,
+    stopOnComplete: false,
+  }, cliProgress.Presets.shades_classic);
+  const payload = (p?: Progress) => ({
+    strategy: plan.strategy, stage: p?.stage ?? plan.stages[0].name, epoch: p?.epoch ?? 0, epochs: p?.epochs ?? plan.stages[0].epochs,
+    step: p?.step ?? 0, steps: p?.steps ?? stepsPerEpoch, loss: p ? p.loss.toFixed(4) : '-',
+  });
+  bar.start(total, 0, payload());
+  return {
+    onProgress: (p) => bar.increment(1, payload(p)),
+    stop: () => bar.stop(),
+  };
+}

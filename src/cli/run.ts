@@ -1,0 +1,116 @@
+// One command from parsed options: read and check everything, train each plan with the library's train(),
+// then write the outputs and print. No training logic lives here; the commands only build plans and a config.
+import { readFileSync } from 'node:fs';
+import { matchParameters, resolveGroups } from '../optim/groups.js';
+import { lossForHead } from '../losses/index.js';
+import { train, DEFAULT_TRAIN_CONFIG, type TrainConfig, type TrainResult } from '../train/trainer.js';
+import { fullFineTune, linearProbe, NOTEBOOK_DEFAULTS, partialUnfreeze, type Plan, type StrategyKey } from '../train/strategies.js';
+import { UserError } from '../errors.js';
+import { COMMON_OPTIONS, STRATEGY_OPTIONS, readDevice, readNumber, readOptimizer, readString, type Argv } from './options.js';
+import { loadInputs, type Inputs } from './inputs.js';
+import { outputFolder, modelFile, writeOutputs } from './outputs.js';
+import { progressBar } from './progress.js';
+import { humanSummary, notebookDict, reportJson, runRecord, type RunRecord } from './report.js';
+
+export type CommandKey = StrategyKey | 'compare';
+
+/** Command names on the command line. */
+export const COMMANDS: Record<CommandKey, string> = {
+  linear_probe: 'linear-probe',
+  partial_unfreeze: 'partial-unfreeze',
+  full_fine_tune: 'full-finetune',
+  compare: 'compare',
+};
+
+export const VERSION: string = JSON.parse(readFileSync(new URL('../../../package.json', import.meta.url), 'utf8')).version;
+
+/** The plans a command runs, from its options; the option globs each plan uses, to check against the model. */
+function plansFor(command: CommandKey, argv: Argv): { plans: Plan[]; globs: Record<string, string> } {
+  const head = readString(argv, 'head')!;
+  const num = (name: string) => readNumber(argv, name, STRATEGY_OPTIONS[command]);
+  switch (command) {
+    case 'linear_probe':
+      return { plans: [linearProbe({ lr: num('lr'), epochs: num('epochs'), head })], globs: { head } };
+    case 'partial_unfreeze': {
+      const unfreeze = readString(argv, 'unfreeze')!;
+      const plan = partialUnfreeze({ headLr: num('head-lr'), headEpochs: num('head-epochs'), unfreeze, backboneLr: num('backbone-lr'), epochs: num('epochs'), head });
+      return { plans: [plan], globs: { head, unfreeze } };
+    }
+    case 'full_fine_tune':
+      return { plans: [fullFineTune({ lr: num('lr'), epochs: num('epochs') })], globs: {} };
+    case 'compare': {
+      const unfreeze = readString(argv, 'unfreeze')!;
+      return {
+        plans: [
+          linearProbe({ ...NOTEBOOK_DEFAULTS.linear_probe, head }),
+          partialUnfreeze({ ...NOTEBOOK_DEFAULTS.partial_unfreeze, unfreeze, head }),
+          fullFineTune(NOTEBOOK_DEFAULTS.full_fine_tune),
+        ],
+        globs: { head, unfreeze },
+      };
+    }
+  }
+}
+
+/** Every glob must select a parameter and every stage's groups must resolve, before anything trains. */
+function checkPlans(plans: Plan[], globs: Record<string, string>, inputs: Inputs): void {
+  const names = inputs.summary.parameters.map((p) => p.name);
+  for (const [option, glob] of Object.entries(globs)) {
+    if (matchParameters(glob, names).length === 0) {
+      throw new UserError(`--${option} '${glob}' matches no parameter of ${inputs.sources.model} (parameters: ${names.join(', ')})`);
+    }
+  }
+  for (const plan of plans) for (const stage of plan.stages) resolveGroups(stage.groups, names);
+}
+
+export interface CommandIo {
+  stdout: NodeJS.WritableStream;
+  /** Whether to draw progress bars on stderr. */
+  progress: boolean;
+}
+
+export async function runCommand(command: CommandKey, argv: Argv, io: CommandIo): Promise<void> {
+  const json = argv.json === true;
+  const { plans, globs } = plansFor(command, argv);
+  const common = (name: string) => readNumber(argv, name, COMMON_OPTIONS);
+  const settings = {
+    optimizer: readOptimizer(argv),
+    weightDecay: common('weight-decay'),
+    batchSize: common('batch-size'),
+    shuffle: argv.shuffle !== false,
+    seed: common('seed'),
+    device: readDevice(argv),
+  };
+  const folder = outputFolder(readString(argv, 'out'), command);
+  const inputs = loadInputs(argv, settings.seed);
+  checkPlans(plans, globs, inputs);
+  const config: TrainConfig = { ...DEFAULT_TRAIN_CONFIG, ...settings, loss: lossForHead(inputs.logitCount) };
+
+  const results: TrainResult[] = [];
+  for (const plan of plans) {
+    const bar = progressBar(io.progress && !json, plan, Math.ceil(inputs.data.train.count / config.batchSize));
+    try {
+      results.push(await train(inputs.model, plan, inputs.data, { ...config, onProgress: bar.onProgress }));
+    } finally {
+      bar.stop();
+    }
+  }
+
+  const { onProgress: _, loss, ...rest } = config;
+  const reportSettings = { ...rest, loss: loss.name };
+  const records: RunRecord[] = results.map((r) => runRecord(r, modelFile(folder, r.strategy)));
+  writeOutputs(folder, results.map((r, i) => ({
+    key: r.strategy,
+    model: r.model,
+    report: reportJson(records[i], r, plans[i], reportSettings, inputs.sources, VERSION),
+  })));
+
+  if (json) {
+    const value = command === 'compare' ? Object.fromEntries(records.map((r) => [r.strategy, r])) : records[0];
+    io.stdout.write(JSON.stringify(value) + '\n');
+    return;
+  }
+  const source = `model: ${inputs.sources.model}; train: ${inputs.sources.train} (${inputs.data.train.count} rows); test: ${inputs.sources.test} (${inputs.data.test.count} rows)`;
+  io.stdout.write(humanSummary(records, results, folder.dir, source));
+  if (command === 'compare') io.stdout.write(notebookDict(records) + '\n');
+}

@@ -1,0 +1,73 @@
+// CSV files with a header: every column but the label is a feature. Parsing is csv-parse's (quoting,
+// line endings, BOM); this module checks that every cell is a finite number and names the first that is not.
+import { readFileSync } from 'node:fs';
+import { parse } from 'csv-parse/sync';
+import { UserError } from '../errors.js';
+import type { Dataset } from './dataset.js';
+
+export interface CsvOptions {
+  /** Label column; default 'y', else the last column. */
+  label?: string;
+  /** Shape of one example; default [features]. */
+  featureShape?: number[];
+}
+
+export function readCsvDataset(path: string, options: CsvOptions = {}): Dataset {
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch (e) {
+    throw new UserError(`${path}: cannot read CSV file (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`);
+  }
+  let rows: string[][];
+  try {
+    rows = parse(text, { bom: true, skip_empty_lines: true, trim: true, relax_column_count: true });
+  } catch (e) {
+    throw new UserError(`${path}: not a valid CSV file (${(e as Error).message})`);
+  }
+  if (rows.length === 0) throw new UserError(`${path}: empty CSV file (no header)`);
+  const header = rows[0];
+  if (rows.length === 1) throw new UserError(`${path}: no data rows after the header`);
+  const labelIndex = labelColumn(header, options.label, path);
+  const featureCount = header.length - 1;
+  if (featureCount < 1) throw new UserError(`${path}: needs at least one feature column besides the label '${header[labelIndex]}'`);
+  const featureShape = options.featureShape ?? [featureCount];
+  const perRow = featureShape.reduce((a, b) => a * b, 1);
+  if (perRow !== featureCount) {
+    throw new UserError(`${path}: ${featureCount} feature columns, but the model's input takes ${perRow} values per example (shape [${featureShape}])`);
+  }
+  const count = rows.length - 1;
+  const features = new Float32Array(count * featureCount);
+  const labels = new Float64Array(count);
+  for (let r = 1; r < rows.length; r++) {
+    const row = rows[r];
+    const line = r + 1;
+    if (row.length !== header.length) throw new UserError(`${path}: line ${line} has ${row.length} columns, the header has ${header.length}`);
+    let f = (r - 1) * featureCount;
+    for (let c = 0; c < row.length; c++) {
+      const value = parseCell(row[c], path, line, header[c]);
+      if (c === labelIndex) labels[r - 1] = value;
+      else features[f++] = value;
+    }
+  }
+  return { source: path, count, featureShape, features, labels };
+}
+
+function labelColumn(header: string[], label: string | undefined, path: string): number {
+  if (label !== undefined) {
+    const index = header.indexOf(label);
+    if (index < 0) throw new UserError(`${path}: no label column '${label}' (columns: ${header.join(', ')})`);
+    return index;
+  }
+  const y = header.indexOf('y');
+  return y >= 0 ? y : header.length - 1;
+}
+
+function parseCell(cell: string, path: string, line: number, column: string): number {
+  const value = cell === '' ? NaN : Number(cell);
+  if (!Number.isFinite(value)) {
+    const what = cell === '' ? 'an empty cell' : /^[+-]?(nan|inf(inity)?)$/i.test(cell) || !Number.isNaN(value) ? `'${cell}' (not finite)` : `'${cell}' (not a number)`;
+    throw new UserError(`${path}: line ${line}, column '${column}': ${what}`);
+  }
+  return value;
+}

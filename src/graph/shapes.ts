@@ -1,0 +1,190 @@
+// Static shape inference over the ops the project understands. A dim is a number, a symbol (e.g. 'batch')
+// or null when unknown; a shape is null when even the rank is unknown. The backward pass uses it to know
+// ranks and which axes were broadcast.
+import { onnx, toNumber, type AttributeProto, type GraphProto, type NodeProto, type ValueInfoProto } from '../onnx/proto.js';
+import { tensorDims, tensorValues } from '../onnx/tensor.js';
+import type { Dim } from '../onnx/builder.js';
+import type { GraphIndex } from './graph-index.js';
+
+export type Shape = Dim[] | null;
+export interface TensorInfo { dtype: number; shape: Shape }
+
+export interface ShapeEnv {
+  info(name: string): TensorInfo | undefined;
+  /** Integer values of a constant tensor (initializer or Constant node), when known. */
+  intValues(name: string): number[] | undefined;
+  node: NodeProto;
+  opset: number;
+  attr(name: string): AttributeProto | undefined;
+}
+
+type ShapeFn = (env: ShapeEnv) => TensorInfo[];
+
+export function valueInfoShape(v: ValueInfoProto): TensorInfo | undefined {
+  const tt = v.type?.tensorType;
+  if (!tt) return undefined;
+  const shape = tt.shape ? tt.shape.dim!.map((d) => (d.dimParam ? d.dimParam : d.dimValue !== undefined && d.dimValue !== null && toNumber(d.dimValue) > 0 ? toNumber(d.dimValue) : null)) : null;
+  return { dtype: tt.elemType ?? 0, shape };
+}
+
+const INT_TYPES = new Set<number>([onnx.TensorProto.DataType.INT64, onnx.TensorProto.DataType.INT32]);
+
+/** Integer values of an initializer or Constant node output, if `name` is one. */
+export function constantInts(graph: GraphProto, name: string): number[] | undefined {
+  const init = graph.initializer.find((t) => t.name === name);
+  const constant = graph.node.find((n) => n.opType === 'Constant' && n.output[0] === name)?.attribute.find((a) => a.name === 'value')?.t;
+  const tensor = init ?? constant;
+  return tensor && INT_TYPES.has(tensor.dataType) ? Array.from(tensorValues(tensor), Number) : undefined;
+}
+
+export function inferShapes(graph: GraphProto, index: GraphIndex, opset: number): Map<string, TensorInfo> {
+  const infos = new Map<string, TensorInfo>();
+  for (const t of graph.initializer) infos.set(t.name, { dtype: t.dataType, shape: tensorDims(t) });
+  for (const v of [...graph.input, ...graph.valueInfo, ...graph.output]) {
+    const info = valueInfoShape(v);
+    if (info && !infos.has(v.name)) infos.set(v.name, info);
+  }
+  for (const node of index.order) {
+    const attr = (name: string) => node.attribute.find((a) => a.name === name);
+    const fn = SHAPE_FUNCTIONS[node.opType];
+    const env: ShapeEnv = { info: (n) => infos.get(n), intValues: (n) => constantInts(graph, n), node, opset, attr };
+    const first = infos.get(node.input[0]);
+    const results = fn ? fn(env) : node.output.map(() => ({ dtype: first?.dtype ?? 0, shape: null }));
+    node.output.forEach((out, i) => {
+      // Declared value_info from the file wins over what we infer only where we know less.
+      const known = infos.get(out);
+      const inferred = results[i] ?? { dtype: first?.dtype ?? 0, shape: null };
+      if (!known || (known.shape === null && inferred.shape !== null)) infos.set(out, inferred);
+    });
+  }
+  return infos;
+}
+
+const attrInt = (env: ShapeEnv, name: string, fallback: number) => {
+  const a = env.attr(name);
+  return a ? toNumber(a.i) : fallback;
+};
+const attrInts = (env: ShapeEnv, name: string): number[] | undefined => env.attr(name)?.ints.map((v) => toNumber(v));
+const input = (env: ShapeEnv, i: number): TensorInfo => env.info(env.node.input[i]) ?? { dtype: 0, shape: null };
+
+export function broadcastShapes(shapes: Shape[]): Shape {
+  if (shapes.some((s) => s === null)) return null;
+  const rank = Math.max(...shapes.map((s) => s!.length));
+  const out: Dim[] = [];
+  for (let i = 0; i < rank; i++) {
+    const dims = shapes.map((s) => s![s!.length - rank + i]).filter((d) => d !== undefined && d !== 1);
+    out.push(dims.length === 0 ? 1 : dims.find((d) => typeof d === 'number') ?? dims.find((d) => typeof d === 'string') ?? null);
+  }
+  return out;
+}
+
+const sameAsInput: ShapeFn = (env) => [input(env, 0)];
+const elementwise: ShapeFn = (env) => [{ dtype: input(env, 0).dtype, shape: broadcastShapes(env.node.input.map((_, i) => input(env, i).shape)) }];
+const comparison: ShapeFn = (env) => [{ dtype: onnx.TensorProto.DataType.BOOL, shape: broadcastShapes([input(env, 0).shape, input(env, 1).shape]) }];
+
+function normalizeAxis(axis: number, rank: number): number {
+  return axis < 0 ? axis + rank : axis;
+}
+
+/** Axes of a Reduce, Squeeze or Unsqueeze node: an attribute before opset 13 (18 for most reductions), an input after. */
+export function axesOf(env: Pick<ShapeEnv, 'node' | 'attr' | 'intValues'>): number[] | undefined {
+  return attrInts(env as ShapeEnv, 'axes') ?? (env.node.input[1] ? env.intValues(env.node.input[1]) : undefined);
+}
+
+function reduce(env: ShapeEnv): TensorInfo[] {
+  const x = input(env, 0);
+  if (!x.shape) return [{ dtype: x.dtype, shape: null }];
+  const keep = attrInt(env, 'keepdims', 1) === 1;
+  const axesValue = axesOf(env);
+  const hasAxesInput = env.node.input[1] !== undefined && env.node.input[1] !== '';
+  if (axesValue === undefined && hasAxesInput) return [{ dtype: x.dtype, shape: null }];
+  const noop = attrInt(env, 'noop_with_empty_axes', 0) === 1;
+  const axes = (axesValue ?? []).length === 0 ? (noop ? [] : x.shape.map((_, i) => i)) : axesValue!.map((a) => normalizeAxis(a, x.shape!.length));
+  const shape = x.shape.flatMap((d, i) => (axes.includes(i) ? (keep ? [1] : []) : [d]));
+  return [{ dtype: x.dtype, shape }];
+}
+
+function matmulShape(a: Shape, b: Shape): Shape {
+  if (!a || !b) return null;
+  const a2 = a.length === 1 ? [1, a[0]] : a;
+  const b2 = b.length === 1 ? [b[0], 1] : b;
+  const batch = broadcastShapes([a2.slice(0, -2), b2.slice(0, -2)])!;
+  const out: Dim[] = [...batch, a2[a2.length - 2], b2[b2.length - 1]];
+  if (a.length === 1) out.splice(out.length - 2, 1);
+  if (b.length === 1) out.pop();
+  return out;
+}
+
+export const SHAPE_FUNCTIONS: Record<string, ShapeFn> = {
+  Identity: sameAsInput, Relu: sameAsInput, LeakyRelu: sameAsInput, Sigmoid: sameAsInput, Tanh: sameAsInput,
+  Exp: sameAsInput, Log: sameAsInput, Neg: sameAsInput, Abs: sameAsInput, Sqrt: sameAsInput, Erf: sameAsInput,
+  Softmax: sameAsInput, LogSoftmax: sameAsInput, Dropout: (env) => [input(env, 0), { dtype: onnx.TensorProto.DataType.BOOL, shape: input(env, 0).shape }],
+  Clip: sameAsInput, Gelu: sameAsInput, Softplus: sameAsInput,
+  Add: elementwise, Sub: elementwise, Mul: elementwise, Div: elementwise, Pow: (env) => [{ dtype: input(env, 0).dtype, shape: broadcastShapes([input(env, 0).shape, input(env, 1).shape]) }],
+  Sum: elementwise, Max: elementwise, Min: elementwise,
+  Where: (env) => [{ dtype: input(env, 1).dtype, shape: broadcastShapes([input(env, 0).shape, input(env, 1).shape, input(env, 2).shape]) }],
+  Equal: comparison, Greater: comparison, Less: comparison, GreaterOrEqual: comparison, LessOrEqual: comparison,
+  Cast: (env) => [{ dtype: attrInt(env, 'to', 0), shape: input(env, 0).shape }],
+  Shape: (env) => [{ dtype: onnx.TensorProto.DataType.INT64, shape: [input(env, 0).shape?.length ?? null] }],
+  Size: () => [{ dtype: onnx.TensorProto.DataType.INT64, shape: [] }],
+  Gemm: (env) => {
+    const a = input(env, 0).shape, b = input(env, 1).shape;
+    const m = a ? a[attrInt(env, 'transA', 0) ? 1 : 0] : null;
+    const n = b ? b[attrInt(env, 'transB', 0) ? 0 : 1] : null;
+    return [{ dtype: input(env, 0).dtype, shape: [m ?? null, n ?? null] }];
+  },
+  MatMul: (env) => [{ dtype: input(env, 0).dtype, shape: matmulShape(input(env, 0).shape, input(env, 1).shape) }],
+  Flatten: (env) => {
+    const x = input(env, 0);
+    if (!x.shape) return [{ dtype: x.dtype, shape: [null, null] }];
+    const axis = normalizeAxis(attrInt(env, 'axis', 1), x.shape.length);
+    const product = (dims: Dim[]) => (dims.every((d) => typeof d === 'number') ? (dims as number[]).reduce((p, d) => p * d, 1) : dims.length === 1 ? dims[0] : null);
+    return [{ dtype: x.dtype, shape: [product(x.shape.slice(0, axis)), product(x.shape.slice(axis))] }];
+  },
+  Reshape: (env) => {
+    const x = input(env, 0);
+    const target = env.intValues(env.node.input[1]);
+    if (!target) return [{ dtype: x.dtype, shape: null }];
+    const allowZero = attrInt(env, 'allowzero', 0) === 1;
+    const shape: Dim[] = target.map((d, i) => (d === 0 && !allowZero ? x.shape?.[i] ?? null : d === -1 ? null : d));
+    const inferIndex = target.indexOf(-1);
+    if (inferIndex >= 0 && x.shape && x.shape.every((d) => typeof d === 'number') && shape.every((d, i) => i === inferIndex || typeof d === 'number')) {
+      const total = (x.shape as number[]).reduce((p, d) => p * d, 1);
+      const known = shape.reduce<number>((p, d, i) => (i === inferIndex ? p : p * (d as number)), 1);
+      shape[inferIndex] = known === 0 ? 0 : total / known;
+    } else if (inferIndex >= 0 && x.shape && x.shape.length > 0 && typeof x.shape[0] === 'string' && inferIndex === 0) {
+      shape[0] = x.shape[0]; // Reshape(x, [-1, k]) keeps a symbolic batch dim when the rest is static
+      const rest = x.shape.slice(1);
+      if (!rest.every((d) => typeof d === 'number') || (rest as number[]).reduce((p, d) => p * d, 1) !== shape.slice(1).reduce<number>((p, d) => p * (d as number), 1)) shape[0] = null;
+    }
+    return [{ dtype: x.dtype, shape }];
+  },
+  Transpose: (env) => {
+    const x = input(env, 0);
+    if (!x.shape) return [{ dtype: x.dtype, shape: null }];
+    const perm = attrInts(env, 'perm') ?? x.shape.map((_, i) => x.shape!.length - 1 - i);
+    return [{ dtype: x.dtype, shape: perm.map((p) => x.shape![p]) }];
+  },
+  Unsqueeze: (env) => {
+    const x = input(env, 0);
+    const axes = axesOf(env);
+    if (!x.shape || !axes) return [{ dtype: x.dtype, shape: null }];
+    const rank = x.shape.length + axes.length;
+    const positions = axes.map((a) => normalizeAxis(a, rank));
+    const rest = [...x.shape];
+    return [{ dtype: x.dtype, shape: Array.from({ length: rank }, (_, i) => (positions.includes(i) ? 1 : rest.shift()!)) }];
+  },
+  Squeeze: (env) => {
+    const x = input(env, 0);
+    if (!x.shape) return [{ dtype: x.dtype, shape: null }];
+    const axes = axesOf(env)?.map((a) => normalizeAxis(a, x.shape!.length));
+    if (!axes && x.shape.some((d) => d === null || typeof d === 'string')) return [{ dtype: x.dtype, shape: null }];
+    return [{ dtype: x.dtype, shape: x.shape.filter((d, i) => (axes ? !axes.includes(i) : d !== 1)) }];
+  },
+  ReduceSum: reduce, ReduceMean: reduce, ReduceMax: reduce, ReduceMin: reduce,
+  Constant: (env) => {
+    const t = env.attr('value')?.t;
+    return [{ dtype: t?.dataType ?? 0, shape: t ? tensorDims(t) : null }];
+  },
+  GatherElements: (env) => [{ dtype: input(env, 0).dtype, shape: input(env, 1).shape }],
+};

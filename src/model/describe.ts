@@ -1,0 +1,55 @@
+// What the rest of the project needs to know about a model: its data input, its logits, its parameters.
+import { DataType } from '../onnx/builder.js';
+import type { ModelProto, TensorProto } from '../onnx/proto.js';
+import { tensorDims } from '../onnx/tensor.js';
+import { valueInfoShape, type Shape } from '../graph/shapes.js';
+import { MIN_OPSET } from '../autodiff/emit.js';
+import { UserError } from '../errors.js';
+
+export interface ModelSummary {
+  opset: number;
+  input: string;
+  inputShape: Shape;
+  /** The model's first output. */
+  logits: string;
+  logitsShape: Shape;
+  /** Trainable-in-principle tensors (float initializers), in file order, with their dims. */
+  parameters: { name: string; dims: number[] }[];
+}
+
+// Inputs of these ops are constants by nature, never parameters (BatchNormalization's running statistics).
+const NON_PARAMETER_INPUTS: Record<string, number[]> = { BatchNormalization: [3, 4] };
+
+export function defaultOpset(model: ModelProto): number {
+  const entry = model.opsetImport.find((o) => !o.domain || o.domain === 'ai.onnx');
+  return entry ? Number(entry.version) : 0;
+}
+
+export function describeModel(model: ModelProto, source = 'model'): ModelSummary {
+  const graph = model.graph;
+  const opset = defaultOpset(model);
+  if (opset < MIN_OPSET) throw new UserError(`${source}: opset ${opset} is older than ${MIN_OPSET}; re-export the model with opset_version >= ${MIN_OPSET}`);
+  const initializerNames = new Set(graph.initializer.map((t) => t.name));
+  const dataInputs = graph.input.filter((i) => !initializerNames.has(i.name));
+  if (dataInputs.length !== 1) {
+    throw new UserError(`${source}: expected exactly one data input, found ${dataInputs.length} (${dataInputs.map((i) => i.name).join(', ') || 'none'})`);
+  }
+  if (graph.output.length === 0) throw new UserError(`${source}: the graph has no outputs`);
+  const constants = new Set<string>();
+  for (const node of graph.node) for (const slot of NON_PARAMETER_INPUTS[node.opType] ?? []) if (node.input[slot]) constants.add(node.input[slot]);
+  const parameters = graph.initializer
+    .filter((t) => isFloat(t) && !constants.has(t.name))
+    .map((t) => ({ name: t.name, dims: tensorDims(t) }));
+  return {
+    opset,
+    input: dataInputs[0].name,
+    inputShape: valueInfoShape(dataInputs[0])?.shape ?? null,
+    logits: graph.output[0].name,
+    logitsShape: valueInfoShape(graph.output[0])?.shape ?? null,
+    parameters,
+  };
+}
+
+function isFloat(t: TensorProto): boolean {
+  return t.dataType === DataType.FLOAT || t.dataType === DataType.DOUBLE;
+}

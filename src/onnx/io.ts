@@ -1,0 +1,93 @@
+// Reading and writing .onnx files. External data is pulled inline on load, so the rest of the project
+// only ever sees raw_data; a location outside the model's folder is refused.
+import { closeSync, fstatSync, openSync, readFileSync, readSync, renameSync, rmSync, fsyncSync, writeSync } from 'node:fs';
+import { dirname, isAbsolute, relative, resolve, sep } from 'node:path';
+import { onnx, toNumber, type ModelProto, type TensorProto } from './proto.js';
+import { UserError } from '../errors.js';
+
+export function loadModel(path: string): ModelProto {
+  let bytes: Buffer;
+  try {
+    bytes = readFileSync(path);
+  } catch (e) {
+    throw new UserError(`${path}: cannot read model file (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`);
+  }
+  return decodeModel(bytes, path);
+}
+
+/** Decodes model bytes; `path` names the file in errors and anchors external data. */
+export function decodeModel(bytes: Uint8Array, path: string): ModelProto {
+  let model: ModelProto;
+  try {
+    model = onnx.ModelProto.decode(bytes) as unknown as ModelProto;
+  } catch (e) {
+    throw new UserError(`${path}: not a valid ONNX model (${(e as Error).message})`);
+  }
+  if (!model.graph || model.graph.node.length === 0) throw new UserError(`${path}: not an ONNX model (no graph nodes)`);
+  for (const t of model.graph.initializer) {
+    if (t.dataLocation === onnx.TensorProto.DataLocation.EXTERNAL) loadExternalData(t, path);
+  }
+  return model;
+}
+
+function loadExternalData(t: TensorProto, modelPath: string): void {
+  const entries = new Map(t.externalData.map((e) => [e.key, e.value]));
+  const location = entries.get('location');
+  if (!location) throw new UserError(`${modelPath}: tensor '${t.name}' has external data without a location`);
+  const baseDir = resolve(dirname(modelPath));
+  const file = resolve(baseDir, location);
+  const rel = relative(baseDir, file);
+  if (isAbsolute(location) || rel.startsWith('..' + sep) || rel === '..' || isAbsolute(rel)) {
+    throw new UserError(`${modelPath}: tensor '${t.name}' has external data location '${location}' outside the model's folder`);
+  }
+  const offset = Number(entries.get('offset') ?? 0);
+  let fd: number;
+  try {
+    fd = openSync(file, 'r');
+  } catch (e) {
+    throw new UserError(`${modelPath}: tensor '${t.name}': cannot read external data file '${location}' (${(e as NodeJS.ErrnoException).code})`);
+  }
+  try {
+    const size = fstatSync(fd).size;
+    const length = entries.has('length') ? Number(entries.get('length')) : size - offset;
+    if (!Number.isSafeInteger(offset) || !Number.isSafeInteger(length) || offset < 0 || length < 0 || offset + length > size) {
+      throw new UserError(`${modelPath}: tensor '${t.name}': external data (offset ${entries.get('offset') ?? 0}, length ${length}) runs past the end of '${location}' (${size} bytes)`);
+    }
+    const data = new Uint8Array(length);
+    readSync(fd, data, 0, length, offset);
+    t.rawData = data;
+  } finally {
+    closeSync(fd);
+  }
+  t.externalData = [];
+  t.dataLocation = onnx.TensorProto.DataLocation.DEFAULT;
+}
+
+export function encodeModel(model: ModelProto): Uint8Array {
+  return onnx.ModelProto.encode(model as never).finish();
+}
+
+/** Writes a file whole or not at all: a temporary name in the same folder, fsync, then rename. */
+export function writeFileAtomic(path: string, bytes: Uint8Array | string): void {
+  const tmp = `${path}.${process.pid}.tmp`;
+  try {
+    const fd = openSync(tmp, 'w');
+    try {
+      const data = typeof bytes === 'string' ? Buffer.from(bytes) : bytes;
+      for (let done = 0; done < data.length; ) done += writeSync(fd, data, done);
+      fsyncSync(fd);
+    } finally {
+      closeSync(fd);
+    }
+    renameSync(tmp, path);
+  } catch (e) {
+    rmSync(tmp, { force: true });
+    throw e;
+  }
+}
+
+export function saveModel(path: string, model: ModelProto): void {
+  writeFileAtomic(path, encodeModel(model));
+}
+
+export { toNumber };

@@ -1,0 +1,119 @@
+// One onnxruntime-node InferenceSession per artifact. Small models run best on one intra-op thread: the
+// per-step work is tiny and thread hand-offs cost more than they save.
+import * as ort from 'onnxruntime-node';
+import { existsSync, readdirSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { dirname, join } from 'node:path';
+import type { ModelProto } from '../onnx/proto.js';
+import { encodeModel } from '../onnx/io.js';
+import { UserError } from '../errors.js';
+
+export type Device = 'cpu' | 'cuda';
+export const DEVICES: readonly Device[] = ['cpu', 'cuda'];
+
+export interface SessionOptions {
+  device?: Device;
+  /** Intra-op threads; default 1. */
+  threads?: number;
+}
+
+export const CUDA_INSTALL_HINT = 'ONNXRUNTIME_NODE_INSTALL=cuda12 npm install';
+
+// ONNX Runtime's own log lines (warnings about unused initializers, provider load failures) are not for
+// our users: every failure reaches them as one error message instead.
+ort.env.logLevel = 'fatal';
+
+/** onnxruntime-node ships the CPU provider; the CUDA one arrives only with ONNXRUNTIME_NODE_INSTALL=cuda12. */
+export function cudaProviderInstalled(): boolean {
+  const bin = join(dirname(createRequire(import.meta.url).resolve('onnxruntime-node')), '..', 'bin');
+  if (!existsSync(bin)) return false;
+  return readdirSync(bin).some((napi) => existsSync(join(bin, napi, process.platform, process.arch, 'libonnxruntime_providers_cuda.so')));
+}
+
+function sessionOptions(options: SessionOptions): ort.InferenceSession.SessionOptions {
+  const device = options.device ?? 'cpu';
+  if (!DEVICES.includes(device)) throw new UserError(`unknown device '${device}' (expected one of: ${DEVICES.join(', ')})`);
+  if (device === 'cuda' && !cudaProviderInstalled()) throw cudaMissing();
+  return { executionProviders: [device], intraOpNumThreads: options.threads ?? 1, interOpNumThreads: 1, graphOptimizationLevel: 'all' };
+}
+
+export async function createSession(model: ModelProto | Uint8Array, options: SessionOptions = {}): Promise<ort.InferenceSession> {
+  const settings = sessionOptions(options);
+  const bytes = model instanceof Uint8Array ? model : encodeModel(model);
+  try {
+    return await ort.InferenceSession.create(bytes, settings);
+  } catch (e) {
+    throw sessionError(e as Error, options);
+  }
+}
+
+export type Feeds = Record<string, ort.Tensor>;
+export type Results = Record<string, ort.Tensor>;
+
+/** A session for the training loop, whose run answers synchronously where it can. */
+export interface StepSession {
+  run(feeds: Feeds): Results | Promise<Results>;
+  release(): Promise<void>;
+}
+
+/**
+ * The training loop makes thousands of tiny runs, and InferenceSession.run costs ~20 µs a call in its
+ * setImmediate hop and wrapping, as much as a small model's whole forward pass. onnxruntime-node's native
+ * binding runs synchronously; we call it directly when it is there, and fall back to the public API if a
+ * future onnxruntime-node moves it.
+ */
+export async function createStepSession(model: ModelProto, options: SessionOptions = {}): Promise<StepSession> {
+  const settings = sessionOptions(options);
+  const bytes = encodeModel(model);
+  const binding = nativeBinding();
+  if (!binding) {
+    const session = await createSession(bytes, options);
+    return { run: (feeds) => session.run(feeds), release: () => session.release() };
+  }
+  const native = new binding.InferenceSession();
+  try {
+    native.loadModel(bytes.buffer as ArrayBuffer, bytes.byteOffset, bytes.byteLength, settings);
+  } catch (e) {
+    throw sessionError(e as Error, options);
+  }
+  const fetches = Object.fromEntries(native.outputMetadata.map((m) => [m.name, null]));
+  return {
+    run: (feeds) => native.run(feeds, fetches, {}) as Results,
+    release: async () => native.dispose(),
+  };
+}
+
+interface NativeSession {
+  loadModel(buffer: ArrayBuffer, byteOffset: number, byteLength: number, options: object): void;
+  readonly outputMetadata: { name: string }[];
+  run(feeds: Feeds, fetches: Record<string, null>, options: object): unknown;
+  dispose(): void;
+}
+
+let cachedBinding: { InferenceSession: new () => NativeSession } | null | undefined;
+
+function nativeBinding() {
+  if (cachedBinding === undefined) {
+    try {
+      const module = createRequire(import.meta.url)('onnxruntime-node/dist/binding.js');
+      module.initOrt();
+      cachedBinding = typeof module.binding?.InferenceSession === 'function' ? module.binding : null;
+    } catch {
+      cachedBinding = null;
+    }
+  }
+  return cachedBinding;
+}
+
+function sessionError(e: Error, options: SessionOptions): Error {
+  const message = e.message;
+  if (options.device === 'cuda' && /cuda|providers_shared|Failed to load/i.test(message)) return cudaMissing(message.split('\n')[0]);
+  return e;
+}
+
+function cudaMissing(detail?: string): UserError {
+  const why = detail ? ` (${detail.slice(0, 200)})` : '';
+  return new UserError(`the CUDA execution provider is not installed in onnxruntime-node${why}; install it with: ${CUDA_INSTALL_HINT}`);
+}
+
+export { ort };

@@ -1,0 +1,45 @@
+// A strategy is data: a plan of stages, each naming the parameter groups it trains (globs and learning
+// rates) and for how many epochs. Each stage starts a fresh optimizer, as the seed notebook does.
+import type { GroupSpec } from '../optim/groups.js';
+
+export type StrategyKey = 'linear_probe' | 'partial_unfreeze' | 'full_fine_tune';
+export const STRATEGIES: readonly StrategyKey[] = ['linear_probe', 'partial_unfreeze', 'full_fine_tune'];
+
+export interface Stage {
+  name: string;
+  groups: GroupSpec[];
+  epochs: number;
+}
+
+export interface Plan {
+  strategy: StrategyKey;
+  stages: Stage[];
+}
+
+export const DEFAULT_HEAD = 'head.*';
+
+export function linearProbe(o: { lr: number; epochs: number; head?: string }): Plan {
+  return { strategy: 'linear_probe', stages: [{ name: 'head', groups: [{ params: o.head ?? DEFAULT_HEAD, lr: o.lr }], epochs: o.epochs }] };
+}
+
+export function partialUnfreeze(o: { headLr: number; headEpochs: number; unfreeze: string; backboneLr: number; epochs: number; head?: string }): Plan {
+  const head = o.head ?? DEFAULT_HEAD;
+  return {
+    strategy: 'partial_unfreeze',
+    stages: [
+      { name: 'head', groups: [{ params: head, lr: o.headLr }], epochs: o.headEpochs },
+      { name: 'unfrozen', groups: [{ params: head, lr: o.headLr }, { params: o.unfreeze, lr: o.backboneLr }], epochs: o.epochs },
+    ],
+  };
+}
+
+export function fullFineTune(o: { lr: number; epochs: number }): Plan {
+  return { strategy: 'full_fine_tune', stages: [{ name: 'all', groups: [{ params: '*', lr: o.lr }], epochs: o.epochs }] };
+}
+
+/** The seed notebook's hyperparameters. */
+export const NOTEBOOK_DEFAULTS = {
+  linear_probe: { lr: 1e-2, epochs: 10 },
+  partial_unfreeze: { headLr: 1e-2, headEpochs: 5, unfreeze: 'backbone.2.*', backboneLr: 1e-3, epochs: 8 },
+  full_fine_tune: { lr: 3e-3, epochs: 10 },
+} as const;

@@ -1,0 +1,112 @@
+// Training artifacts: what the train, eval and inference graphs contain, and the files the project writes.
+import { expect } from 'chai';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { buildArtifacts, inferenceModel } from '../src/artifacts/build.js';
+import { encodeModel, saveModel } from '../src/onnx/io.js';
+import { LOSSES } from '../src/losses/index.js';
+import { describeModel } from '../src/model/describe.js';
+import { initialParameters } from '../src/train/trainer.js';
+import { createSession, ort } from '../src/runtime/session.js';
+import { loadFixture } from './util/fixtures.js';
+import { checkerPython, checkModelFile } from './util/onnx-checker.js';
+
+const seed = loadFixture('torch-seed');
+const HEAD = ['head.weight', 'head.bias'];
+const ALL = describeModel(seed.model).parameters.map((p) => p.name);
+
+describe('training artifacts', () => {
+  it('train graph outputs the loss, the logits and one gradient per trainable parameter', () => {
+    const a = buildArtifacts(seed.model, ALL, LOSSES.bce);
+    expect(a.train.graph.output.map((o) => o.name)).to.deep.equal(['loss', 'logits', ...ALL.map((n) => `${n}_grad`)]);
+    expect(a.eval.graph.output.map((o) => o.name)).to.deep.equal(['loss', 'logits']);
+    expect(a.train.graph.input.map((i) => i.name)).to.deep.equal(['x', ...ALL, 'labels']);
+  });
+
+  it('a frozen backbone is baked in as constants and gets no gradient node at all', () => {
+    const a = buildArtifacts(seed.model, HEAD, LOSSES.bce);
+    const g = a.train.graph;
+    expect(g.initializer.map((t) => t.name)).to.include.members(['backbone.0.weight', 'backbone.0.bias', 'backbone.2.weight', 'backbone.2.bias']);
+    const backward = g.node.filter((n) => n.name.includes('_Grad/'));
+    expect(backward.length).to.be.greaterThan(0);
+    // Only the head's Gemm is differentiated: no backbone node has a gradient, no backbone tensor a _grad.
+    for (const node of backward) {
+      expect(node.name.startsWith('/head/Gemm_Grad/'), node.name).to.equal(true);
+      for (const out of node.output) expect(out).to.not.match(/backbone/);
+    }
+    expect(g.node.some((n) => n.output.some((o) => o.startsWith('/backbone/') && o.endsWith('_grad')))).to.equal(false);
+  });
+
+  it('two builds of the same plan are byte-identical', () => {
+    const first = buildArtifacts(seed.model, ['head.weight', 'head.bias', 'backbone.2.weight', 'backbone.2.bias'], LOSSES.bce);
+    const second = buildArtifacts(seed.model, ['head.weight', 'head.bias', 'backbone.2.weight', 'backbone.2.bias'], LOSSES.bce);
+    expect(Buffer.from(encodeModel(first.train)).equals(Buffer.from(encodeModel(second.train)))).to.equal(true);
+    expect(Buffer.from(encodeModel(first.eval)).equals(Buffer.from(encodeModel(second.eval)))).to.equal(true);
+  });
+
+  it('rejects a trainable name that is not a parameter', () => {
+    expect(() => buildArtifacts(seed.model, ['head.scale'], LOSSES.bce)).to.throw(/'head.scale' is not a parameter/);
+  });
+
+  it('the inference model keeps the source input, output and parameter names with new values', () => {
+    const params = initialParameters(seed.model);
+    params.get('head.bias')![0] = 0.25;
+    const model = inferenceModel(seed.model, params);
+    expect(model.graph.input.map((i) => i.name)).to.deep.equal(['x']);
+    expect(model.graph.output.map((o) => o.name)).to.deep.equal(['logits']);
+    expect(model.graph.initializer.map((t) => t.name)).to.deep.equal(seed.model.graph.initializer.map((t) => t.name));
+    expect(initialParameters(model).get('head.bias')![0]).to.equal(0.25);
+  });
+
+  it('train, eval and inference files pass onnx.checker full_check', function () {
+    if (!checkerPython) this.skip(); // needs python3-onnx (apt-get install python3-onnx)
+    const dir = mkdtempSync(join(tmpdir(), 'onnx-finetune-check-'));
+    const ce = buildArtifacts(seed.model, ALL, LOSSES.bce);
+    const files = { 'train.onnx': ce.train, 'eval.onnx': ce.eval, 'inference.onnx': inferenceModel(seed.model, initialParameters(seed.model)) };
+    for (const [name, model] of Object.entries(files)) {
+      saveModel(join(dir, name), model);
+      expect(checkModelFile(join(dir, name)), name).to.equal('');
+    }
+  });
+
+  it('the train graph runs in onnxruntime-node and its loss matches the eval graph', async () => {
+    const a = buildArtifacts(seed.model, HEAD, LOSSES.bce);
+    const params = initialParameters(seed.model);
+    const feeds: Record<string, ort.Tensor> = {
+      x: new ort.Tensor('float32', seed.train.features.slice(0, 40), [4, 10]),
+      labels: new ort.Tensor('float32', Float32Array.from(seed.train.labels.slice(0, 4)), [4, 1]),
+    };
+    for (const p of a.trainable) feeds[p.name] = new ort.Tensor('float32', params.get(p.name)!, p.dims);
+    const train = await (await createSession(a.train)).run(feeds);
+    const evaluation = await (await createSession(a.eval)).run(feeds);
+    expect(train.loss.data[0]).to.equal(evaluation.loss.data[0]);
+    expect(train['head.weight_grad'].dims).to.deep.equal([1, 16]);
+  });
+});
+
+describe('model files', () => {
+  it('reads weights kept in an external data file (torch.export output)', () => {
+    const digits = loadFixture('torch-digits-cnn');
+    const summary = describeModel(digits.model);
+    expect(summary.opset).to.equal(18);
+    expect(initialParameters(digits.model).get('backbone.0.weight')!.length).to.equal(72);
+    expect(digits.expected.config.initial_params['backbone.0.weight'].slice(0, 3).map(Math.fround))
+      .to.deep.equal(Array.from(initialParameters(digits.model).get('backbone.0.weight')!.slice(0, 3)));
+  });
+
+  for (const [label, location] of [['escapes the model folder', '../model.onnx.data'], ['is absolute', '/etc/passwd']] as const) {
+    it(`refuses external data whose location ${label}`, async () => {
+      const { onnx } = await import('../src/onnx/proto.js');
+      const { loadModel } = await import('../src/onnx/io.js');
+      const model = loadFixture('torch-seed').model;
+      const t = model.graph.initializer[0];
+      t.rawData = new Uint8Array(0);
+      t.dataLocation = onnx.TensorProto.DataLocation.EXTERNAL;
+      t.externalData = [onnx.StringStringEntryProto.create({ key: 'location', value: location })];
+      const dir = mkdtempSync(join(tmpdir(), 'onnx-finetune-ext-'));
+      writeFileSync(join(dir, 'm.onnx'), encodeModel(model));
+      expect(() => loadModel(join(dir, 'm.onnx'))).to.throw(new RegExp(`tensor 'backbone.0.weight' has external data location '${location.replace(/\./g, '\\.')}' outside the model's folder`));
+    });
+  }
+});

@@ -1,0 +1,52 @@
+// The runtime: sessions on onnxruntime-node, a clear message where CUDA is missing, and exported models
+// giving the same outputs in onnxruntime-web (WASM backend, run here in Node).
+import { expect } from 'chai';
+import * as ortWeb from 'onnxruntime-web';
+import { createSession, cudaProviderInstalled, ort, CUDA_INSTALL_HINT } from '../src/runtime/session.js';
+import { encodeModel } from '../src/onnx/io.js';
+import { inferenceModel } from '../src/artifacts/build.js';
+import { train, DEFAULT_TRAIN_CONFIG } from '../src/train/trainer.js';
+import { linearProbe } from '../src/train/strategies.js';
+import { LOSSES } from '../src/losses/index.js';
+import { initialParameters } from '../src/train/trainer.js';
+import { loadFixture } from './util/fixtures.js';
+
+const seed = loadFixture('torch-seed');
+
+describe('runtime', () => {
+  it('says in one line how to install the CUDA provider when it is missing', async function () {
+    if (cudaProviderInstalled()) this.skip();
+    const model = inferenceModel(seed.model, initialParameters(seed.model));
+    try {
+      await createSession(model, { device: 'cuda' });
+      expect.fail('expected an error');
+    } catch (e) {
+      expect((e as Error).name).to.equal('UserError');
+      expect((e as Error).message).to.include(CUDA_INSTALL_HINT);
+      expect((e as Error).message).to.not.include('\n');
+    }
+  });
+
+  it('rejects an unknown device', async () => {
+    const model = inferenceModel(seed.model, initialParameters(seed.model));
+    try {
+      await createSession(model, { device: 'tpu' as never });
+      expect.fail('expected an error');
+    } catch (e) {
+      expect((e as Error).message).to.match(/unknown device 'tpu'/);
+    }
+  });
+
+  it('a trained, exported model gives the same outputs in onnxruntime-web as in onnxruntime-node', async () => {
+    const result = await train(seed.model, linearProbe({ lr: 0.01, epochs: 2 }), { train: seed.train, test: seed.test }, { ...DEFAULT_TRAIN_CONFIG, loss: LOSSES.bce });
+    const bytes = encodeModel(result.model);
+    const x = seed.test.features.slice(0, 300 * 10);
+    const node = await (await createSession(bytes)).run({ x: new ort.Tensor('float32', x, [300, 10]) });
+    ortWeb.env.wasm.numThreads = 1;
+    const web = await (await ortWeb.InferenceSession.create(bytes)).run({ x: new ortWeb.Tensor('float32', x, [300, 10]) });
+    const a = node.logits.data as Float32Array, b = web.logits.data as Float32Array;
+    expect(b.length).to.equal(300);
+    for (let i = 0; i < a.length; i++) expect(b[i]).to.be.closeTo(a[i], 1e-5 * Math.max(1, Math.abs(a[i])));
+    expect(Array.from(b, (z) => z > 0)).to.deep.equal(Array.from(a, (z) => z > 0));
+  });
+});
