@@ -24,18 +24,36 @@ describe('training artifacts', () => {
     expect(a.train.graph.input.map((i) => i.name)).to.deep.equal(['x', ...ALL, 'labels']);
   });
 
-  it('a frozen backbone is baked in as constants and gets no gradient node at all', () => {
+  it('a frozen backbone gets no gradient node at all: a linear probe trains on its output', () => {
     const a = buildArtifacts(seed.model, HEAD, LOSSES.bce);
+    // The backbone reads no trainable parameter, so it is a frozen prefix, computed once per example.
+    expect(a.prefix!.graph.output.map((o) => o.name)).to.deep.equal(['/backbone/backbone.3/Relu_output_0']);
+    expect(a.prefix!.graph.initializer.map((t) => t.name)).to.have.members(['backbone.0.weight', 'backbone.0.bias', 'backbone.2.weight', 'backbone.2.bias']);
+    expect(a.input).to.equal('/backbone/backbone.3/Relu_output_0');
     const g = a.train.graph;
-    expect(g.initializer.map((t) => t.name)).to.include.members(['backbone.0.weight', 'backbone.0.bias', 'backbone.2.weight', 'backbone.2.bias']);
+    expect(g.node.filter((n) => n.name.startsWith('/backbone'))).to.deep.equal([]);
     const backward = g.node.filter((n) => n.name.includes('_Grad/'));
     expect(backward.length).to.be.greaterThan(0);
-    // Only the head's Gemm is differentiated: no backbone node has a gradient, no backbone tensor a _grad.
-    for (const node of backward) {
-      expect(node.name.startsWith('/head/Gemm_Grad/'), node.name).to.equal(true);
-      for (const out of node.output) expect(out).to.not.match(/backbone/);
-    }
-    expect(g.node.some((n) => n.output.some((o) => o.startsWith('/backbone/') && o.endsWith('_grad')))).to.equal(false);
+    for (const node of backward) expect(node.name.startsWith('/head/Gemm_Grad/'), node.name).to.equal(true);
+    expect(g.output.map((o) => o.name)).to.deep.equal(['loss', 'logits', 'head.weight_grad', 'head.bias_grad']);
+  });
+
+  it('frozen parameters between trainable ones are baked in as constants with no gradient', () => {
+    const a = buildArtifacts(seed.model, ['backbone.0.weight', 'backbone.0.bias', ...HEAD], LOSSES.bce);
+    expect(a.prefix).to.equal(undefined);
+    const g = a.train.graph;
+    expect(g.initializer.map((t) => t.name)).to.include.members(['backbone.2.weight', 'backbone.2.bias']);
+    expect(g.input.map((i) => i.name)).to.not.include('backbone.2.weight');
+    // backbone.2's Gemm passes the gradient through to its input, but computes none for its weights.
+    const outputs = g.node.flatMap((n) => n.output);
+    expect(outputs).to.include('/backbone/backbone.1/Relu_output_0_grad');
+    expect(outputs.filter((o) => o.startsWith('backbone.2'))).to.deep.equal([]);
+  });
+
+  it('partial unfreeze trains from the last frozen layer on', () => {
+    const a = buildArtifacts(seed.model, ['backbone.2.weight', 'backbone.2.bias', ...HEAD], LOSSES.bce);
+    expect(a.input).to.equal('/backbone/backbone.1/Relu_output_0');
+    expect(a.train.graph.node.flatMap((n) => n.output).filter((o) => o.startsWith('backbone.0'))).to.deep.equal([]);
   });
 
   it('two builds of the same plan are byte-identical', () => {
@@ -62,8 +80,12 @@ describe('training artifacts', () => {
   it('train, eval and inference files pass onnx.checker full_check', function () {
     if (!checkerPython) this.skip(); // needs python3-onnx (apt-get install python3-onnx)
     const dir = mkdtempSync(join(tmpdir(), 'onnx-finetune-check-'));
-    const ce = buildArtifacts(seed.model, ALL, LOSSES.bce);
-    const files = { 'train.onnx': ce.train, 'eval.onnx': ce.eval, 'inference.onnx': inferenceModel(seed.model, initialParameters(seed.model)) };
+    const all = buildArtifacts(seed.model, ALL, LOSSES.bce);
+    const probe = buildArtifacts(seed.model, HEAD, LOSSES.bce);
+    const files = {
+      'train.onnx': all.train, 'eval.onnx': all.eval, 'inference.onnx': inferenceModel(seed.model, initialParameters(seed.model)),
+      'probe-prefix.onnx': probe.prefix!, 'probe-train.onnx': probe.train,
+    };
     for (const [name, model] of Object.entries(files)) {
       saveModel(join(dir, name), model);
       expect(checkModelFile(join(dir, name)), name).to.equal('');
@@ -71,7 +93,7 @@ describe('training artifacts', () => {
   });
 
   it('the train graph runs in onnxruntime-node and its loss matches the eval graph', async () => {
-    const a = buildArtifacts(seed.model, HEAD, LOSSES.bce);
+    const a = buildArtifacts(seed.model, ALL, LOSSES.bce);
     const params = initialParameters(seed.model);
     const feeds: Record<string, ort.Tensor> = {
       x: new ort.Tensor('float32', seed.train.features.slice(0, 40), [4, 10]),
@@ -82,6 +104,7 @@ describe('training artifacts', () => {
     const evaluation = await (await createSession(a.eval)).run(feeds);
     expect(train.loss.data[0]).to.equal(evaluation.loss.data[0]);
     expect(train['head.weight_grad'].dims).to.deep.equal([1, 16]);
+    expect(train['backbone.0.weight_grad'].dims).to.deep.equal([32, 10]);
   });
 });
 

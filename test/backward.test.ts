@@ -76,6 +76,16 @@ describe('backward driver', () => {
       expect(message).to.include("'v'");
     });
 
+    it('explains a reduction whose axes are not a constant', () => {
+      const graph = makeGraph([makeNode('Mul', ['x', 'w'], ['h']), makeNode('ReduceSum', ['h', 'axes'], ['y'], {}, 'sum_rows')], 'g',
+        [makeValueInfo('x', DataType.DOUBLE, [2, 3]), makeValueInfo('w', DataType.DOUBLE, [2, 3]), makeValueInfo('axes', DataType.INT64, [1])],
+        [makeValueInfo('y', DataType.DOUBLE, null)]);
+      nameNodes(graph);
+      const index = indexGraph(graph);
+      const message = expectUserError(() => buildBackward({ graph, index, infos: inferShapes(graph, index, 17), opset: 17, seeds: new Map([['y', 'y_grad']]), wrt: ['w'] }));
+      expect(message).to.include("'sum_rows'");
+    });
+
     it('explains a rule that needs a rank shape inference could not find', () => {
       const message = expectUserError(() => backwardOf([makeNode('MatMul', ['a', 'b'], ['y'], {}, 'mm')], ['b'], { a: null, b: [3, 2] }));
       expect(message).to.include("'mm'");

@@ -3,7 +3,8 @@
 import { expect } from 'chai';
 import { DataType, makeNode, makeTensor, type AttrValue } from '../src/onnx/builder.js';
 import { RULES } from '../src/autodiff/rules/index.js';
-import { gradCheck, runBackward, type GradCheckSpec, type InputSpec } from './util/gradcheck.js';
+import { createSession } from '../src/runtime/session.js';
+import { finiteDifferenceCheck, gradCheck, runBackward, type GradCheckSpec, type InputSpec } from './util/gradcheck.js';
 
 const ints = (name: string, values: number[]) => makeTensor(name, DataType.INT64, [values.length], values);
 const dimsName = (dims: number[]) => (dims.length === 0 ? 'scalar' : dims.join('x'));
@@ -37,7 +38,7 @@ const BROADCAST_PAIRS: [number[], number[]][] = [
 function gemmCases(): GradCheckSpec[] {
   const [M, K, N] = [2, 3, 4];
   const cases: GradCheckSpec[] = [];
-  const cShapes: (number[] | null)[] = [null, [M, N], [N], [1, N], [M, 1], []];
+  const cShapes: (number[] | null)[] = [null, [M, N], [N], [1, N], [M, 1], [], [1], [1, 1]];
   for (const transA of [0, 1]) {
     for (const transB of [0, 1]) {
       cShapes.forEach((c, k) => {
@@ -89,7 +90,7 @@ function matmulCases(): GradCheckSpec[] {
 
 function reduceCases(): GradCheckSpec[] {
   const cases: GradCheckSpec[] = [];
-  const axesList: (number[] | null)[] = [[1], [0, 2], [-1], [-3, -1], [0, 1, 2], null];
+  const axesList: (number[] | null)[] = [[1], [0, 2], [2, 0], [-1], [-3, -1], [-1, 0], [0, 1, 2], null];
   for (const keepdims of [0, 1]) {
     for (const axes of axesList) {
       const tag = `${axes ? `axes_${axes.join('_').replace(/-/g, 'm')}` : 'all'}_keepdims${keepdims}`;
@@ -117,13 +118,13 @@ function reduceCases(): GradCheckSpec[] {
       constants: [makeTensor('axes', DataType.INT64, [0], [])],
       output: 'y',
     },
-    {
-      name: 'reducesum_empty_axes_all',
-      nodes: [makeNode('ReduceSum', ['x', 'axes'], ['y'], { keepdims: 1 })],
+    ...[0, 1].map((keepdims): GradCheckSpec => ({
+      name: `reducesum_empty_axes_all_keepdims${keepdims}`,
+      nodes: [makeNode('ReduceSum', ['x', 'axes'], ['y'], { keepdims })],
       inputs: [{ name: 'x', dims: [2, 3] }],
       constants: [makeTensor('axes', DataType.INT64, [0], [])],
       output: 'y',
-    },
+    })),
     {
       // From opset 18 ReduceMean takes axes as an input too.
       name: 'reducemean_opset18_axes_input',
@@ -147,7 +148,7 @@ function shapeCases(): GradCheckSpec[] {
     output: 'y',
   });
   return [
-    ...[0, 1, 2, -1].map((axis) => ({ ...unary(`flatten_axis_${axis < 0 ? `m${-axis}` : axis}`, 'Flatten', [2, 3, 4], { axis }) })),
+    ...[0, 1, 2, 3, -1].map((axis) => ({ ...unary(`flatten_axis_${axis < 0 ? `m${-axis}` : axis}`, 'Flatten', [2, 3, 4], { axis }) })),
     unary('flatten_default', 'Flatten', [2, 3, 4]),
     withShape('reshape_minus_one', 'Reshape', [2, 3, 4], [4, -1]),
     withShape('reshape_zero_copies_dim', 'Reshape', [2, 3, 4], [0, -1]),
@@ -158,13 +159,29 @@ function shapeCases(): GradCheckSpec[] {
     { name: 'transpose_perm_201', nodes: [makeNode('Transpose', ['x'], ['y'], { perm: [2, 0, 1] })], inputs: x234, output: 'y' },
     { name: 'transpose_perm_021', nodes: [makeNode('Transpose', ['x'], ['y'], { perm: [0, 2, 1] })], inputs: x234, output: 'y' },
     unary('transpose_default', 'Transpose', [2, 3, 4]),
+    unary('transpose_4d_perm_3102', 'Transpose', [2, 3, 1, 4], { perm: [3, 1, 0, 2] }),
+    unary('transpose_4d_default', 'Transpose', [2, 3, 1, 4]),
     withShape('unsqueeze_axis_0', 'Unsqueeze', [2, 3], [0]),
     withShape('unsqueeze_axes_1_3', 'Unsqueeze', [2, 3], [1, 3]),
     withShape('unsqueeze_axis_m1', 'Unsqueeze', [2, 3], [-1]),
+    withShape('unsqueeze_axes_unsorted_3_0', 'Unsqueeze', [2, 3], [3, 0]),
     withShape('squeeze_axis_1', 'Squeeze', [2, 1, 3, 1], [1]),
     withShape('squeeze_axes_1_3', 'Squeeze', [2, 1, 3, 1], [1, 3]),
     withShape('squeeze_axis_m1', 'Squeeze', [2, 1, 3, 1], [-1]),
     withShape('squeeze_all_ones', 'Squeeze', [2, 1, 3, 1], null),
+    {
+      // Exporters often write shapes and axes as Constant nodes rather than initializers.
+      name: 'constant_node_axes_and_shape',
+      nodes: [
+        makeNode('Constant', [], ['shape'], { value: makeTensor('', DataType.INT64, [2], [3, -1]) }),
+        makeNode('Constant', [], ['axes'], { value: makeTensor('', DataType.INT64, [1], [0]) }),
+        makeNode('Reshape', ['x', 'shape'], ['r']),
+        makeNode('Unsqueeze', ['r', 'axes'], ['u']),
+        makeNode('ReduceSum', ['u', 'axes'], ['y'], { keepdims: 0 }),
+      ],
+      inputs: [{ name: 'x', dims: [2, 3, 2] }],
+      output: 'y',
+    },
   ];
 }
 
@@ -450,5 +467,41 @@ describe('golden gradients', () => {
     });
     close(g('B'), [4, 6]);
     close(g('A'), [5, 6, 5, 6]);
+  });
+});
+
+describe('the gradient checker itself', () => {
+  // y = x · x with v drawn at random: the true gradient is 2 x v. The checker must pass it and fail small errors.
+  const spec: GradCheckSpec = { name: 'checker_self_test', nodes: [makeNode('Mul', ['x', 'x'], ['y'])], inputs: [{ name: 'x', dims: [2, 3] }], output: 'y' };
+
+  async function check(perturb: (g: Float64Array, x: Float64Array) => void) {
+    const { built, upstream, gradients } = await runBackward(spec);
+    const x = built.feeds.x.data as Float64Array;
+    const g = gradients.get('x')!.data as Float64Array;
+    Array.from(g).forEach((v, i) => expect(v).to.be.closeTo(2 * x[i] * upstream[i], 1e-12));
+    perturb(g, x);
+    const session = await createSession(built.forward);
+    try {
+      return await finiteDifferenceCheck({ name: spec.name, session, output: 'y', feeds: built.feeds, upstream, analytic: gradients });
+    } finally {
+      await session.release();
+    }
+  }
+
+  it('accepts the exact gradient with a relative error far below the tolerance', async () => {
+    const result = await check(() => {});
+    expect(result.get('x')!.maxError).to.be.below(1e-7);
+  });
+
+  it('rejects one element off by 1e-4 relative', async () => {
+    let error: Error | undefined;
+    await check((g) => { g[4] *= 1 + 1e-4; }).catch((e: Error) => { error = e; });
+    expect(error?.message).to.match(/d\/dx\[4\]/);
+  });
+
+  it('rejects a gradient missing a factor of 2', async () => {
+    let error: Error | undefined;
+    await check((g) => g.forEach((v, i) => { g[i] = v / 2; })).catch((e: Error) => { error = e; });
+    expect(error).to.be.instanceOf(Error);
   });
 });

@@ -11,6 +11,7 @@ import { buildBackward, gradName } from '../autodiff/backward.js';
 import { describeModel, type ModelSummary } from '../model/describe.js';
 import type { Loss } from '../losses/index.js';
 import { UserError } from '../errors.js';
+import { splitFrozenPrefix } from './frozen-prefix.js';
 
 export const LABELS = 'labels';
 export const LOSS = 'loss';
@@ -18,6 +19,10 @@ export const LOSS = 'loss';
 export interface Artifacts {
   train: ModelProto;
   eval: ModelProto;
+  /** The frozen prefix (data input -> `input`), when the train and eval graphs start after it. */
+  prefix?: ModelProto;
+  /** The tensor the train and eval graphs take as data: the model's input, or the prefix's output. */
+  input: string;
   summary: ModelSummary;
   /** Trainable parameters in feed order, and the train graph's gradient output for each. */
   trainable: { name: string; dims: number[]; gradient: string }[];
@@ -36,14 +41,24 @@ export function buildArtifacts(model: ModelProto, trainable: string[], loss: Los
   const base = cloneModel(model);
   const graph = base.graph;
   nameNodes(graph);
+  graph.node = indexGraph(graph).order;
   const trainableSet = new Set(trainable);
   const floatType = graph.initializer.find((t) => trainableSet.has(t.name))?.dataType ?? DataType.FLOAT;
   const logitsShape: Dim[] = summary.logitsShape ?? ['batch', null];
   const labelShape = loss.labelShape(logitsShape);
 
+  const split = splitFrozenPrefix(graph, summary.input, trainableSet);
+  let dataInput = graph.input.find((i) => i.name === summary.input)!;
+  let prefix: ModelProto | undefined;
+  if (split) {
+    const infos = inferShapes(graph, indexGraph(graph), summary.opset).get(split.boundary);
+    dataInput = makeValueInfo(split.boundary, infos?.dtype ?? floatType, infos?.shape ?? null);
+    prefix = withGraph(base, { ...graph, node: split.prefix, output: [dataInput], initializer: usedBy(split.prefix, graph.initializer) });
+    graph.node = split.rest;
+  }
   graph.initializer = graph.initializer.filter((t) => !trainableSet.has(t.name));
   graph.input = [
-    ...graph.input.filter((i) => i.name === summary.input),
+    dataInput,
     ...trainable.map((name) => makeValueInfo(name, floatType, known.get(name)!.dims)),
     makeValueInfo(LABELS, loss.labelType === 'int64' ? DataType.INT64 : floatType, labelShape),
   ];
@@ -58,7 +73,7 @@ export function buildArtifacts(model: ModelProto, trainable: string[], loss: Los
   const evalModel = withGraph(base, {
     ...graph,
     node: [...graph.node, ...forward],
-    initializer: [...graph.initializer, ...lossInits],
+    initializer: [...usedBy(graph.node, graph.initializer), ...lossInits],
     output: [lossOutput, logitsOutput],
   });
 
@@ -72,10 +87,16 @@ export function buildArtifacts(model: ModelProto, trainable: string[], loss: Los
   const trainModel = withGraph(base, {
     ...graph,
     node: [...graph.node, ...forward, ...lossGradient, ...backward.nodes],
-    initializer: [...graph.initializer, ...lossInits, ...backward.initializers],
+    initializer: [...usedBy(graph.node, graph.initializer), ...lossInits, ...backward.initializers],
     output: [lossOutput, logitsOutput, ...trainableOut.map((p) => makeValueInfo(p.gradient, floatType, p.dims))],
   });
-  return { train: trainModel, eval: evalModel, summary, trainable: trainableOut, labelShape, labelType: loss.labelType };
+  return { train: trainModel, eval: evalModel, prefix, input: dataInput.name, summary, trainable: trainableOut, labelShape, labelType: loss.labelType };
+}
+
+/** The initializers some node reads (a frozen prefix takes its weights with it). */
+function usedBy(nodes: NodeProto[], initializers: TensorProto[]): TensorProto[] {
+  const read = new Set(nodes.flatMap((n) => n.input));
+  return initializers.filter((t) => read.has(t.name));
 }
 
 function withGraph(model: ModelProto, graph: Partial<GraphProto>): ModelProto {

@@ -56,7 +56,7 @@ function builtInDefault(argv: Argv, seed: number): Inputs {
   const data = notebookTask(seed);
   return {
     model, summary, logitCount: 1, data,
-    sources: { model: `built-in: models/seed-backbone.onnx + Linear(16,1) head (seed ${seed})`, train: data.train.source, test: data.test.source },
+    sources: { model: `the built-in model (models/seed-backbone.onnx + a Linear(16,1) head, seed ${seed})`, train: data.train.source, test: data.test.source },
   };
 }
 

@@ -32,10 +32,12 @@ export async function main(args: string[]): Promise<number> {
     .help()
     .wrap(Math.min(110, process.stdout.columns ?? 110))
     .fail((message, error) => {
-      throw error ?? new UserError(usageMessage(message, args, known));
+      // yargs reports its own usage errors as a message, or as a YError; anything else came from a command.
+      if (error && error.name !== 'YError') throw error;
+      throw new UserError(usageMessage(message ?? error?.message ?? 'invalid command line', args, known));
     });
   for (const [key, name] of Object.entries(COMMANDS) as [CommandKey, string][]) {
-    cli = cli.command(name, DESCRIPTIONS[key], (y) => y.options(yargsOptions(STRATEGY_OPTIONS[key])), async (argv) => {
+    cli = cli.command(name, DESCRIPTIONS[key], (y) => y.options(yargsOptions(STRATEGY_OPTIONS[key])).group(Object.keys(STRATEGY_OPTIONS[key]), `${name} options:`), async (argv) => {
       await runCommand(key, argv as Record<string, unknown>, { stdout: process.stdout, progress: process.stderr.isTTY === true });
     });
   }
@@ -53,9 +55,16 @@ export async function main(args: string[]): Promise<number> {
 
 /** yargs's messages, made to name the command or option at fault. */
 function usageMessage(message: string, args: string[], known: string[]): string {
-  const unknown = /^Unknown arguments?: (.*)$/.exec(message)?.[1].split(', ') ?? [];
-  const command = args.find((a) => unknown.includes(a) && !a.startsWith('-'));
-  if (command !== undefined && !args.some((a) => known.includes(a))) return `unknown command '${command}' (commands: ${known.join(', ')})`;
+  const unknown = /^Unknown arguments?: (.*)$/.exec(message)?.[1].split(', ');
+  if (unknown) {
+    // yargs lists an unknown --head-lr twice, as head-lr and headLr; report each as it was typed.
+    const isOption = (name: string) => args.some((a) => a === `--${name}` || a.startsWith(`--${name}=`) || a === `--no-${name}` || a === `-${name}`);
+    const options = unknown.filter(isOption);
+    const positionals = unknown.filter((name) => !isOption(name) && args.includes(name));
+    if (positionals.length > 0 && !args.some((a) => known.includes(a))) return `unknown command '${positionals[0]}' (commands: ${known.join(', ')})`;
+    if (options.length > 0) return `unknown option ${options.map((o) => `--${o}`).join(', ')} (see --help)`;
+    if (positionals.length > 0) return `unexpected argument '${positionals[0]}' (options start with --; see --help)`;
+  }
   const missing = /^Not enough arguments following: (\S+)/.exec(message);
   if (missing) return `--${missing[1]} needs a value`;
   return message;

@@ -60,6 +60,11 @@ function checkPlans(plans: Plan[], globs: Record<string, string>, inputs: Inputs
       throw new UserError(`--${option} '${glob}' matches no parameter of ${inputs.sources.model} (parameters: ${names.join(', ')})`);
     }
   }
+  if (globs.head !== undefined && globs.unfreeze !== undefined) {
+    const head = new Set(matchParameters(globs.head, names));
+    const both = matchParameters(globs.unfreeze, names).filter((n) => head.has(n));
+    if (both.length > 0) throw new UserError(`--unfreeze '${globs.unfreeze}' also selects the head's ${both.join(', ')} (already selected by --head '${globs.head}')`);
+  }
   for (const plan of plans) for (const stage of plan.stages) resolveGroups(stage.groups, names);
 }
 
@@ -96,8 +101,10 @@ export async function runCommand(command: CommandKey, argv: Argv, io: CommandIo)
     }
   }
 
-  const { onProgress: _, loss, ...rest } = config;
-  const reportSettings = { ...rest, loss: loss.name };
+  const reportSettings = {
+    loss: config.loss.name, optimizer: config.optimizer, weight_decay: config.weightDecay, batch_size: config.batchSize,
+    test_batch_size: config.testBatchSize, shuffle: config.shuffle, seed: config.seed, device: config.device, threads: config.threads,
+  };
   const records: RunRecord[] = results.map((r) => runRecord(r, modelFile(folder, r.strategy)));
   writeOutputs(folder, results.map((r, i) => ({
     key: r.strategy,

@@ -50,7 +50,7 @@ export function readCsvDataset(path: string, options: CsvOptions = {}): Dataset 
       else features[f++] = value;
     }
   }
-  return { source: path, count, featureShape, features, labels };
+  return { source: path, count, featureShape, features, labels, firstLine: 2 };
 }
 
 function labelColumn(header: string[], label: string | undefined, path: string): number {

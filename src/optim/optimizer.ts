@@ -14,7 +14,7 @@ export interface ParamState {
   momentumBuffer?: Float32Array;
 }
 
-const f = Math.fround;
+
 
 export class Optimizer {
   readonly groups: ParamGroup[];
@@ -53,33 +53,33 @@ function adamUpdate(p: Float32Array, g: Float32Array, state: ParamState, h: Para
   const t = state.step;
   const stepSize = h.lr / (1 - beta1 ** t);
   const bc2Sqrt = Math.sqrt(1 - beta2 ** t);
-  const w1 = f(1 - beta1), b2 = f(beta2), w2 = f(1 - beta2), eps = f(h.eps);
-  const negStep = f(-stepSize), bc2 = f(bc2Sqrt), decay = f(1 - h.lr * h.weightDecay), wd = f(h.weightDecay);
+  const w1 = Math.fround(1 - beta1), b2 = Math.fround(beta2), w2 = Math.fround(1 - beta2), eps = Math.fround(h.eps);
+  const negStep = Math.fround(-stepSize), bc2 = Math.fround(bc2Sqrt), decay = Math.fround(1 - h.lr * h.weightDecay), wd = Math.fround(h.weightDecay);
+  const coupledDecay = h.weightDecay !== 0 && !decoupled, decoupledDecay = h.weightDecay !== 0 && decoupled;
   for (let i = 0; i < p.length; i++) {
     let grad = g[i];
-    if (h.weightDecay !== 0) {
-      if (decoupled) p[i] = f(p[i] * decay);
-      else grad = f(grad + f(wd * p[i]));
-    }
-    m[i] = f(m[i] + f(w1 * f(grad - m[i])));
-    v[i] = f(f(v[i] * b2) + f(f(w2 * grad) * grad));
-    const denom = f(f(Math.sqrt(v[i]) / bc2) + eps);
-    p[i] = f(p[i] + f(f(negStep * m[i]) / denom));
+    if (decoupledDecay) p[i] = Math.fround(p[i] * decay);
+    if (coupledDecay) grad = Math.fround(grad + Math.fround(wd * p[i]));
+    m[i] = Math.fround(m[i] + Math.fround(w1 * Math.fround(grad - m[i])));
+    v[i] = Math.fround(Math.fround(v[i] * b2) + Math.fround(Math.fround(w2 * grad) * grad));
+    const denom = Math.fround(Math.fround(Math.sqrt(v[i]) / bc2) + eps);
+    p[i] = Math.fround(p[i] + Math.fround(Math.fround(negStep * m[i]) / denom));
   }
 }
 
 // torch.optim.SGD: weight decay into the gradient, momentum buffer seeded with the first gradient,
 // nesterov looks ahead by momentum * buffer.
 function sgdUpdate(p: Float32Array, g: Float32Array, state: ParamState, h: ParamGroup): void {
-  const wd = f(h.weightDecay), mu = f(h.momentum), damp = f(1 - h.dampening), negLr = f(-h.lr);
+  const wd = Math.fround(h.weightDecay), mu = Math.fround(h.momentum), damp = Math.fround(1 - h.dampening), negLr = Math.fround(-h.lr);
   const first = state.momentumBuffer === undefined;
   const buf = h.momentum !== 0 ? (state.momentumBuffer ??= new Float32Array(p.length)) : undefined;
+  const decay = h.weightDecay !== 0;
   for (let i = 0; i < p.length; i++) {
-    let d = h.weightDecay !== 0 ? f(g[i] + f(wd * p[i])) : g[i];
+    let d = decay ? Math.fround(g[i] + Math.fround(wd * p[i])) : g[i];
     if (buf) {
-      buf[i] = first ? d : f(f(buf[i] * mu) + f(damp * d));
-      d = h.nesterov ? f(d + f(mu * buf[i])) : buf[i];
+      buf[i] = first ? d : Math.fround(Math.fround(buf[i] * mu) + Math.fround(damp * d));
+      d = h.nesterov ? Math.fround(d + Math.fround(mu * buf[i])) : buf[i];
     }
-    p[i] = f(p[i] + f(negLr * d));
+    p[i] = Math.fround(p[i] + Math.fround(negLr * d));
   }
 }

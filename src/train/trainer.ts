@@ -8,10 +8,11 @@ import { createSession, createStepSession, ort, type Device, type StepSession } 
 import { Optimizer, type OptimizerKind } from '../optim/optimizer.js';
 import type { Loss } from '../losses/index.js';
 import type { Dataset } from '../data/dataset.js';
-import { featureSize } from '../data/dataset.js';
+import { exampleLocation, featureSize } from '../data/dataset.js';
 import { UserError } from '../errors.js';
 import { Rng } from './rng.js';
 import { BatchBuffers, batchStarts } from './batches.js';
+import { prefixFeatures } from './prefix-features.js';
 import type { Plan, Stage, StrategyKey } from './strategies.js';
 
 export interface TrainConfig {
@@ -119,14 +120,15 @@ export class StageRunner {
     const trainable = [...parameters.keys()].filter((n) => optimizer.parameterNames.includes(n));
     const artifacts = buildArtifacts(inferenceModel(model, parameters), trainable, config.loss);
     const session = await createStepSession(artifacts.train, config);
-    const batches = new BatchBuffers(data, artifacts.labelShape, artifacts.labelType);
+    const examples = artifacts.prefix ? await prefixFeatures(artifacts.prefix, data, config) : data;
+    const batches = new BatchBuffers(examples, artifacts.labelShape, artifacts.labelType);
     return new StageRunner(artifacts, session, optimizer, parameters, parameterFeeds(artifacts, parameters), batches);
   }
 
   /** Forward, backward and one optimizer update on rows order[start..end); returns the batch loss. */
   async step(order: Int32Array, start: number, end: number): Promise<number> {
     const batch = this.batches.gather(order, start, end);
-    this.feeds[this.artifacts.summary.input] = batch.features;
+    this.feeds[this.artifacts.input] = batch.features;
     this.feeds[LABELS] = batch.labels;
     const out = await this.session.run(this.feeds);
     for (const p of this.artifacts.trainable) this.grads.set(p.name, out[p.gradient].data as Float32Array);
@@ -148,13 +150,14 @@ function parameterFeeds(artifacts: Artifacts, parameters: Map<string, Float32Arr
 export async function evaluate(artifacts: Artifacts, parameters: Map<string, Float32Array>, data: Dataset, config: TrainConfig) {
   const session = await createSession(artifacts.eval, config);
   const feeds = parameterFeeds(artifacts, parameters);
-  const batches = new BatchBuffers(data, artifacts.labelShape, artifacts.labelType);
+  const examples = artifacts.prefix ? await prefixFeatures(artifacts.prefix, data, config) : data;
+  const batches = new BatchBuffers(examples, artifacts.labelShape, artifacts.labelType);
   const order = new Int32Array(data.count).map((_, i) => i);
   let correct = 0, lossSum = 0;
   for (const start of batchStarts(data.count, config.testBatchSize)) {
     const end = Math.min(start + config.testBatchSize, data.count);
     const batch = batches.gather(order, start, end);
-    feeds[artifacts.summary.input] = batch.features;
+    feeds[artifacts.input] = batch.features;
     feeds[LABELS] = batch.labels;
     const out = await session.run(feeds);
     lossSum += (out[LOSS].data[0] as number) * batch.size;
@@ -193,9 +196,9 @@ function checkDataset(data: Dataset, summary: ModelSummary, loss: Loss): void {
   const classes = summary.logitsShape?.[1];
   for (let i = 0; i < data.count; i++) {
     const y = data.labels[i];
-    if (loss.name === 'bce' && y !== 0 && y !== 1) throw new UserError(`${data.source}: row ${i + 1}: label ${y} is not 0 or 1 (the model has one logit)`);
+    if (loss.name === 'bce' && y !== 0 && y !== 1) throw new UserError(`${data.source}: ${exampleLocation(data, i)}: label ${y} is not 0 or 1 (the model has one logit)`);
     if (loss.name === 'ce' && (!Number.isInteger(y) || y < 0 || (typeof classes === 'number' && y >= classes))) {
-      throw new UserError(`${data.source}: row ${i + 1}: label ${y} is not a class index in [0, ${classes})`);
+      throw new UserError(`${data.source}: ${exampleLocation(data, i)}: label ${y} is not a class index in [0, ${classes})`);
     }
   }
 }

@@ -118,7 +118,7 @@ export interface Built {
 }
 
 /** Builds the forward-check model (every node output is a graph output) and the backward model for a spec. */
-export function buildCase(spec: GradCheckSpec, upstreamDims: number[] | null = null): Built {
+export function buildCase(spec: GradCheckSpec): Built {
   const opset = spec.opset ?? OPSET;
   const rng = new Rng(seedFrom(spec.name));
   const feeds: Feeds = {};
@@ -145,9 +145,9 @@ export function buildCase(spec: GradCheckSpec, upstreamDims: number[] | null = n
     spec.constants ?? []), { opset });
 
   const result = buildBackward({ graph, index, infos, opset, seeds: new Map([[spec.output, UPSTREAM]]), wrt });
-  const yDims = upstreamDims ?? infos.get(spec.output)?.shape?.map((d) => (typeof d === 'number' ? d : null)) ?? null;
+  const yShape = infos.get(spec.output)?.shape ?? null;
   const backward = makeModel(makeGraph([...graph.node, ...result.nodes], `${spec.name}_backward`,
-    [...graphInputs, makeValueInfo(UPSTREAM, DataType.DOUBLE, yDims)],
+    [...graphInputs, makeValueInfo(UPSTREAM, DataType.DOUBLE, yShape)],
     wrt.map((w) => makeValueInfo(result.gradients.get(w)!, DataType.DOUBLE, null)),
     [...(spec.constants ?? []), ...result.initializers]), { opset });
   return { forward, backward, result, infos, feeds, wrt, rng };

@@ -1,6 +1,7 @@
 // ReduceSum / ReduceMean: dX = dY with the reduced axes restored and expanded to X's shape
 // (divided by the number of elements averaged, for the mean).
 import { axesOf } from '../../graph/shapes.js';
+import { UserError } from '../../errors.js';
 import { unsqueeze } from '../emit.js';
 import type { GradContext, GradRule } from '../rule.js';
 
@@ -8,7 +9,7 @@ function spreadBack(ctx: GradContext, out: string) {
   const X = ctx.I(0);
   const axes = axesOf({ node: ctx.node, attr: ctx.attr, intValues: ctx.intValues });
   const noop = ctx.attrInt('noop_with_empty_axes', 0) === 1;
-  if (ctx.node.input[1] && !axes) throw new Error(`${ctx.node.opType} node '${ctx.node.name}': axes must be a constant to build its gradient`);
+  if (ctx.node.input[1] && !axes) throw new UserError(`${ctx.node.opType} node '${ctx.node.name}': axes must be a constant to build its gradient`);
   if (noop && (!axes || axes.length === 0)) return [ctx.make('Identity', [ctx.GO(0)], [out])];
   let dY = ctx.GO(0);
   const nodes = [];

@@ -1,0 +1,335 @@
+// The onnx-finetune command, run as a user runs it: `node dist/src/cli/main.js ...` in a child process.
+// - compare on the built-in default lands in PyTorch's range over 30 seeds of the notebook, in order;
+// - the three commands on the torch-seed fixture (shuffle off, the fixture's hyperparameters) give PyTorch's
+//   accuracy, and its final weights as read back from the exported .onnx files;
+// - the exported files give the same predictions in onnxruntime-web as in onnxruntime-node;
+// - every bad input gets one line on stderr, a non-zero exit, no stack trace and no output files.
+import { expect } from 'chai';
+import { spawn } from 'node:child_process';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import * as ortWeb from 'onnxruntime-web';
+import { loadModel } from '../src/onnx/io.js';
+import { tensorValues } from '../src/onnx/tensor.js';
+import { createSession, ort } from '../src/runtime/session.js';
+import { notebookTask } from '../src/data/synthetic.js';
+import { countCorrect } from '../src/train/trainer.js';
+import type { Dataset } from '../src/data/dataset.js';
+import { fixturePath, loadFixture, maxParameterDifference, maxRelativeDifference } from './util/fixtures.js';
+
+const CLI = join(dirname(fileURLToPath(import.meta.url)), '..', 'src', 'cli', 'main.js');
+const STRATEGIES = ['linear_probe', 'partial_unfreeze', 'full_fine_tune'] as const;
+
+interface Run { code: number | null; stdout: string; stderr: string }
+
+function cli(args: string[], cwd: string): Promise<Run> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [CLI, ...args], { cwd, stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '', stderr = '';
+    child.stdout.on('data', (d) => (stdout += d));
+    child.stderr.on('data', (d) => (stderr += d));
+    child.on('error', reject);
+    child.on('close', (code) => resolve({ code, stdout, stderr }));
+  });
+}
+
+/** The predictions and logits of an exported model on a dataset, in onnxruntime-node and onnxruntime-web. */
+async function bothRuntimes(file: string, data: Dataset) {
+  const bytes = readFileSync(file);
+  const dims = [data.count, ...data.featureShape];
+  const node = await createSession(bytes);
+  const a = (await node.run({ [node.inputNames[0]]: new ort.Tensor('float32', data.features, dims) }))[node.outputNames[0]];
+  await node.release();
+  const web = await ortWeb.InferenceSession.create(bytes);
+  const b = (await web.run({ [web.inputNames[0]]: new ortWeb.Tensor('float32', data.features, dims) }))[web.outputNames[0]];
+  await web.release();
+  return { node: a.data as Float32Array, web: b.data as Float32Array, classes: a.dims[1] ?? 1 };
+}
+
+function predictions(logits: Float32Array, classes: number): number[] {
+  const out: number[] = [];
+  for (let i = 0; i < logits.length / classes; i++) {
+    if (classes === 1) out.push(logits[i] > 0 ? 1 : 0);
+    else {
+      let best = 0;
+      for (let c = 1; c < classes; c++) if (logits[i * classes + c] > logits[i * classes + best]) best = c;
+      out.push(best);
+    }
+  }
+  return out;
+}
+
+async function expectSameInBothRuntimes(file: string, data: Dataset, accuracy: number) {
+  const { node, web, classes } = await bothRuntimes(file, data);
+  expect(web.length).to.equal(data.count * classes);
+  for (let i = 0; i < node.length; i++) expect(web[i], `logit ${i}`).to.be.closeTo(node[i], 1e-5 * Math.max(1, Math.abs(node[i])));
+  expect(predictions(web, classes)).to.deep.equal(predictions(node, classes));
+  // The exported model is the trained one: it scores the accuracy the command reported.
+  expect(countCorrect(node, classes, data.labels) / data.count).to.equal(accuracy);
+}
+
+describe('onnx-finetune command', function () {
+  this.timeout(60_000);
+  let tmp: string;
+  before(() => {
+    tmp = mkdtempSync(join(tmpdir(), 'onnx-finetune-cli-'));
+    ortWeb.env.wasm.numThreads = 1;
+  });
+  after(() => rmSync(tmp, { recursive: true, force: true }));
+
+  describe('compare on the built-in default (the seed notebook)', () => {
+    let run: Run;
+    let out: string;
+    before(async () => {
+      out = join(tmp, 'compare');
+      run = await cli(['compare', '--out', out], tmp);
+    });
+
+    it('lands each strategy in PyTorch\'s range over 30 notebook seeds, in order, and ends with the notebook\'s dict', () => {
+      expect(run.code, run.stderr).to.equal(0);
+      expect(run.stderr).to.equal('');
+      const lines = run.stdout.trimEnd().split('\n');
+      const dict = /^\{'linear_probe': ([\d.]+), 'partial_unfreeze': ([\d.]+), 'full_fine_tune': ([\d.]+)\}$/.exec(lines[lines.length - 1]);
+      expect(dict, lines[lines.length - 1]).to.not.equal(null);
+      const [probe, partial, full] = dict!.slice(1).map(Number);
+      expect(probe).to.be.within(0.59, 0.81);
+      expect(partial).to.be.within(0.78, 0.92);
+      expect(full).to.be.within(0.87, 0.95);
+      expect(probe).to.be.below(partial);
+      expect(partial).to.be.below(full);
+    });
+
+    it('writes <strategy>.onnx and <strategy>.json for each strategy, and nothing else', () => {
+      expect(readdirSync(out).sort()).to.deep.equal(STRATEGIES.flatMap((s) => [`${s}.json`, `${s}.onnx`]).sort());
+      for (const s of STRATEGIES) {
+        const report = JSON.parse(readFileSync(join(out, `${s}.json`), 'utf8'));
+        expect(report.strategy).to.equal(s);
+        expect(report.model).to.equal(join(out, `${s}.onnx`));
+        expect(report.epoch_losses).to.have.length(s === 'partial_unfreeze' ? 13 : 10);
+      }
+    });
+
+    it('exports inference-ready models (opset 17, IR 8, the source\'s names) that give the same predictions in onnxruntime-web', async () => {
+      const { test } = notebookTask(17);
+      for (const s of STRATEGIES) {
+        const model = loadModel(join(out, `${s}.onnx`));
+        expect(Number(model.irVersion)).to.equal(8);
+        expect(model.opsetImport.map((o) => Number(o.version))).to.deep.equal([17]);
+        expect(model.graph.input.map((i) => i.name)).to.deep.equal(['x']);
+        expect(model.graph.output.map((o) => o.name)).to.deep.equal(['logits']);
+        expect(model.graph.initializer.map((t) => t.name)).to.deep.equal(['backbone.0.weight', 'backbone.0.bias', 'backbone.2.weight', 'backbone.2.bias', 'head.weight', 'head.bias']);
+        const report = JSON.parse(readFileSync(join(out, `${s}.json`), 'utf8'));
+        await expectSameInBothRuntimes(join(out, `${s}.onnx`), test, report.accuracy);
+      }
+    });
+  });
+
+  describe('the torch-seed fixture, shuffle off, with its hyperparameters', () => {
+    const fixture = loadFixture('torch-seed');
+    const c = fixture.expected.config;
+    const common = ['--model', fixturePath('torch-seed', 'model.onnx'), '--train', fixturePath('torch-seed', 'train.csv'), '--test', fixturePath('torch-seed', 'test.csv'), '--no-shuffle', '--batch-size', String(c.batch), '--json'];
+    const commands: Record<(typeof STRATEGIES)[number], string[]> = {
+      linear_probe: ['linear-probe', '--lr', String(c.probe.lr), '--epochs', String(c.probe.epochs)],
+      partial_unfreeze: ['partial-unfreeze', '--head-lr', String(c.partial.head_lr), '--head-epochs', String(c.partial.head_epochs), '--unfreeze', c.partial.unfreeze, '--backbone-lr', String(c.partial.backbone_lr), '--epochs', String(c.partial.epochs)],
+      full_fine_tune: ['full-finetune', '--lr', String(c.full.lr), '--epochs', String(c.full.epochs)],
+    };
+    const runs = new Map<string, { out: string; record: Record<string, unknown> }>();
+    before(async () => {
+      await Promise.all(STRATEGIES.map(async (s) => {
+        const out = join(tmp, `fixture-${s}`);
+        const run = await cli([...commands[s], ...common, '--out', out], tmp);
+        expect(run.code, run.stderr).to.equal(0);
+        expect(run.stderr).to.equal('');
+        runs.set(s, { out, record: JSON.parse(run.stdout) });
+      }));
+    });
+
+    it('--json prints exactly one JSON object with the documented keys', () => {
+      for (const s of STRATEGIES) {
+        const { out, record } = runs.get(s)!;
+        expect(Object.keys(record).sort()).to.deep.equal(['accuracy', 'epoch_losses', 'model', 'seconds', 'steps', 'strategy']);
+        expect(record.strategy).to.equal(s);
+        expect(record.model).to.equal(join(out, `${s}.onnx`));
+        expect(readdirSync(out).sort()).to.deep.equal([`${s}.json`, `${s}.onnx`]);
+      }
+    });
+
+    for (const s of ['linear_probe', 'full_fine_tune'] as const) {
+      it(`${s}: PyTorch's accuracy, and the exported weights within 1e-4 of PyTorch's`, () => {
+        const { out, record } = runs.get(s)!;
+        const expected = fixture.expected.results[s];
+        expect(record.accuracy).to.equal(expected.accuracy);
+        expect(maxRelativeDifference(expected.epoch_losses, record.epoch_losses as number[])).to.be.below(1e-4);
+        const exported = loadModel(join(out, `${s}.onnx`));
+        const weights = new Map(exported.graph.initializer.map((t) => [t.name, tensorValues(t) as Float32Array]));
+        const diff = maxParameterDifference(expected.params, weights);
+        expect(diff.max, diff.name).to.be.below(1e-4);
+      });
+    }
+
+    // Partial unfreeze meets a float32 ReLU tie at step 143 (in epoch 10), after which ONNX Runtime's and
+    // PyTorch's float32 Gemm round one pre-activation differently; test/parity.test.ts documents and checks it
+    // strictly. Here: the same accuracy, and the epoch losses of the first 12 epochs within 1e-4 relative.
+    it('partial_unfreeze: PyTorch\'s accuracy, and its first 12 epoch losses within 1e-4 relative', () => {
+      const { record } = runs.get('partial_unfreeze')!;
+      const expected = fixture.expected.results.partial_unfreeze;
+      expect(record.accuracy).to.equal(expected.accuracy);
+      const losses = record.epoch_losses as number[];
+      expect(losses).to.have.length(expected.epoch_losses.length);
+      expect(maxRelativeDifference(expected.epoch_losses.slice(0, 12), losses.slice(0, 12))).to.be.below(1e-4);
+    });
+
+    it('the exported models give the same predictions in onnxruntime-web as in onnxruntime-node', async () => {
+      for (const s of STRATEGIES) {
+        const { out, record } = runs.get(s)!;
+        await expectSameInBothRuntimes(join(out, `${s}.onnx`), fixture.test, record.accuracy as number);
+      }
+    });
+  });
+
+  it('writes to runs/<strategy>-<timestamp> by default', async () => {
+    const cwd = join(tmp, 'default-out');
+    mkdirSync(cwd);
+    const run = await cli(['linear-probe', '--epochs', '1'], cwd);
+    expect(run.code, run.stderr).to.equal(0);
+    const dirs = readdirSync(join(cwd, 'runs'));
+    expect(dirs).to.have.length(1);
+    expect(dirs[0]).to.match(/^linear_probe-\d{8}-\d{6}$/);
+    expect(readdirSync(join(cwd, 'runs', dirs[0])).sort()).to.deep.equal(['linear_probe.json', 'linear_probe.onnx']);
+    expect(run.stdout).to.include(join('runs', dirs[0]));
+  });
+
+  describe('bad input: one line on stderr naming the culprit, exit status != 0, no stack trace, no output', () => {
+    const seedModel = fixturePath('torch-seed', 'model.onnx');
+    const seedTrain = fixturePath('torch-seed', 'train.csv');
+    const seedTest = fixturePath('torch-seed', 'test.csv');
+    let bad: string;
+
+    /** The torch-seed training CSV with one cell (data row `row`, 0-based, and column) replaced. */
+    function editedCsv(name: string, edit: (rows: string[][]) => void, source = seedTrain): string {
+      const rows = readFileSync(source, 'utf8').trimEnd().split(/\r?\n/).map((l) => l.split(','));
+      edit(rows);
+      const path = join(bad, name);
+      writeFileSync(path, rows.map((r) => r.join(',')).join('\n') + '\n');
+      return path;
+    }
+
+    before(() => {
+      bad = join(tmp, 'bad');
+      mkdirSync(bad);
+    });
+
+    const cases: { name: string; args: () => string[]; message: RegExp }[] = [
+      { name: 'a missing model file', args: () => ['linear-probe', '--model', join(bad, 'nope.onnx'), '--train', seedTrain, '--test', seedTest], message: /nope\.onnx: cannot read model file \(ENOENT\)/ },
+      { name: 'an unreadable model file (a folder)', args: () => ['linear-probe', '--model', bad, '--train', seedTrain, '--test', seedTest], message: /bad: cannot read model file \(EISDIR\)/ },
+      { name: 'a missing CSV file', args: () => ['linear-probe', '--model', seedModel, '--train', seedTrain, '--test', join(bad, 'nope.csv')], message: /nope\.csv: cannot read CSV file \(ENOENT\)/ },
+      {
+        name: 'bytes that are not an ONNX model',
+        args: () => { writeFileSync(join(bad, 'text.onnx'), 'x0,x1,y\n1,2,0\n'); return ['full-finetune', '--model', join(bad, 'text.onnx'), '--train', seedTrain, '--test', seedTest]; },
+        message: /text\.onnx: not (a valid|an) ONNX model/,
+      },
+      {
+        name: 'a truncated model',
+        args: () => {
+          const bytes = readFileSync(seedModel);
+          writeFileSync(join(bad, 'truncated.onnx'), bytes.subarray(0, bytes.length >> 1));
+          return ['full-finetune', '--model', join(bad, 'truncated.onnx'), '--train', seedTrain, '--test', seedTest];
+        },
+        message: /truncated\.onnx: not (a valid|an) ONNX model/,
+      },
+      {
+        name: 'an empty CSV file',
+        args: () => { writeFileSync(join(bad, 'empty.csv'), ''); return ['linear-probe', '--model', seedModel, '--train', join(bad, 'empty.csv'), '--test', seedTest]; },
+        message: /empty\.csv: empty CSV file/,
+      },
+      {
+        name: 'a CSV with the wrong number of columns for the model\'s input',
+        args: () => ['linear-probe', '--model', seedModel, '--train', editedCsv('nine.csv', (rows) => rows.forEach((r) => r.splice(9, 1))), '--test', seedTest],
+        message: /nine\.csv: 9 feature columns, but the model's input takes 10 values/,
+      },
+      {
+        name: 'a CSV row with a missing cell',
+        args: () => ['linear-probe', '--model', seedModel, '--train', editedCsv('short.csv', (rows) => rows[20].splice(3, 1)), '--test', seedTest],
+        message: /short\.csv: line 21 has 10 columns, the header has 11/,
+      },
+      {
+        name: 'a CSV cell holding text',
+        args: () => ['linear-probe', '--model', seedModel, '--train', editedCsv('text.csv', (rows) => { rows[5][3] = 'abc'; }), '--test', seedTest],
+        message: /text\.csv: line 6, column 'x3': 'abc' \(not a number\)/,
+      },
+      {
+        name: 'a CSV cell holding NaN',
+        args: () => ['linear-probe', '--model', seedModel, '--train', seedTrain, '--test', editedCsv('nan.csv', (rows) => { rows[7][2] = 'NaN'; }, seedTest)],
+        message: /nan\.csv: line 8, column 'x2': 'NaN' \(not finite\)/,
+      },
+      {
+        name: 'a CSV cell holding an infinity',
+        args: () => ['linear-probe', '--model', seedModel, '--train', editedCsv('inf.csv', (rows) => { rows[9][0] = '-inf'; }), '--test', seedTest],
+        message: /inf\.csv: line 10, column 'x0': '-inf' \(not finite\)/,
+      },
+      {
+        name: 'a label outside {0,1} for a one-logit head',
+        args: () => ['linear-probe', '--model', seedModel, '--train', editedCsv('label2.csv', (rows) => { rows[4][10] = '2'; }), '--test', seedTest],
+        message: /label2\.csv: row 4: label 2 is not 0 or 1/,
+      },
+      {
+        name: 'a label outside [0, classes) for a multi-class head',
+        args: () => {
+          const digitsTrain = fixturePath('torch-digits-cnn', 'train.csv');
+          const csv = editedCsv('label7.csv', (rows) => { rows[3][rows[3].length - 1] = '7'; }, digitsTrain);
+          return ['linear-probe', '--model', fixturePath('torch-digits-cnn', 'model.onnx'), '--train', csv, '--test', fixturePath('torch-digits-cnn', 'test.csv')];
+        },
+        message: /label7\.csv: row 3: label 7 is not a class index in \[0, 5\)/,
+      },
+      { name: 'a zero learning rate', args: () => ['linear-probe', '--lr', '0'], message: /^--lr must be a positive number, got 0$/ },
+      { name: 'a negative learning rate', args: () => ['partial-unfreeze', '--backbone-lr', '-1e-3'], message: /^--backbone-lr must be a positive number, got -0\.001$/ },
+      { name: 'zero epochs', args: () => ['full-finetune', '--epochs', '0'], message: /^--epochs must be a positive whole number, got 0$/ },
+      { name: 'a negative batch size', args: () => ['compare', '--batch-size', '-5'], message: /^--batch-size must be a positive whole number, got -5$/ },
+      { name: 'a non-numeric number', args: () => ['linear-probe', '--lr', 'abc'], message: /^--lr: 'abc' is not a number$/ },
+      { name: 'a number option without its value', args: () => ['partial-unfreeze', '--head-epochs'], message: /^--head-epochs needs a value$/ },
+      { name: 'a --head glob that matches no parameter', args: () => ['linear-probe', '--head', 'fc.*'], message: /^--head 'fc\.\*' matches no parameter/ },
+      { name: 'an --unfreeze glob that matches no parameter', args: () => ['partial-unfreeze', '--unfreeze', 'backbone.9.*'], message: /^--unfreeze 'backbone\.9\.\*' matches no parameter/ },
+      { name: 'an unknown device', args: () => ['linear-probe', '--device', 'tpu'], message: /^--device: unknown device 'tpu' \(choices: cpu, cuda\)$/ },
+      { name: 'an unknown optimizer', args: () => ['linear-probe', '--optimizer', 'rmsprop'], message: /^--optimizer: unknown optimizer 'rmsprop'/ },
+      { name: 'an unknown command', args: () => ['fine-tune-everything'], message: /^unknown command 'fine-tune-everything' \(commands: linear-probe, partial-unfreeze, full-finetune, compare\)$/ },
+      { name: 'an option of another command', args: () => ['linear-probe', '--head-lr', '0.1'], message: /^unknown option --head-lr/ },
+      { name: 'only some of --model/--train/--test', args: () => ['linear-probe', '--model', seedModel], message: /--model, --train and --test go together.*missing --train and --test/ },
+      {
+        name: 'an --out that is a file',
+        args: () => { writeFileSync(join(bad, 'a-file'), ''); return ['linear-probe', '--out', join(bad, 'a-file')]; },
+        message: /a-file: exists and is not a folder/,
+      },
+    ];
+
+    for (const c of cases) {
+      it(c.name, async () => {
+        const args = c.args();
+        const out = args.includes('--out') ? undefined : join(bad, `out-${cases.indexOf(c)}`);
+        const run = await cli(out ? [...args, '--out', out] : args, bad);
+        expect(run.code, run.stdout).to.not.equal(0);
+        expect(run.stdout).to.equal('');
+        expect(run.stderr.endsWith('\n')).to.equal(true);
+        const lines = run.stderr.trimEnd().split('\n');
+        expect(lines, run.stderr).to.have.length(1);
+        expect(lines[0]).to.not.match(/\bat \S+ \(|\bat file:|\bat node:/);
+        expect(lines[0]).to.match(/^onnx-finetune: /);
+        expect(lines[0].replace(/^onnx-finetune: /, ''), lines[0]).to.match(c.message);
+        expect(lines[0]).to.not.match(/unexpected error/);
+        if (out) expect(existsSync(out), `${out} left behind`).to.equal(false);
+        expect(existsSync(join(bad, 'runs')), 'runs/ left behind').to.equal(false);
+      });
+    }
+
+    it('a write that fails removes what the run wrote', async () => {
+      const out = join(bad, 'blocked');
+      mkdirSync(join(out, 'linear_probe.json'), { recursive: true }); // a folder where the report should go
+      const run = await cli(['linear-probe', '--epochs', '1', '--out', out], bad);
+      expect(run.code).to.not.equal(0);
+      expect(run.stderr.trimEnd().split('\n')).to.have.length(1);
+      expect(run.stderr).to.match(/linear_probe\.json: cannot write/);
+      expect(readdirSync(out)).to.deep.equal(['linear_probe.json']);
+    });
+  });
+});
