@@ -3,7 +3,7 @@
 import { loadModel } from '../src/onnx/io.js';
 import { LOSSES } from '../src/losses/index.js';
 import { DEFAULT_TRAIN_CONFIG, initialParameters, StageRunner, type TrainConfig } from '../src/train/trainer.js';
-import { fullFineTune, linearProbe, type Plan } from '../src/train/strategies.js';
+import { fullFineTune, linearProbe, partialUnfreeze, type Plan } from '../src/train/strategies.js';
 import { Rng } from '../src/train/rng.js';
 import type { Dataset } from '../src/data/dataset.js';
 import type { ModelProto } from '../src/onnx/proto.js';
@@ -12,6 +12,8 @@ interface Workload {
   name: string;
   model: () => ModelProto;
   plan: Plan;
+  /** Which stage of the plan to time (partial unfreeze: its second stage, head and unfrozen layers). */
+  stage?: number;
   batch: number;
   featureShape: number[];
   config: Omit<TrainConfig, 'batchSize'>;
@@ -20,19 +22,19 @@ interface Workload {
 const json = process.argv.includes('--json');
 const REPEATS = 7;
 
-function randomDataset(rows: number, featureShape: number[], seed: number): Dataset {
+function randomDataset(rows: number, featureShape: number[], classes: number, seed: number): Dataset {
   const rng = new Rng(seed);
   const size = featureShape.reduce((a, b) => a * b, 1);
   const features = Float32Array.from({ length: rows * size }, () => rng.normal());
-  const labels = Float64Array.from({ length: rows }, () => (rng.next() > 0.5 ? 1 : 0));
+  const labels = Float64Array.from({ length: rows }, () => Math.floor(rng.next() * classes));
   return { source: 'generated', count: rows, featureShape, features, labels };
 }
 
 async function measure(w: Workload) {
   const model = w.model();
-  const data = randomDataset(w.batch * 8, w.featureShape, 1);
+  const data = randomDataset(w.batch * 8, w.featureShape, w.config.loss.name === 'bce' ? 2 : 5, 1);
   const parameters = initialParameters(model);
-  const runner = await StageRunner.create(model, parameters, w.plan.stages[0], data, { ...w.config, batchSize: w.batch });
+  const runner = await StageRunner.create(model, parameters, w.plan.stages[w.stage ?? 0], data, { ...w.config, batchSize: w.batch });
   const order = Int32Array.from({ length: data.count }, (_, i) => i);
   const stepsPerRepeat = 200;
   let step = 0;
@@ -55,14 +57,25 @@ async function measure(w: Workload) {
 
 const seedModel = () => loadModel('test/fixtures/torch-seed/model.onnx');
 const seedConfig = { ...DEFAULT_TRAIN_CONFIG, loss: LOSSES.bce, threads: 1 };
+const digitsModel = () => loadModel('test/fixtures/torch-digits-cnn/model.onnx');
+const digitsConfig = { ...DEFAULT_TRAIN_CONFIG, loss: LOSSES.ce, threads: 1 };
+const partial = (unfreeze: string) => partialUnfreeze({ headLr: 1e-2, headEpochs: 1, unfreeze, backboneLr: 1e-3, epochs: 1 });
 const workloads: Workload[] = [
-  { name: 'seed MLP 10-32-16-1, full fine-tune step', model: seedModel, plan: fullFineTune({ lr: 3e-3, epochs: 1 }), batch: 64, featureShape: [10], config: seedConfig },
-  { name: 'seed MLP 10-32-16-1, linear-probe step', model: seedModel, plan: linearProbe({ lr: 1e-2, epochs: 1 }), batch: 64, featureShape: [10], config: seedConfig },
+  { name: 'seed MLP 10-32-16-1, full fine-tune', model: seedModel, plan: fullFineTune({ lr: 3e-3, epochs: 1 }), batch: 64, featureShape: [10], config: seedConfig },
+  { name: 'seed MLP 10-32-16-1, linear probe', model: seedModel, plan: linearProbe({ lr: 1e-2, epochs: 1 }), batch: 64, featureShape: [10], config: seedConfig },
+  { name: 'seed MLP 10-32-16-1, partial unfreeze stage 2', model: seedModel, plan: partial('backbone.2.*'), stage: 1, batch: 64, featureShape: [10], config: seedConfig },
+  { name: 'digits CNN, full fine-tune', model: digitsModel, plan: fullFineTune({ lr: 2e-3, epochs: 1 }), batch: 32, featureShape: [1, 8, 8], config: digitsConfig },
+  { name: 'digits CNN, linear probe', model: digitsModel, plan: linearProbe({ lr: 1e-2, epochs: 1 }), batch: 32, featureShape: [1, 8, 8], config: digitsConfig },
+  { name: 'digits CNN, partial unfreeze stage 2', model: digitsModel, plan: partial('backbone.7.*'), stage: 1, batch: 32, featureShape: [1, 8, 8], config: digitsConfig },
 ];
 
 if (!json) console.log(`onnx-finetune bench — node ${process.version}, ${process.platform}/${process.arch}, median of ${REPEATS} runs after warm-up\n`);
 for (const w of workloads) {
-  const r = await measure(w);
+  const r = await measure(w).catch((e: Error) => ({ workload: w.name, error: e.message }));
+  if ('error' in r) {
+    console.log(json ? JSON.stringify(r) : `${w.name.padEnd(45)} not measured: ${r.error}`);
+    continue;
+  }
   if (json) console.log(JSON.stringify(r));
-  else console.log(`${r.workload.padEnd(45)} batch ${String(r.batch).padStart(4)}  ${r.median_us.toFixed(1).padStart(8)} µs/step (min ${r.min_us.toFixed(1)}, max ${r.max_us.toFixed(1)})  ${Math.round(r.samples_per_s).toLocaleString('en-US').padStart(10)} samples/s  peak RSS ${r.peak_rss_mb.toFixed(0)} MB`);
+  else console.log(`${r.workload.padEnd(46)} batch ${String(r.batch).padStart(4)}  ${r.median_us.toFixed(1).padStart(8)} µs/step (min ${r.min_us.toFixed(1)}, max ${r.max_us.toFixed(1)})  ${Math.round(r.samples_per_s).toLocaleString('en-US').padStart(10)} samples/s  peak RSS ${r.peak_rss_mb.toFixed(0)} MB`);
 }

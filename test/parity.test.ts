@@ -58,3 +58,25 @@ describe('parity with PyTorch on the torch-seed fixture', () => {
     expect(diff.max, diff.name).to.be.below(1e-4);
   });
 });
+
+// The digits CNN (torch.export, opset 18, external data): PyTorch 2.13 reports accuracy as a float32.
+describe('parity with PyTorch on the torch-digits-cnn fixture', () => {
+  const digits = loadFixture('torch-digits-cnn');
+  const d = digits.expected.config;
+  const digitsConfig: TrainConfig = { ...DEFAULT_TRAIN_CONFIG, loss: LOSSES.ce, shuffle: false, batchSize: d.batch };
+  const digitsPlans: Record<string, Plan> = {
+    linear_probe: linearProbe({ lr: d.probe.lr, epochs: d.probe.epochs }),
+    partial_unfreeze: partialUnfreeze({ headLr: d.partial.head_lr, headEpochs: d.partial.head_epochs, unfreeze: d.partial.unfreeze, backboneLr: d.partial.backbone_lr, epochs: d.partial.epochs }),
+    full_fine_tune: fullFineTune({ lr: d.full.lr, epochs: d.full.epochs }),
+  };
+  for (const key of ['linear_probe', 'partial_unfreeze', 'full_fine_tune']) {
+    it(`${key}: same accuracy, losses within 1e-4 relative, parameters within 1e-4`, async () => {
+      const result = await train(digits.model, digitsPlans[key], { train: digits.train, test: digits.test }, digitsConfig);
+      const expected = digits.expected.results[key];
+      expect(Math.fround(result.accuracy)).to.equal(expected.accuracy);
+      expect(maxRelativeDifference(expected.epoch_losses, result.epochLosses)).to.be.below(1e-4);
+      const diff = maxParameterDifference(expected.params, result.parameters);
+      expect(diff.max, diff.name).to.be.below(1e-4);
+    });
+  }
+});

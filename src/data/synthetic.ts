@@ -32,12 +32,12 @@ export function notebookTask(seed: number): { train: Dataset; test: Dataset } {
     const score = 1.5 * x[o] - 0.7 * x[o + 1] + 0.4 * x[o + 2] * x[o + 3] + 0.4 * rng.normal();
     labels[r] = score > 0 ? 1 : 0;
   }
-  const part = (name: string, start: number, end: number): Dataset => ({
-    source: `synthetic task (seed ${seed}), ${name} rows`,
+  const part = (start: number, end: number): Dataset => ({
+    source: `synthetic task (seed ${seed}), rows ${start + 1}-${end}`,
     count: end - start,
     featureShape: [d],
     features: x.slice(start * d, end * d),
     labels: labels.slice(start, end),
   });
-  return { train: part('train', 0, trainRows), test: part('test', trainRows, rows) };
+  return { train: part(0, trainRows), test: part(trainRows, rows) };
 }

@@ -1,6 +1,7 @@
 // A small seeded PRNG (mulberry32): reproducible shuffles and synthetic data from one integer seed.
 export class Rng {
-  private state: number;
+  /** The whole generator state: a snapshot of it continues the same stream. */
+  state: number;
 
   constructor(seed: number) {
     this.state = seed >>> 0;

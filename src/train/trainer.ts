@@ -5,7 +5,7 @@ import { tensorValues } from '../onnx/tensor.js';
 import { buildArtifacts, inferenceModel, LABELS, LOSS, type Artifacts } from '../artifacts/build.js';
 import { describeModel, type ModelSummary } from '../model/describe.js';
 import { createSession, createStepSession, ort, type Device, type StepSession } from '../runtime/session.js';
-import { Optimizer, type OptimizerKind } from '../optim/optimizer.js';
+import { Optimizer, type OptimizerKind, type ParamState } from '../optim/optimizer.js';
 import type { Loss } from '../losses/index.js';
 import type { Dataset } from '../data/dataset.js';
 import { exampleLocation, featureSize } from '../data/dataset.js';
@@ -25,6 +25,15 @@ export interface TrainConfig {
   seed: number;
   device: Device;
   threads: number;
+  /** What a NaN or infinite loss or gradient does: stop the run (default), or skip that batch's update. */
+  onNonFinite?: 'stop' | 'skip-batch';
+  /** Offer a snapshot every N steps (default: at the end of each epoch) through onSnapshot. */
+  snapshotEvery?: number;
+  onSnapshot?: (snapshot: RunSnapshot) => void;
+  /** Continue a run from a snapshot of it instead of starting afresh. */
+  resume?: RunSnapshot;
+  /** Checked after every step: when aborted, the run offers a snapshot and throws InterruptedError. */
+  signal?: AbortSignal;
   onProgress?: (p: Progress) => void;
   /** Called after every optimizer step with the step count so far and the (live) parameters. */
   onStep?: (step: number, parameters: ReadonlyMap<string, Float32Array>) => void;
@@ -51,10 +60,44 @@ export interface TrainResult {
   /** Mean batch loss of each epoch, across all stages. */
   epochLosses: number[];
   steps: number;
+  /** Batches whose update was skipped for a non-finite loss or gradient (onNonFinite: 'skip-batch'). */
+  skippedBatches: number;
   seconds: number;
   parameters: Map<string, Float32Array>;
   /** The trained model, inference-ready: the source model with the trained weights. */
   model: ModelProto;
+}
+
+/**
+ * Everything needed to continue a run exactly: where it stands in the plan (the next batch to run), the
+ * epoch's data order and the shuffle RNG's state, the parameters and the optimizer state.
+ */
+export interface RunSnapshot {
+  strategy: StrategyKey;
+  stage: number;
+  epoch: number;
+  /** Batches of this epoch already run. */
+  batch: number;
+  steps: number;
+  epochLosses: number[];
+  /** Sum and count of the batch losses so far in this epoch. */
+  epochLossSum: number;
+  epochBatches: number;
+  skippedBatches: number;
+  rngState: number;
+  order: Int32Array;
+  parameters: Map<string, Float32Array>;
+  optimizerState: Map<string, ParamState>;
+}
+
+/** A NaN or infinity in the loss or a gradient: the run stops rather than train on it. */
+export class NonFiniteError extends UserError {
+  override name = 'NonFiniteError';
+}
+
+/** The run was asked to stop (config.signal) and has offered its last snapshot. */
+export class InterruptedError extends Error {
+  override name = 'InterruptedError';
 }
 
 export async function train(model: ModelProto, plan: Plan, data: { train: Dataset; test: Dataset }, config: TrainConfig): Promise<TrainResult> {
@@ -62,38 +105,82 @@ export async function train(model: ModelProto, plan: Plan, data: { train: Datase
   const summary = describeModel(model);
   checkDataset(data.train, summary, config.loss);
   checkDataset(data.test, summary, config.loss);
-  const parameters = initialParameters(model, summary);
-  const rng = new Rng(config.seed);
-  const epochLosses: number[] = [];
-  const order = new Int32Array(data.train.count).map((_, i) => i);
+  const run = config.resume ? resumeState(config.resume, plan, data.train) : freshState(model, summary, plan, data.train, config.seed);
+  const rng = new Rng(run.rngState);
   const starts = batchStarts(data.train.count, config.batchSize);
-  let steps = 0;
+  const snapshot = (): RunSnapshot => ({ ...run, rngState: rng.state, order: run.order.slice(), epochLosses: [...run.epochLosses],
+    parameters: cloneArrays(run.parameters), optimizerState: cloneState(runner!.optimizerState) });
   let artifacts: Artifacts | undefined;
-  for (const stage of plan.stages) {
-    const runner = await StageRunner.create(model, parameters, stage, data.train, config);
+  let runner: StageRunner | undefined;
+  let resumedOptimizerState = config.resume?.optimizerState; // belongs to the stage the run resumes in
+  for (; run.stage < plan.stages.length; run.stage++, run.epoch = 0) {
+    const stage = plan.stages[run.stage];
+    runner = await StageRunner.create(model, run.parameters, stage, data.train, config);
+    if (resumedOptimizerState) runner.optimizerState = cloneState(resumedOptimizerState);
+    resumedOptimizerState = undefined;
     artifacts = runner.artifacts;
-    for (let epoch = 0; epoch < stage.epochs; epoch++) {
-      if (config.shuffle) rng.permutation(order.length, order);
-      let lossSum = 0;
-      for (let b = 0; b < starts.length; b++) {
-        lossSum += await runner.step(order, starts[b], Math.min(starts[b] + config.batchSize, order.length));
-        steps++;
-        config.onStep?.(steps, parameters);
-        config.onProgress?.({ stage: stage.name, epoch: epoch + 1, epochs: stage.epochs, step: b + 1, steps: starts.length, loss: lossSum / (b + 1) });
+    for (; run.epoch < stage.epochs; run.epoch++, run.batch = 0) {
+      if (run.batch === 0) {
+        if (config.shuffle) rng.permutation(run.order.length, run.order);
+        run.epochLossSum = 0;
+        run.epochBatches = 0;
       }
-      epochLosses.push(lossSum / starts.length);
+      for (; run.batch < starts.length; ) {
+        const { loss, skipped } = await runner.step(run.order, starts[run.batch], Math.min(starts[run.batch] + config.batchSize, run.order.length), config.onNonFinite ?? 'stop');
+        if (skipped) run.skippedBatches++;
+        else {
+          run.epochLossSum += loss;
+          run.epochBatches++;
+        }
+        run.batch++;
+        run.steps++;
+        if (skipped === 'stop') {
+          throw new NonFiniteError(`non-finite loss or gradient at stage ${run.stage + 1} (${stage.name}), epoch ${run.epoch + 1}, step ${run.batch} of ${starts.length} (step ${run.steps} of the run); lower the learning rate or use --on-nonfinite skip-batch`);
+        }
+        config.onStep?.(run.steps, run.parameters);
+        config.onProgress?.({ stage: stage.name, epoch: run.epoch + 1, epochs: stage.epochs, step: run.batch, steps: starts.length, loss: run.epochLossSum / Math.max(1, run.epochBatches) });
+        const due = config.snapshotEvery ? run.steps % config.snapshotEvery === 0 : run.batch === starts.length;
+        if (config.signal?.aborted) {
+          config.onSnapshot?.(snapshot());
+          throw new InterruptedError(`interrupted after step ${run.steps}`);
+        }
+        if (due) config.onSnapshot?.(snapshot());
+      }
+      run.epochLosses.push(run.epochLossSum / run.epochBatches);
     }
     await runner.release();
   }
   if (!artifacts) throw new UserError('the plan has no stages');
-  const { accuracy, loss: testLoss } = await evaluate(artifacts, parameters, data.test, config);
+  const { accuracy, loss: testLoss } = await evaluate(artifacts, run.parameters, data.test, config);
   return {
-    strategy: plan.strategy, accuracy, testLoss, epochLosses, steps,
+    strategy: plan.strategy, accuracy, testLoss, epochLosses: run.epochLosses, steps: run.steps, skippedBatches: run.skippedBatches,
     seconds: (performance.now() - started) / 1000,
-    parameters,
-    model: inferenceModel(model, parameters),
+    parameters: run.parameters,
+    model: inferenceModel(model, run.parameters),
   };
 }
+
+type RunState = Omit<RunSnapshot, 'optimizerState'>;
+
+function freshState(model: ModelProto, summary: ModelSummary, plan: Plan, data: Dataset, seed: number): RunState {
+  return {
+    strategy: plan.strategy, stage: 0, epoch: 0, batch: 0, steps: 0, epochLosses: [], epochLossSum: 0, epochBatches: 0, skippedBatches: 0,
+    rngState: seed >>> 0, order: Int32Array.from({ length: data.count }, (_, i) => i),
+    parameters: initialParameters(model, summary),
+  };
+}
+
+function resumeState(s: RunSnapshot, plan: Plan, data: Dataset): RunState {
+  if (s.strategy !== plan.strategy) throw new UserError(`the snapshot is of a ${s.strategy} run, not ${plan.strategy}`);
+  if (s.order.length !== data.count) throw new UserError(`the snapshot's run trained on ${s.order.length} examples, this data has ${data.count}`);
+  const { optimizerState: _state, ...rest } = s;
+  return { ...rest, order: s.order.slice(), epochLosses: [...s.epochLosses], parameters: cloneArrays(s.parameters) };
+}
+
+const cloneArrays = (m: ReadonlyMap<string, Float32Array>) => new Map([...m].map(([k, v]) => [k, v.slice()]));
+const cloneState = (m: ReadonlyMap<string, ParamState>) => new Map([...m].map(([k, v]) => [k, {
+  step: v.step, expAvg: v.expAvg?.slice(), expAvgSq: v.expAvgSq?.slice(), momentumBuffer: v.momentumBuffer?.slice(),
+}]));
 
 export function initialParameters(model: ModelProto, summary = describeModel(model)): Map<string, Float32Array> {
   return new Map(summary.parameters.map((p) => [p.name, tensorValues(model.graph.initializer.find((t) => t.name === p.name)!) as Float32Array]));
@@ -125,15 +212,34 @@ export class StageRunner {
     return new StageRunner(artifacts, session, optimizer, parameters, parameterFeeds(artifacts, parameters), batches);
   }
 
-  /** Forward, backward and one optimizer update on rows order[start..end); returns the batch loss. */
-  async step(order: Int32Array, start: number, end: number): Promise<number> {
+  get optimizerState(): Map<string, ParamState> {
+    return this.optimizer.state;
+  }
+
+  set optimizerState(state: Map<string, ParamState>) {
+    this.optimizer.state.clear();
+    for (const [name, s] of state) this.optimizer.state.set(name, s);
+  }
+
+  /**
+   * Forward, backward and one optimizer update on rows order[start..end). A non-finite loss or gradient
+   * leaves the parameters untouched and reports what onNonFinite says to do with the batch.
+   */
+  async step(order: Int32Array, start: number, end: number, onNonFinite: 'stop' | 'skip-batch' = 'stop'): Promise<{ loss: number; skipped: false | 'stop' | 'skip-batch' }> {
     const batch = this.batches.gather(order, start, end);
     this.feeds[this.artifacts.input] = batch.features;
     this.feeds[LABELS] = batch.labels;
     const out = await this.session.run(this.feeds);
-    for (const p of this.artifacts.trainable) this.grads.set(p.name, out[p.gradient].data as Float32Array);
+    const loss = out[LOSS].data[0] as number;
+    let finite = Number.isFinite(loss);
+    for (const p of this.artifacts.trainable) {
+      const g = out[p.gradient].data as Float32Array;
+      this.grads.set(p.name, g);
+      if (finite) finite = allFinite(g);
+    }
+    if (!finite) return { loss, skipped: onNonFinite };
     this.optimizer.step(this.parameters, this.grads);
-    return out[LOSS].data[0] as number;
+    return { loss, skipped: false };
   }
 
   release(): Promise<void> {
@@ -144,6 +250,11 @@ export class StageRunner {
 function parameterFeeds(artifacts: Artifacts, parameters: Map<string, Float32Array>): Record<string, ort.Tensor> {
   // The tensors wrap the parameter arrays themselves: the optimizer updates them in place between runs.
   return Object.fromEntries(artifacts.trainable.map((p) => [p.name, new ort.Tensor('float32', parameters.get(p.name)!, p.dims)]));
+}
+
+function allFinite(values: Float32Array): boolean {
+  for (let i = 0; i < values.length; i++) if (!Number.isFinite(values[i])) return false;
+  return true;
 }
 
 /** Accuracy (binary: sigmoid(logit) > 0.5; multi-class: argmax) and mean loss on a dataset, with the eval graph. */
