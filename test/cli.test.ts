@@ -18,6 +18,7 @@ import { notebookTask } from '../src/data/synthetic.js';
 import { countCorrect } from '../src/train/trainer.js';
 import type { Dataset } from '../src/data/dataset.js';
 import { fixturePath, loadFixture, maxParameterDifference, maxRelativeDifference } from './util/fixtures.js';
+import { checkerPython, checkModelFile } from './util/onnx-checker.js';
 
 const CLI = join(dirname(fileURLToPath(import.meta.url)), '..', 'src', 'cli', 'main.js');
 const STRATEGIES = ['linear_probe', 'partial_unfreeze', 'full_fine_tune'] as const;
@@ -111,7 +112,7 @@ describe('onnx-finetune command', function () {
       }
     });
 
-    it('exports inference-ready models (opset 17, IR 8, the source\'s names) that give the same predictions in onnxruntime-web', async () => {
+    it('exports inference-ready models (opset 17, IR 8, the source\'s names, valid for onnx.checker) that give the same predictions in onnxruntime-web', async () => {
       const { test } = notebookTask(17);
       for (const s of STRATEGIES) {
         const model = loadModel(join(out, `${s}.onnx`));
@@ -120,6 +121,7 @@ describe('onnx-finetune command', function () {
         expect(model.graph.input.map((i) => i.name)).to.deep.equal(['x']);
         expect(model.graph.output.map((o) => o.name)).to.deep.equal(['logits']);
         expect(model.graph.initializer.map((t) => t.name)).to.deep.equal(['backbone.0.weight', 'backbone.0.bias', 'backbone.2.weight', 'backbone.2.bias', 'head.weight', 'head.bias']);
+        if (checkerPython) expect(checkModelFile(join(out, `${s}.onnx`)), s).to.equal('');
         const report = JSON.parse(readFileSync(join(out, `${s}.json`), 'utf8'));
         await expectSameInBothRuntimes(join(out, `${s}.onnx`), test, report.accuracy);
       }
@@ -136,14 +138,24 @@ describe('onnx-finetune command', function () {
       full_fine_tune: ['full-finetune', '--lr', String(c.full.lr), '--epochs', String(c.full.epochs)],
     };
     const runs = new Map<string, { out: string; record: Record<string, unknown> }>();
+    let compared: { out: string; stdout: string };
     before(async () => {
-      await Promise.all(STRATEGIES.map(async (s) => {
-        const out = join(tmp, `fixture-${s}`);
-        const run = await cli([...commands[s], ...common, '--out', out], tmp);
+      const go = async (args: string[], out: string) => {
+        const run = await cli([...args, ...common, '--out', out], tmp);
         expect(run.code, run.stderr).to.equal(0);
         expect(run.stderr).to.equal('');
-        runs.set(s, { out, record: JSON.parse(run.stdout) });
-      }));
+        return run.stdout;
+      };
+      await Promise.all([
+        ...STRATEGIES.map(async (s) => {
+          const out = join(tmp, `fixture-${s}`);
+          runs.set(s, { out, record: JSON.parse(await go(commands[s], out)) });
+        }),
+        (async () => {
+          const out = join(tmp, 'fixture-compare');
+          compared = { out, stdout: await go(['compare'], out) };
+        })(),
+      ]);
     });
 
     it('--json prints exactly one JSON object with the documented keys', () => {
@@ -154,6 +166,18 @@ describe('onnx-finetune command', function () {
         expect(record.model).to.equal(join(out, `${s}.onnx`));
         expect(readdirSync(out).sort()).to.deep.equal([`${s}.json`, `${s}.onnx`]);
       }
+    });
+
+    it('compare --json prints one JSON object keyed by strategy, holding those records', () => {
+      const value = JSON.parse(compared.stdout);
+      expect(Object.keys(value)).to.deep.equal([...STRATEGIES]);
+      for (const s of STRATEGIES) {
+        expect(Object.keys(value[s]).sort()).to.deep.equal(['accuracy', 'epoch_losses', 'model', 'seconds', 'steps', 'strategy']);
+        expect(value[s].model).to.equal(join(compared.out, `${s}.onnx`));
+      }
+      // compare runs the notebook's defaults, which are also this fixture's hyperparameters.
+      for (const s of STRATEGIES) expect(value[s].accuracy, s).to.equal(fixture.expected.results[s].accuracy);
+      expect(readdirSync(compared.out)).to.have.length(6);
     });
 
     for (const s of ['linear_probe', 'full_fine_tune'] as const) {
@@ -272,7 +296,7 @@ describe('onnx-finetune command', function () {
       {
         name: 'a label outside {0,1} for a one-logit head',
         args: () => ['linear-probe', '--model', seedModel, '--train', editedCsv('label2.csv', (rows) => { rows[4][10] = '2'; }), '--test', seedTest],
-        message: /label2\.csv: row 4: label 2 is not 0 or 1/,
+        message: /label2\.csv: (line 5|row 4): label 2 is not 0 or 1/,
       },
       {
         name: 'a label outside [0, classes) for a multi-class head',
@@ -281,7 +305,7 @@ describe('onnx-finetune command', function () {
           const csv = editedCsv('label7.csv', (rows) => { rows[3][rows[3].length - 1] = '7'; }, digitsTrain);
           return ['linear-probe', '--model', fixturePath('torch-digits-cnn', 'model.onnx'), '--train', csv, '--test', fixturePath('torch-digits-cnn', 'test.csv')];
         },
-        message: /label7\.csv: row 3: label 7 is not a class index in \[0, 5\)/,
+        message: /label7\.csv: (line 4|row 3): label 7 is not a class index in \[0, 5\)/,
       },
       { name: 'a zero learning rate', args: () => ['linear-probe', '--lr', '0'], message: /^--lr must be a positive number, got 0$/ },
       { name: 'a negative learning rate', args: () => ['partial-unfreeze', '--backbone-lr', '-1e-3'], message: /^--backbone-lr must be a positive number, got -0\.001$/ },
@@ -303,11 +327,23 @@ describe('onnx-finetune command', function () {
       },
     ];
 
+    // The cases run up front, a few processes at a time; each `it` then checks one.
+    const results = new Map<string, { run: Run; out?: string }>();
+    before(async () => {
+      const queue = cases.map((c, i) => ({ c, i }));
+      const worker = async () => {
+        for (let next = queue.shift(); next; next = queue.shift()) {
+          const args = next.c.args();
+          const out = args.includes('--out') ? undefined : join(bad, `out-${next.i}`);
+          results.set(next.c.name, { run: await cli(out ? [...args, '--out', out] : args, bad), out });
+        }
+      };
+      await Promise.all([worker(), worker(), worker(), worker()]);
+    });
+
     for (const c of cases) {
-      it(c.name, async () => {
-        const args = c.args();
-        const out = args.includes('--out') ? undefined : join(bad, `out-${cases.indexOf(c)}`);
-        const run = await cli(out ? [...args, '--out', out] : args, bad);
+      it(c.name, () => {
+        const { run, out } = results.get(c.name)!;
         expect(run.code, run.stdout).to.not.equal(0);
         expect(run.stdout).to.equal('');
         expect(run.stderr.endsWith('\n')).to.equal(true);

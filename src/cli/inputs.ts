@@ -21,6 +21,8 @@ export interface Inputs {
   data: { train: Dataset; test: Dataset };
   /** Where model and data came from, for the summary and the report. */
   sources: { model: string; train: string; test: string };
+  /** The same, as the summary's opening lines. */
+  description: string[];
 }
 
 const FILE_OPTIONS = ['model', 'train', 'test'] as const;
@@ -44,7 +46,11 @@ export function loadInputs(argv: Argv, seed: number): Inputs {
     train: readCsvDataset(files.train!, { label, featureShape }),
     test: readCsvDataset(files.test!, { label, featureShape }),
   };
-  return { model, summary, logitCount, data, sources: { model: modelPath, train: files.train!, test: files.test! } };
+  return {
+    model, summary, logitCount, data,
+    sources: { model: modelPath, train: files.train!, test: files.test! },
+    description: [`model: ${modelPath}`, `data:  ${files.train} (${data.train.count} rows) for training, ${files.test} (${data.test.count} rows) for testing`],
+  };
 }
 
 function builtInDefault(argv: Argv, seed: number): Inputs {
@@ -54,9 +60,11 @@ function builtInDefault(argv: Argv, seed: number): Inputs {
   const model = attachLinearHead(backbone, 1, new Rng(streamSeed(seed, STREAMS.head)), DEFAULT_BACKBONE_PATH);
   const summary = describeModel(model, DEFAULT_BACKBONE_PATH);
   const data = notebookTask(seed);
+  const source = `the built-in model (models/seed-backbone.onnx + a Linear(16,1) head, seed ${seed})`;
   return {
     model, summary, logitCount: 1, data,
-    sources: { model: `the built-in model (models/seed-backbone.onnx + a Linear(16,1) head, seed ${seed})`, train: data.train.source, test: data.test.source },
+    sources: { model: source, train: data.train.source, test: data.test.source },
+    description: [`model: ${source}`, `data:  the notebook's synthetic task (seed ${seed}), ${data.train.count} rows for training, ${data.test.count} for testing`],
   };
 }
 

@@ -25,7 +25,7 @@ export async function main(args: string[]): Promise<number> {
     .usage('$0 <command> [options]\n\nFine-tune an ONNX model on ONNX Runtime: linear probe, partial unfreeze or full fine-tune.\nWith no --model/--train/--test, runs the built-in default (the seed notebook\'s task).')
     .parserConfiguration({ 'duplicate-arguments-array': false })
     .options(yargsOptions(COMMON_OPTIONS))
-    .group(Object.keys(COMMON_OPTIONS).map((o) => o), 'Common options:')
+    .group(Object.keys(COMMON_OPTIONS), 'Common options:')
     .strict()
     .demandCommand(1, `a command is needed: ${known.join(', ')} (see --help)`)
     .version(VERSION)

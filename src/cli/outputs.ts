@@ -4,6 +4,7 @@
 import { mkdirSync, rmSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { encodeModel, writeFileAtomic } from '../onnx/io.js';
+import type { ModelProto } from '../onnx/proto.js';
 import type { StrategyKey } from '../train/strategies.js';
 import { UserError } from '../errors.js';
 
@@ -37,7 +38,7 @@ export const reportFile = (folder: OutputFolder, key: StrategyKey): string => jo
 
 export interface Output {
   key: StrategyKey;
-  model: Parameters<typeof encodeModel>[0];
+  model: ModelProto;
   report: object;
 }
 

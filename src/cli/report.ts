@@ -29,8 +29,8 @@ export function reportJson(record: RunRecord, result: TrainResult, plan: Plan, s
   };
 }
 
-export function humanSummary(records: RunRecord[], results: TrainResult[], dir: string, sourceLine: string): string {
-  const lines = [sourceLine];
+export function humanSummary(records: RunRecord[], results: TrainResult[], dir: string, description: string[]): string {
+  const lines = [...description];
   const width = Math.max(...records.map((r) => r.strategy.length));
   lines.push(`${'strategy'.padEnd(width)}  accuracy  test loss  steps  seconds`);
   records.forEach((r, i) => {

@@ -117,7 +117,6 @@ export async function runCommand(command: CommandKey, argv: Argv, io: CommandIo)
     io.stdout.write(JSON.stringify(value) + '\n');
     return;
   }
-  const source = `model: ${inputs.sources.model}; train: ${inputs.sources.train} (${inputs.data.train.count} rows); test: ${inputs.sources.test} (${inputs.data.test.count} rows)`;
-  io.stdout.write(humanSummary(records, results, folder.dir, source));
+  io.stdout.write(humanSummary(records, results, folder.dir, inputs.description));
   if (command === 'compare') io.stdout.write(notebookDict(records) + '\n');
 }
