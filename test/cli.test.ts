@@ -5,71 +5,18 @@
 // - the exported files give the same predictions in onnxruntime-web as in onnxruntime-node;
 // - every bad input gets one line on stderr, a non-zero exit, no stack trace and no output files.
 import { expect } from 'chai';
-import { spawn } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
 import * as ortWeb from 'onnxruntime-web';
 import { loadModel } from '../src/onnx/io.js';
 import { tensorValues } from '../src/onnx/tensor.js';
-import { createSession, ort } from '../src/runtime/session.js';
 import { notebookTask } from '../src/data/synthetic.js';
-import { countCorrect } from '../src/train/trainer.js';
-import type { Dataset } from '../src/data/dataset.js';
 import { fixturePath, loadFixture, maxParameterDifference, maxRelativeDifference } from './util/fixtures.js';
 import { checkerPython, checkModelFile } from './util/onnx-checker.js';
+import { cli, expectSameInBothRuntimes, type Run } from './util/cli.js';
 
-const CLI = join(dirname(fileURLToPath(import.meta.url)), '..', 'src', 'cli', 'main.js');
 const STRATEGIES = ['linear_probe', 'partial_unfreeze', 'full_fine_tune'] as const;
-
-interface Run { code: number | null; stdout: string; stderr: string }
-
-function cli(args: string[], cwd: string): Promise<Run> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [CLI, ...args], { cwd, stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '', stderr = '';
-    child.stdout.on('data', (d) => (stdout += d));
-    child.stderr.on('data', (d) => (stderr += d));
-    child.on('error', reject);
-    child.on('close', (code) => resolve({ code, stdout, stderr }));
-  });
-}
-
-/** The predictions and logits of an exported model on a dataset, in onnxruntime-node and onnxruntime-web. */
-async function bothRuntimes(file: string, data: Dataset) {
-  const bytes = readFileSync(file);
-  const dims = [data.count, ...data.featureShape];
-  const node = await createSession(bytes);
-  const a = (await node.run({ [node.inputNames[0]]: new ort.Tensor('float32', data.features, dims) }))[node.outputNames[0]];
-  await node.release();
-  const web = await ortWeb.InferenceSession.create(bytes);
-  const b = (await web.run({ [web.inputNames[0]]: new ortWeb.Tensor('float32', data.features, dims) }))[web.outputNames[0]];
-  await web.release();
-  return { node: a.data as Float32Array, web: b.data as Float32Array, classes: a.dims[1] ?? 1 };
-}
-
-function predictions(logits: Float32Array, classes: number): number[] {
-  const out: number[] = [];
-  for (let i = 0; i < logits.length / classes; i++) {
-    if (classes === 1) out.push(logits[i] > 0 ? 1 : 0);
-    else {
-      let best = 0;
-      for (let c = 1; c < classes; c++) if (logits[i * classes + c] > logits[i * classes + best]) best = c;
-      out.push(best);
-    }
-  }
-  return out;
-}
-
-async function expectSameInBothRuntimes(file: string, data: Dataset, accuracy: number) {
-  const { node, web, classes } = await bothRuntimes(file, data);
-  expect(web.length).to.equal(data.count * classes);
-  for (let i = 0; i < node.length; i++) expect(web[i], `logit ${i}`).to.be.closeTo(node[i], 1e-5 * Math.max(1, Math.abs(node[i])));
-  expect(predictions(web, classes)).to.deep.equal(predictions(node, classes));
-  // The exported model is the trained one: it scores the accuracy the command reported.
-  expect(countCorrect(node, classes, data.labels) / data.count).to.equal(accuracy);
-}
 
 describe('onnx-finetune command', function () {
   this.timeout(60_000);

@@ -11,7 +11,7 @@ import { notebookTask, streamSeed, STREAMS } from '../data/synthetic.js';
 import type { Dataset } from '../data/dataset.js';
 import { Rng } from '../train/rng.js';
 import { UserError } from '../errors.js';
-import { readString, type Argv } from './options.js';
+import { COMMON_OPTIONS, readNumber, readString, type Argv } from './options.js';
 
 export interface Inputs {
   model: ModelProto;
@@ -29,14 +29,21 @@ const FILE_OPTIONS = ['model', 'train', 'test'] as const;
 
 export function loadInputs(argv: Argv, seed: number): Inputs {
   const files = Object.fromEntries(FILE_OPTIONS.map((name) => [name, readString(argv, name)])) as Record<(typeof FILE_OPTIONS)[number], string | undefined>;
+  const backbonePath = readString(argv, 'backbone');
+  if (backbonePath !== undefined && files.model !== undefined) throw new UserError('--model (backbone + head) and --backbone (a head is attached) exclude each other');
+  if ((argv.classes !== undefined) !== (backbonePath !== undefined)) throw new UserError('--backbone and --classes go together');
+  files.model ??= backbonePath;
   const given = FILE_OPTIONS.filter((name) => files[name] !== undefined);
   if (given.length === 0) return builtInDefault(argv, seed);
   if (given.length < FILE_OPTIONS.length) {
     const missing = FILE_OPTIONS.filter((name) => files[name] === undefined).map((n) => `--${n}`);
-    throw new UserError(`--model, --train and --test go together (leave all three out for the built-in default); missing ${missing.join(' and ')}`);
+    throw new UserError(`--model (or --backbone), --train and --test go together (leave all three out for the built-in default); missing ${missing.join(' and ')}`);
   }
   const modelPath = files.model!;
-  const model = loadModel(modelPath);
+  const classes = backbonePath === undefined ? undefined : readNumber(argv, 'classes', COMMON_OPTIONS);
+  const loaded = loadModel(modelPath);
+  // A backbone gets the head a PyTorch user would add: nn.Linear(features, classes), seeded like the built-in one.
+  const model = classes === undefined ? loaded : attachLinearHead(loaded, classes, new Rng(streamSeed(seed, STREAMS.head)), modelPath);
   const summary = describeModel(model, modelPath);
   const logitCount = countLogits(summary, modelPath);
   const exampleShape = summary.inputShape?.slice(1);

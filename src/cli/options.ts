@@ -7,6 +7,9 @@ import { NOTEBOOK_DEFAULTS, DEFAULT_HEAD } from '../train/strategies.js';
 import { DEFAULT_TRAIN_CONFIG } from '../train/trainer.js';
 import { DEVICES, type Device } from '../runtime/session.js';
 import { OPTIMIZERS, type OptimizerKind } from '../optim/optimizer.js';
+import { LOSSES, type LossName } from '../losses/index.js';
+
+const LOSS_NAMES = Object.keys(LOSSES) as LossName[];
 
 /** What a number option accepts. */
 type NumberKind = 'rate' | 'count' | 'nonnegative' | 'seed';
@@ -20,6 +23,8 @@ const number = (kind: NumberKind, describe: string, defaultValue: number): Numbe
 
 export const COMMON_OPTIONS = {
   model: string('ONNX model to fine-tune (backbone + head), e.g. from torch.onnx.export [default: the built-in seed backbone with a fresh Linear(16,1) head]'),
+  backbone: string('ONNX backbone without a head (its output is the feature vector): a fresh Linear(features, --classes) head named head.* is attached'),
+  classes: { kind: 'count', requiresArg: true, describe: 'outputs of the head attached to --backbone (1: binary, BCE; more: classes, cross-entropy)' } as NumberOption,
   train: string('training CSV (with a header) [default: the built-in synthetic task]'),
   test: string('test CSV, same columns [default: the built-in synthetic task]'),
   label: string('label column [default: y, else the last column]'),
@@ -28,6 +33,7 @@ export const COMMON_OPTIONS = {
   shuffle: { type: 'boolean', default: DEFAULT_TRAIN_CONFIG.shuffle, describe: 'shuffle the training rows every epoch (--no-shuffle: file order)' } as Options,
   seed: number('seed', 'seed for shuffling, the fresh head and the built-in data', DEFAULT_TRAIN_CONFIG.seed),
   optimizer: string(`optimizer [choices: ${OPTIMIZERS.join(', ')}]`, { default: DEFAULT_TRAIN_CONFIG.optimizer }),
+  loss: string(`loss [choices: ${LOSS_NAMES.join(', ')}; default: bce for one logit, ce for several]`),
   'weight-decay': number('nonnegative', 'weight decay (L2 for adam and sgd, decoupled for adamw)', DEFAULT_TRAIN_CONFIG.weightDecay),
   device: string(`execution provider [choices: ${DEVICES.join(', ')}]`, { default: DEFAULT_TRAIN_CONFIG.device }),
   out: string('output folder [default: runs/<strategy>-<timestamp>, runs/compare-<timestamp> for compare]'),
@@ -100,4 +106,5 @@ function readChoice<T extends string>(argv: Argv, name: string, choices: readonl
 }
 
 export const readDevice = (argv: Argv): Device => readChoice(argv, 'device', DEVICES);
+export const readLoss = (argv: Argv): LossName | undefined => (argv.loss === undefined ? undefined : readChoice(argv, 'loss', LOSS_NAMES));
 export const readOptimizer = (argv: Argv): OptimizerKind => readChoice(argv, 'optimizer', OPTIMIZERS);

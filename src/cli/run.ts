@@ -2,11 +2,11 @@
 // then write the outputs and print. No training logic lives here; the commands only build plans and a config.
 import { readFileSync } from 'node:fs';
 import { matchParameters, resolveGroups } from '../optim/groups.js';
-import { lossForHead } from '../losses/index.js';
-import { train, DEFAULT_TRAIN_CONFIG, type TrainConfig, type TrainResult } from '../train/trainer.js';
+import { LOSSES, lossForHead, type Loss, type LossName } from '../losses/index.js';
+import { checkPlan, train, DEFAULT_TRAIN_CONFIG, type TrainConfig, type TrainResult } from '../train/trainer.js';
 import { fullFineTune, linearProbe, NOTEBOOK_DEFAULTS, partialUnfreeze, type Plan, type StrategyKey } from '../train/strategies.js';
 import { UserError } from '../errors.js';
-import { COMMON_OPTIONS, STRATEGY_OPTIONS, readDevice, readNumber, readOptimizer, readString, type Argv } from './options.js';
+import { COMMON_OPTIONS, STRATEGY_OPTIONS, readDevice, readLoss, readNumber, readOptimizer, readString, type Argv } from './options.js';
 import { loadInputs, type Inputs } from './inputs.js';
 import { outputFolder, modelFile, writeOutputs } from './outputs.js';
 import { progressBar } from './progress.js';
@@ -68,6 +68,13 @@ function checkPlans(plans: Plan[], globs: Record<string, string>, inputs: Inputs
   for (const plan of plans) for (const stage of plan.stages) resolveGroups(stage.groups, names);
 }
 
+/** The loss follows from the head unless --loss says otherwise; bce and mse take one label per logit. */
+function chooseLoss(name: LossName | undefined, logitCount: number): Loss {
+  if (name === undefined) return lossForHead(logitCount);
+  if (name !== 'ce' && logitCount !== 1) throw new UserError(`--loss ${name} needs a model with one logit (the CSV has one label column); this model has ${logitCount}`);
+  return LOSSES[name];
+}
+
 export interface CommandIo {
   stdout: NodeJS.WritableStream;
   /** Whether to draw progress bars on stderr. */
@@ -89,7 +96,8 @@ export async function runCommand(command: CommandKey, argv: Argv, io: CommandIo)
   const folder = outputFolder(readString(argv, 'out'), command);
   const inputs = loadInputs(argv, settings.seed);
   checkPlans(plans, globs, inputs);
-  const config: TrainConfig = { ...DEFAULT_TRAIN_CONFIG, ...settings, loss: lossForHead(inputs.logitCount) };
+  const config: TrainConfig = { ...DEFAULT_TRAIN_CONFIG, ...settings, loss: chooseLoss(readLoss(argv), inputs.logitCount) };
+  for (const plan of plans) checkPlan(inputs.model, plan, config);
 
   const results: TrainResult[] = [];
   for (const plan of plans) {

@@ -182,6 +182,15 @@ const cloneState = (m: ReadonlyMap<string, ParamState>) => new Map([...m].map(([
   step: v.step, expAvg: v.expAvg?.slice(), expAvgSq: v.expAvgSq?.slice(), momentumBuffer: v.momentumBuffer?.slice(),
 }]));
 
+/** Builds every stage's artifacts once, so a plan that cannot train (no gradient rule, a bad glob) fails first. */
+export function checkPlan(model: ModelProto, plan: Plan, config: Pick<TrainConfig, 'optimizer' | 'weightDecay' | 'loss'>): void {
+  const names = describeModel(model).parameters.map((p) => p.name);
+  for (const stage of plan.stages) {
+    const trainable = new Optimizer(config.optimizer, stage.groups, names, { weightDecay: config.weightDecay }).parameterNames;
+    buildArtifacts(model, names.filter((n) => trainable.includes(n)), config.loss);
+  }
+}
+
 export function initialParameters(model: ModelProto, summary = describeModel(model)): Map<string, Float32Array> {
   return new Map(summary.parameters.map((p) => [p.name, tensorValues(model.graph.initializer.find((t) => t.name === p.name)!) as Float32Array]));
 }

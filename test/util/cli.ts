@@ -1,0 +1,61 @@
+// Running the built command as a user does, and checking exported models in both runtimes.
+import { expect } from 'chai';
+import { spawn } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import * as ortWeb from 'onnxruntime-web';
+import { createSession, ort } from '../../src/runtime/session.js';
+import { countCorrect } from '../../src/train/trainer.js';
+import type { Dataset } from '../../src/data/dataset.js';
+
+const CLI = join(dirname(fileURLToPath(import.meta.url)), '..', '..', 'src', 'cli', 'main.js');
+
+export interface Run { code: number | null; stdout: string; stderr: string }
+
+export function cli(args: string[], cwd: string): Promise<Run> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [CLI, ...args], { cwd, stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '', stderr = '';
+    child.stdout.on('data', (d) => (stdout += d));
+    child.stderr.on('data', (d) => (stderr += d));
+    child.on('error', reject);
+    child.on('close', (code) => resolve({ code, stdout, stderr }));
+  });
+}
+
+/** The predictions and logits of an exported model on a dataset, in onnxruntime-node and onnxruntime-web. */
+export async function bothRuntimes(file: string, data: Dataset) {
+  const bytes = readFileSync(file);
+  const dims = [data.count, ...data.featureShape];
+  const node = await createSession(bytes);
+  const a = (await node.run({ [node.inputNames[0]]: new ort.Tensor('float32', data.features, dims) }))[node.outputNames[0]];
+  await node.release();
+  const web = await ortWeb.InferenceSession.create(bytes);
+  const b = (await web.run({ [web.inputNames[0]]: new ortWeb.Tensor('float32', data.features, dims) }))[web.outputNames[0]];
+  await web.release();
+  return { node: a.data as Float32Array, web: b.data as Float32Array, classes: a.dims[1] ?? 1 };
+}
+
+export function predictions(logits: Float32Array, classes: number): number[] {
+  const out: number[] = [];
+  for (let i = 0; i < logits.length / classes; i++) {
+    if (classes === 1) out.push(logits[i] > 0 ? 1 : 0);
+    else {
+      let best = 0;
+      for (let c = 1; c < classes; c++) if (logits[i * classes + c] > logits[i * classes + best]) best = c;
+      out.push(best);
+    }
+  }
+  return out;
+}
+
+export async function expectSameInBothRuntimes(file: string, data: Dataset, accuracy: number) {
+  const { node, web, classes } = await bothRuntimes(file, data);
+  expect(web.length).to.equal(data.count * classes);
+  for (let i = 0; i < node.length; i++) expect(web[i], `logit ${i}`).to.be.closeTo(node[i], 1e-5 * Math.max(1, Math.abs(node[i])));
+  expect(predictions(web, classes)).to.deep.equal(predictions(node, classes));
+  // The exported model is the trained one: it scores the accuracy the command reported.
+  expect(countCorrect(node, classes, data.labels) / data.count).to.equal(accuracy);
+}
+
