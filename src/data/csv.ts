@@ -21,7 +21,7 @@ export function readCsvDataset(path: string, options: CsvOptions = {}): Dataset 
   }
   let rows: string[][];
   try {
-    rows = parse(text, { bom: true, skip_empty_lines: true, trim: true, relax_column_count: true });
+    rows = parse(text, { bom: true, skip_empty_lines: true, trim: true, relax_column_count: true, record_delimiter: ['\r\n', '\n', '\r'] });
   } catch (e) {
     throw new UserError(`${path}: not a valid CSV file (${(e as Error).message})`);
   }
