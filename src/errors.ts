@@ -1,4 +1,11 @@
-/** An error caused by the user's input: the CLI prints its message alone, without a stack trace. */
+/**
+ * An error caused by the user's input: the CLI prints its message alone, without a stack trace. Control
+ * characters (a tensor name from a hostile file may hold newlines) are escaped, so it stays one line.
+ */
 export class UserError extends Error {
   override name = 'UserError';
+
+  constructor(message: string) {
+    super(message.replace(/[\u0000-\u001f\u007f]/g, (c) => `\\x${c.charCodeAt(0).toString(16).padStart(2, '0')}`));
+  }
 }

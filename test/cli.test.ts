@@ -266,7 +266,7 @@ describe('onnx-finetune command', function () {
       { name: 'an unknown optimizer', args: () => ['linear-probe', '--optimizer', 'rmsprop'], message: /^--optimizer: unknown optimizer 'rmsprop'/ },
       { name: 'an unknown command', args: () => ['fine-tune-everything'], message: /^unknown command 'fine-tune-everything' \(commands: linear-probe, partial-unfreeze, full-finetune, compare\)$/ },
       { name: 'an option of another command', args: () => ['linear-probe', '--head-lr', '0.1'], message: /^unknown option --head-lr/ },
-      { name: 'only some of --model/--train/--test', args: () => ['linear-probe', '--model', seedModel], message: /--model, --train and --test go together.*missing --train and --test/ },
+      { name: 'only some of --model/--train/--test', args: () => ['linear-probe', '--model', seedModel], message: /--model \(or --backbone\), --train and --test go together.*missing --train and --test/ },
       {
         name: 'an --out that is a file',
         args: () => { writeFileSync(join(bad, 'a-file'), ''); return ['linear-probe', '--out', join(bad, 'a-file')]; },

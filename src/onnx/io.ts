@@ -4,6 +4,7 @@ import { closeSync, fstatSync, openSync, readFileSync, readSync, renameSync, rmS
 import { dirname, isAbsolute, relative, resolve, sep } from 'node:path';
 import { onnx, toNumber, type ModelProto, type TensorProto } from './proto.js';
 import { UserError } from '../errors.js';
+import { validateModel } from './validate.js';
 
 export function loadModel(path: string): ModelProto {
   let bytes: Buffer;
@@ -27,6 +28,7 @@ export function decodeModel(bytes: Uint8Array, path: string): ModelProto {
   for (const t of model.graph.initializer) {
     if (t.dataLocation === onnx.TensorProto.DataLocation.EXTERNAL) loadExternalData(t, path);
   }
+  validateModel(model, path);
   return model;
 }
 

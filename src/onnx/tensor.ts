@@ -1,5 +1,6 @@
 // Conversions between TensorProto and typed arrays. Everything the project writes stores data as raw_data.
 import { DataType, onnx, toNumber, type TensorProto } from './proto.js';
+import { UserError } from '../errors.js';
 
 export type TypedArray = Float32Array | Float64Array | Int32Array | BigInt64Array | Uint8Array;
 
@@ -16,7 +17,7 @@ const DTYPES: Partial<Record<number, DTypeInfo>> = {
 
 export function dtypeInfo(dataType: number, what: string): DTypeInfo {
   const info = DTYPES[dataType];
-  if (!info) throw new Error(`${what}: unsupported tensor element type ${onnx.TensorProto.DataType[dataType] ?? dataType}`);
+  if (!info) throw new UserError(`${what}: unsupported tensor element type ${onnx.TensorProto.DataType[dataType] ?? dataType}`);
   return info;
 }
 
@@ -30,26 +31,35 @@ export function elementCount(dims: readonly number[]): number {
 
 /** The values of a tensor as a fresh typed array, checked against its declared shape. */
 export function tensorValues(t: TensorProto): TypedArray {
-  const dims = tensorDims(t);
-  const info = dtypeInfo(t.dataType, `tensor '${t.name}'`);
-  if (dims.some((d) => !Number.isSafeInteger(d) || d < 0)) throw new Error(`tensor '${t.name}': invalid dims [${dims}]`);
-  const count = elementCount(dims);
+  const { info, count } = checkTensorData(t);
   const out = info.make(count);
   if (t.rawData && t.rawData.length > 0) {
-    if (t.rawData.length !== count * info.bytes) {
-      throw new Error(`tensor '${t.name}': ${t.rawData.length} bytes of data for shape [${dims}] (${count * info.bytes} expected)`);
-    }
-    // Copy first: raw_data may not be aligned for a typed-array view.
+    // Copy: raw_data may not be aligned for a typed-array view.
     new Uint8Array(out.buffer).set(t.rawData);
     return out;
   }
   const typed = typedFieldValues(t);
-  if (typed.length !== count) throw new Error(`tensor '${t.name}': ${typed.length} values for shape [${dims}] (${count} expected)`);
   for (let i = 0; i < count; i++) {
     if (out instanceof BigInt64Array) out[i] = BigInt(toNumber(typed[i] as number));
     else out[i] = toNumber(typed[i] as number);
   }
   return out;
+}
+
+/**
+ * Checks that a tensor holds exactly the data its dims declare, before anything is allocated for it: a file
+ * can declare [1e6, 1e6] over a few bytes.
+ */
+export function checkTensorData(t: TensorProto): { info: DTypeInfo; count: number } {
+  const dims = tensorDims(t);
+  const info = dtypeInfo(t.dataType, `tensor '${t.name}'`);
+  if (dims.some((d) => !Number.isSafeInteger(d) || d < 0)) throw new UserError(`tensor '${t.name}': invalid dims [${dims}]`);
+  const count = elementCount(dims);
+  const have = t.rawData && t.rawData.length > 0 ? t.rawData.length : typedFieldValues(t).length * info.bytes;
+  if (have !== count * info.bytes) {
+    throw new UserError(`tensor '${t.name}': ${have} bytes of data for shape [${dims}] (${count * info.bytes} expected)`);
+  }
+  return { info, count };
 }
 
 function typedFieldValues(t: TensorProto): ArrayLike<unknown> {
