@@ -5,6 +5,7 @@ import { DataType, makeNode, makeTensor, type AttrValue } from '../src/onnx/buil
 import { RULES } from '../src/autodiff/rules/index.js';
 import { createSession } from '../src/runtime/session.js';
 import { finiteDifferenceCheck, gradCheck, runBackward, type GradCheckSpec, type InputSpec } from './util/gradcheck.js';
+import { nnCases } from './gradients-nn.js';
 
 const ints = (name: string, values: number[]) => makeTensor(name, DataType.INT64, [values.length], values);
 const dimsName = (dims: number[]) => (dims.length === 0 ? 'scalar' : dims.join('x'));
@@ -315,6 +316,7 @@ function dynamicBatchCases(): GradCheckSpec[] {
 
 const CASES: GradCheckSpec[] = [
   ...gemmCases(), ...matmulCases(), ...elementwiseCases(), ...shapeCases(), ...reduceCases(), ...compositeCases(), ...dynamicBatchCases(),
+  ...nnCases(),
 ];
 
 describe('gradient rules against finite differences (float64)', () => {

@@ -5,7 +5,7 @@ import { DataType, makeNode } from '../onnx/builder.js';
 import { createEmitter } from '../graph/emitter.js';
 import { toNumber, type GraphProto, type NodeProto, type TensorProto } from '../onnx/proto.js';
 import type { GraphIndex } from '../graph/graph-index.js';
-import { constantInts, type Shape, type TensorInfo } from '../graph/shapes.js';
+import { constantInts, constantValues, type Shape, type TensorInfo } from '../graph/shapes.js';
 import { UserError } from '../errors.js';
 import { reduceSum } from './emit.js';
 import type { GradContext, GradRule } from './rule.js';
@@ -125,12 +125,14 @@ function makeContext(node: NodeProto, rule: GradRule, req: BackwardRequest, need
     attrFloat: (name, fallback) => (attr(name) ? attr(name)!.f : fallback),
     attrInts: (name) => attr(name)?.ints.map((v) => toNumber(v)),
     shape,
+    dtypeOf: (t) => infos.get(t)?.dtype,
     rank: (t) => {
       const s = shape(t);
       if (!s) throw new UserError(`cannot infer the rank of '${t}' (input of node '${node.name}', ${node.opType}) to build its gradient`);
       return s.length;
     },
     intValues: (t) => constantInts(req.graph, t),
+    values: (t) => constantValues(req.graph, t),
   };
   return { ctx, pending };
 }

@@ -18,10 +18,14 @@ export interface GradContext extends Emitter {
   attrFloat(name: string, fallback: number): number;
   attrInts(name: string): number[] | undefined;
   shape(tensor: string): Shape;
+  /** Element type of a tensor, when known. */
+  dtypeOf(tensor: string): number | undefined;
   /** Rank of a tensor; throws when shape inference could not tell it. */
   rank(tensor: string): number;
   /** Integer values of a constant input, if it is one. */
   intValues(tensor: string): number[] | undefined;
+  /** Values of a constant input of any numeric type (a float ratio, a constant exponent), if it is one. */
+  values(tensor: string): number[] | undefined;
 }
 
 export interface GradRule {

@@ -10,8 +10,8 @@ export interface Emitter {
   tmp(suffix: string): string;
   /** A constant of the fragment's float type (a scalar when dims are omitted). */
   constant(suffix: string, values: number[], dims?: number[]): string;
-  /** An int64 constant, for shapes and axes. */
-  ints(suffix: string, values: number[]): string;
+  /** An int64 constant, for shapes and axes (1-D unless dims are given). */
+  ints(suffix: string, values: number[], dims?: number[]): string;
   /** A node named `<prefix>/<opType>_<k>`. */
   make(opType: string, inputs: string[], outputs: string[], attrs?: Record<string, AttrValue | undefined>): NodeProto;
 }
@@ -27,7 +27,7 @@ export function createEmitter(prefix: string, dtype: number, opset: number, init
   return {
     opset, dtype, tmp,
     constant: (suffix, values, dims = []) => addConstant(tmp(suffix), dtype, dims, values),
-    ints: (suffix, values) => addConstant(tmp(suffix), DataType.INT64, [values.length], values),
+    ints: (suffix, values, dims = [values.length]) => addConstant(tmp(suffix), DataType.INT64, dims, values),
     make: (opType, inputs, outputs, attrs = {}) => {
       const k = made.get(opType) ?? 0;
       made.set(opType, k + 1);

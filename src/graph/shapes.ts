@@ -5,6 +5,7 @@ import { onnx, toNumber, type AttributeProto, type GraphProto, type NodeProto, t
 import { tensorDims, tensorValues } from '../onnx/tensor.js';
 import type { Dim } from '../onnx/builder.js';
 import type { GraphIndex } from './graph-index.js';
+import { axisWindows, windowAttributes } from './windows.js';
 
 export type Shape = Dim[] | null;
 export interface TensorInfo { dtype: number; shape: Shape }
@@ -27,14 +28,26 @@ export function valueInfoShape(v: ValueInfoProto): TensorInfo | undefined {
   return { dtype: tt.elemType ?? 0, shape };
 }
 
-const INT_TYPES = new Set<number>([onnx.TensorProto.DataType.INT64, onnx.TensorProto.DataType.INT32]);
+const INT_TYPES = new Set<number>([onnx.TensorProto.DataType.INT64, onnx.TensorProto.DataType.INT32, onnx.TensorProto.DataType.BOOL]);
 
-/** Integer values of an initializer or Constant node output, if `name` is one. */
+/** Integer (or boolean, as 0 / 1) values of an initializer or Constant node output, if `name` is one. */
 export function constantInts(graph: GraphProto, name: string): number[] | undefined {
   const init = graph.initializer.find((t) => t.name === name);
   const constant = graph.node.find((n) => n.opType === 'Constant' && n.output[0] === name)?.attribute.find((a) => a.name === 'value')?.t;
   const tensor = init ?? constant;
   return tensor && INT_TYPES.has(tensor.dataType) ? Array.from(tensorValues(tensor), Number) : undefined;
+}
+
+/** Values of a constant (initializer or Constant node output) of any numeric or boolean type, if `name` is one. */
+export function constantValues(graph: GraphProto, name: string): number[] | undefined {
+  const init = graph.initializer.find((t) => t.name === name);
+  const tensor = init ?? graph.node.find((n) => n.opType === 'Constant' && n.output[0] === name)?.attribute.find((a) => a.name === 'value')?.t;
+  if (!tensor) return undefined;
+  try {
+    return Array.from(tensorValues(tensor) as ArrayLike<number | bigint>, Number);
+  } catch {
+    return undefined;
+  }
 }
 
 export function inferShapes(graph: GraphProto, index: GraphIndex, opset: number): Map<string, TensorInfo> {
@@ -115,6 +128,128 @@ function matmulShape(a: Shape, b: Shape): Shape {
   return out;
 }
 
+const isNumber = (d: Dim | undefined): d is number => typeof d === 'number';
+
+/** Output shape of Conv and the pools: [N, channels, windows per spatial axis] (null where a size is unknown). */
+function windowedShape(env: ShapeEnv, kernel: number[] | null, channels: Dim): Shape {
+  const x = input(env, 0).shape;
+  if (!x) return null;
+  if (!kernel) return [x[0], channels, ...x.slice(2).map(() => null)];
+  const w = windowAttributes(env.attr, kernel);
+  return [x[0], channels, ...x.slice(2).map((d, i) => (isNumber(d) ? axisWindows(w, i, d).out : null))];
+}
+
+function convKernel(env: ShapeEnv): number[] | null {
+  const w = input(env, 1).shape;
+  const fromWeight = w && w.slice(2).every(isNumber) ? (w.slice(2) as number[]) : null;
+  return attrInts(env, 'kernel_shape') ?? fromWeight;
+}
+
+const pool: ShapeFn = (env) => {
+  const x = input(env, 0);
+  const shape = windowedShape(env, attrInts(env, 'kernel_shape') ?? null, x.shape?.[1] ?? null);
+  return [{ dtype: x.dtype, shape }, { dtype: onnx.TensorProto.DataType.INT64, shape }];
+};
+
+const globalPool: ShapeFn = (env) => {
+  const x = input(env, 0);
+  return [{ dtype: x.dtype, shape: x.shape ? [x.shape[0], x.shape[1], ...x.shape.slice(2).map(() => 1)] : null }];
+};
+
+function convTransposeShape(env: ShapeEnv): TensorInfo[] {
+  const x = input(env, 0), w = input(env, 1).shape;
+  const kernel = convKernel(env);
+  const group = attrInt(env, 'group', 1);
+  const channels = w && isNumber(w[1]) ? w[1] * group : null;
+  if (!x.shape) return [{ dtype: x.dtype, shape: null }];
+  const explicit = attrInts(env, 'output_shape');
+  const n = x.shape.length - 2;
+  const spatial = x.shape.slice(2).map((d, i): Dim => {
+    if (explicit) return explicit[explicit.length - n + i];
+    if (!isNumber(d) || !kernel) return null;
+    const a = windowAttributes(env.attr, kernel);
+    const outputPadding = attrInts(env, 'output_padding')?.[i] ?? 0;
+    if (a.autoPad === 'SAME_UPPER' || a.autoPad === 'SAME_LOWER') return d * a.strides[i];
+    const pads = a.autoPad === 'VALID' ? 0 : a.pads[i] + a.pads[i + n];
+    return a.strides[i] * (d - 1) + outputPadding + (kernel[i] - 1) * a.dilations[i] + 1 - pads;
+  });
+  return [{ dtype: x.dtype, shape: [x.shape[0], channels, ...spatial] }];
+}
+
+/** One axis of a Slice: the first index taken, the step, and how many indices (ONNX's clamping rules). */
+export function sliceRange(size: number, start: number, end: number, step: number): { start: number; step: number; count: number } {
+  if (step === 0) throw new Error('Slice step cannot be 0');
+  const clamp = (v: number, lo: number, hi: number) => Math.min(Math.max(v, lo), hi);
+  let s = start < 0 ? start + size : start;
+  let e = end < 0 ? end + size : end;
+  if (step > 0) {
+    s = clamp(s, 0, size);
+    e = clamp(e, 0, size);
+  } else {
+    s = clamp(s, 0, size - 1);
+    e = clamp(e, -1, size - 1);
+  }
+  return { start: s, step, count: Math.max(0, Math.ceil((e - s) / step)) };
+}
+
+/** Constant starts, ends, axes and steps of a Slice node (opset 10+: all inputs), axes normalized; undefined if any is not constant. */
+export function sliceParameters(env: Pick<ShapeEnv, 'node' | 'intValues'>, rank: number): { axis: number; start: number; end: number; step: number }[] | undefined {
+  const [, startsName, endsName, axesName, stepsName] = env.node.input;
+  const starts = env.intValues(startsName), ends = env.intValues(endsName);
+  const axes = axesName ? env.intValues(axesName) : starts?.map((_, i) => i);
+  const steps = stepsName ? env.intValues(stepsName) : starts?.map(() => 1);
+  if (!starts || !ends || !axes || !steps) return undefined;
+  return axes.map((a, i) => ({ axis: normalizeAxis(a, rank), start: starts[i], end: ends[i], step: steps[i] }));
+}
+
+function sliceShape(env: ShapeEnv): TensorInfo[] {
+  const x = input(env, 0);
+  if (!x.shape) return [{ dtype: x.dtype, shape: null }];
+  const params = sliceParameters(env, x.shape.length);
+  if (!params) return [{ dtype: x.dtype, shape: x.shape.map(() => null) }];
+  const shape = [...x.shape];
+  for (const p of params) {
+    const d = x.shape[p.axis];
+    shape[p.axis] = isNumber(d) ? sliceRange(d, p.start, p.end, p.step).count : null;
+  }
+  return [{ dtype: x.dtype, shape }];
+}
+
+/** Per-axis [begin, end] padding of a Pad node (pads and, from opset 18, axes as constant inputs). */
+export function padAmounts(env: Pick<ShapeEnv, 'node' | 'intValues'>, rank: number): [number, number][] | undefined {
+  const pads = env.intValues(env.node.input[1]);
+  if (!pads) return undefined;
+  const axes = env.node.input[3] ? env.intValues(env.node.input[3])?.map((a) => normalizeAxis(a, rank)) : Array.from({ length: rank }, (_, i) => i);
+  if (!axes || pads.length !== 2 * axes.length) return undefined;
+  const amounts: [number, number][] = Array.from({ length: rank }, () => [0, 0]);
+  axes.forEach((a, i) => { amounts[a] = [pads[i], pads[i + axes.length]]; });
+  return amounts;
+}
+
+function padShape(env: ShapeEnv): TensorInfo[] {
+  const x = input(env, 0);
+  if (!x.shape) return [{ dtype: x.dtype, shape: null }];
+  const amounts = padAmounts(env, x.shape.length);
+  if (!amounts) return [{ dtype: x.dtype, shape: x.shape.map(() => null) }];
+  return [{ dtype: x.dtype, shape: x.shape.map((d, i) => (amounts[i][0] === 0 && amounts[i][1] === 0 ? d : isNumber(d) ? d + amounts[i][0] + amounts[i][1] : null)) }];
+}
+
+function concatShape(env: ShapeEnv): TensorInfo[] {
+  const parts = env.node.input.map((_, i) => input(env, i));
+  const first = parts.find((p) => p.shape) ?? parts[0];
+  if (!first.shape) return [{ dtype: first.dtype, shape: null }];
+  const rank = first.shape.length;
+  const axis = normalizeAxis(attrInt(env, 'axis', 0), rank);
+  const shape = first.shape.map((_, i): Dim => {
+    if (i === axis) {
+      const sizes = parts.map((p) => p.shape?.[axis]);
+      return sizes.every(isNumber) ? sizes.reduce((a, b) => a + b, 0) : null;
+    }
+    return parts.map((p) => p.shape?.[i]).find(isNumber) ?? parts.map((p) => p.shape?.[i]).find((d) => typeof d === 'string') ?? null;
+  });
+  return [{ dtype: first.dtype, shape }];
+}
+
 export const SHAPE_FUNCTIONS: Record<string, ShapeFn> = {
   Identity: sameAsInput, Relu: sameAsInput, LeakyRelu: sameAsInput, Sigmoid: sameAsInput, Tanh: sameAsInput,
   Exp: sameAsInput, Log: sameAsInput, Neg: sameAsInput, Abs: sameAsInput, Sqrt: sameAsInput, Erf: sameAsInput,
@@ -187,4 +322,9 @@ export const SHAPE_FUNCTIONS: Record<string, ShapeFn> = {
     return [{ dtype: t?.dataType ?? 0, shape: t ? tensorDims(t) : null }];
   },
   GatherElements: (env) => [{ dtype: input(env, 0).dtype, shape: input(env, 1).shape }],
+  Conv: (env) => [{ dtype: input(env, 0).dtype, shape: windowedShape(env, convKernel(env), input(env, 1).shape?.[0] ?? null) }],
+  ConvTranspose: convTransposeShape,
+  MaxPool: pool, AveragePool: pool, GlobalAveragePool: globalPool, GlobalMaxPool: globalPool,
+  BatchNormalization: (env) => [input(env, 0), input(env, 3), input(env, 4), input(env, 3), input(env, 4)],
+  Concat: concatShape, Slice: sliceShape, Pad: padShape,
 };

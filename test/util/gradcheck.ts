@@ -10,7 +10,30 @@
 //
 // In float64 the truncation error (h²) and the rounding error (1e-16 / h) are both around 1e-10, far below the
 // tolerance. All random values come from a seeded generator, so a failure reproduces exactly.
-import { DataType, makeGraph, makeModel, makeValueInfo, OPSET, type Dim } from '../../src/onnx/builder.js';
+//
+// Ops without double kernels. onnxruntime-node's CPU provider has no float64 kernel for Conv, ConvTranspose,
+// AveragePool, GlobalAveragePool, GlobalMaxPool or Erf (hence Gelu). A case for such an op brings `reference`:
+// an independent float64 JavaScript implementation of its forward. Then
+//   - the numeric gradient is the central difference of the reference, in float64 as above;
+//   - the ORT forward runs in float32 and must agree with the reference (to 1e-6 of the output's largest
+//     magnitude), which ties the reference to onnxruntime's semantics (pads, ceil_mode, auto_pad, divisors);
+//   - the backward graph runs in float64 when it needs no such op (`float32: 'forward'`: the graph is pruned to
+//     the nodes the gradients read, so the forward op itself drops out), else in float32 (`float32: 'both'`).
+// Every input and v is then drawn on a grid of 1/64 with |x| in [13/64, 77/64]: exactly representable in float32,
+// so both sides see the same numbers. The criterion stays the one above, unchanged, even for float32 backward
+// graphs, because on such data their rounding error is far below it:
+//   - Conv, ConvTranspose, Gemm, Transpose, ReduceSum: a product of two grid values is a multiple of 2^-12 below
+//     1.5 (of three, in the CNN chain case, 2^-18 below 2), and the sums in these cases stay far enough below
+//     2^11 (2^5) that every partial sum fits float32's 24-bit significand: the float32 gradient is exact, in any
+//     summation order (test/gradients-nn.test.ts checks this bit for bit). What error remains (~1e-6 at most,
+//     on elements near the 1e-3 floor) is the float64 central difference's own rounding, as in any case;
+//   - AveragePool divides by window counts (a rounding of u = 2^-24 each); its cases draw v positive, so the
+//     at most 10 same-signed terms of a gradient element are off by at most 10 u < 1e-6 relative;
+//   - Erf and Exp in float32 are good to a few u, so Gelu' = Φ + xφ is off by a few u · (|Φ| + |xφ|). The Gelu
+//     cases keep x off the zero of Gelu' (x ≈ -0.75), where that would be large relative to Gelu' itself; at
+//     their x the ratio (|Φ| + |xφ|) / |Gelu'| is at most 3, so the error stays near 1e-6 at worst (8e-7 seen).
+import { DataType, makeGraph, makeModel, makeTensor, makeValueInfo, OPSET, type Dim } from '../../src/onnx/builder.js';
+import { tensorDims, tensorValues } from '../../src/onnx/tensor.js';
 import { onnx, type ModelProto, type NodeProto, type TensorProto } from '../../src/onnx/proto.js';
 import { indexGraph, nameNodes } from '../../src/graph/graph-index.js';
 import { inferShapes, type TensorInfo } from '../../src/graph/shapes.js';
@@ -53,6 +76,11 @@ export function seedFrom(text: string): number {
  */
 export type Draw = 'nonzero' | 'positive';
 
+/** Values snapped to multiples of 1/64 (exact in float32), keeping |x| within [13/64, 77/64] as drawn. */
+export function onGrid(values: Float64Array): Float64Array {
+  return values.map((v) => Math.sign(v) * Math.min(77, Math.max(13, Math.round(Math.abs(v) * 64))) / 64);
+}
+
 export function draw(rng: Rng, count: number, kind: Draw = 'nonzero'): Float64Array {
   const out = new Float64Array(count);
   for (let i = 0; i < count; i++) {
@@ -70,12 +98,21 @@ export type Feeds = Record<string, Feed>;
 
 export const size = (dims: readonly number[]) => dims.reduce((a, b) => a * b, 1);
 
-export function toOrt(feeds: Feeds): Record<string, ort.Tensor> {
+/** Feeds as onnxruntime tensors; float data as float64, or float32 for a float32 graph. */
+export function toOrt(feeds: Feeds, floatType: number = DataType.DOUBLE): Record<string, ort.Tensor> {
   const out: Record<string, ort.Tensor> = {};
   for (const [name, f] of Object.entries(feeds)) {
-    out[name] = f.data instanceof BigInt64Array ? new ort.Tensor('int64', f.data, f.dims) : new ort.Tensor('float64', f.data, f.dims);
+    out[name] = f.data instanceof BigInt64Array ? new ort.Tensor('int64', f.data, f.dims)
+      : floatType === DataType.FLOAT ? new ort.Tensor('float32', Float32Array.from(f.data), f.dims) : new ort.Tensor('float64', f.data, f.dims);
   }
   return out;
+}
+
+/** A float64 forward in JavaScript: y from the current values of the float inputs. */
+export type Reference = (inputs: Record<string, Float64Array>) => Float64Array;
+
+function floatInputs(feeds: Feeds): Record<string, Float64Array> {
+  return Object.fromEntries(Object.entries(feeds).flatMap(([name, f]) => (f.data instanceof Float64Array ? [[name, f.data]] : [])));
 }
 
 export interface InputSpec {
@@ -104,12 +141,24 @@ export interface GradCheckSpec {
   opset?: number;
   /** The upstream gradient v; drawn from the case's generator when omitted. */
   upstream?: ArrayLike<number>;
+  /** How v is drawn (default 'nonzero'). */
+  upstreamDraw?: Draw;
   tolerance?: number;
+  /**
+   * An independent float64 JavaScript forward, for ops onnxruntime has no double kernel for (see the top of the
+   * file): the numeric gradient comes from it, and the float32 ORT forward must agree with it.
+   */
+  reference?: Reference;
+  /** Which ORT graphs need float32: 'forward' (only the forward op) or 'both'. Requires `reference`. */
+  float32?: 'forward' | 'both';
 }
 
 export interface Built {
   forward: ModelProto;
   backward: ModelProto;
+  /** Float element type of each model (DataType.DOUBLE or DataType.FLOAT). */
+  forwardType: number;
+  backwardType: number;
   result: BackwardResult;
   infos: Map<string, TensorInfo>;
   feeds: Feeds;
@@ -120,37 +169,66 @@ export interface Built {
 /** Builds the forward-check model (every node output is a graph output) and the backward model for a spec. */
 export function buildCase(spec: GradCheckSpec): Built {
   const opset = spec.opset ?? OPSET;
+  if (spec.float32 && !spec.reference) throw new Error(`${spec.name}: a float32 case needs a float64 reference forward`);
+  const grid = !!spec.reference;
+  const forwardType = spec.float32 ? DataType.FLOAT : DataType.DOUBLE;
+  const backwardType = spec.float32 === 'both' ? DataType.FLOAT : DataType.DOUBLE;
   const rng = new Rng(seedFrom(spec.name));
   const feeds: Feeds = {};
   for (const input of spec.inputs) {
     const count = size(input.dims);
     if (input.values && input.values.length !== count) throw new Error(`${spec.name}: ${input.values.length} values for '${input.name}' [${input.dims}]`);
+    if (grid && input.values && Array.from(input.values).some((v) => Math.fround(v) !== v)) throw new Error(`${spec.name}: values of '${input.name}' are not exact in float32`);
+    const drawn = () => (grid ? onGrid(draw(rng, count, input.draw)) : draw(rng, count, input.draw));
     const data = input.type === 'int64'
       ? BigInt64Array.from(Array.from(input.values ?? new Array<number>(count).fill(0), (v) => BigInt(v)))
-      : input.values ? Float64Array.from(input.values) : draw(rng, count, input.draw);
+      : input.values ? Float64Array.from(input.values) : drawn();
     feeds[input.name] = { dims: input.dims, data };
   }
   const wrt = spec.wrt ?? spec.inputs.filter((i) => i.type !== 'int64').map((i) => i.name);
-  const graphInputs = spec.inputs.map((i) => makeValueInfo(i.name, i.type === 'int64' ? DataType.INT64 : DataType.DOUBLE, i.shape ?? i.dims));
+  const inputsOf = (floatType: number) => spec.inputs.map((i) => makeValueInfo(i.name, i.type === 'int64' ? DataType.INT64 : floatType, i.shape ?? i.dims));
+  const constantsOf = (floatType: number) => (spec.constants ?? []).map((t) => withFloatType(t, floatType));
   // Copies, so that naming them leaves the spec untouched and two builds of one spec start equal.
   const nodes = spec.nodes.map((n) => onnx.NodeProto.decode(onnx.NodeProto.encode(n as never).finish()) as unknown as NodeProto);
-  const graph = makeGraph(nodes, spec.name, graphInputs, [makeValueInfo(spec.output, DataType.DOUBLE, null)], spec.constants ?? []);
+  const graph = makeGraph(nodes, spec.name, inputsOf(backwardType), [makeValueInfo(spec.output, backwardType, null)], constantsOf(backwardType));
   nameNodes(graph);
   const index = indexGraph(graph);
   const infos = inferShapes(graph, index, opset);
 
   const allOutputs = [...new Set(graph.node.flatMap((n) => n.output.filter(Boolean)))];
-  const forward = makeModel(makeGraph(graph.node, spec.name, graphInputs,
-    [spec.output, ...allOutputs.filter((o) => o !== spec.output)].map((o) => makeValueInfo(o, infos.get(o)?.dtype ?? DataType.DOUBLE, null)),
-    spec.constants ?? []), { opset });
+  const forwardElem = (t: string) => (infos.get(t)?.dtype === backwardType || infos.get(t)?.dtype === undefined ? forwardType : infos.get(t)!.dtype);
+  const forward = makeModel(makeGraph(graph.node, spec.name, inputsOf(forwardType),
+    [spec.output, ...allOutputs.filter((o) => o !== spec.output)].map((o) => makeValueInfo(o, forwardElem(o), null)),
+    constantsOf(forwardType)), { opset });
 
   const result = buildBackward({ graph, index, infos, opset, seeds: new Map([[spec.output, UPSTREAM]]), wrt });
   const yShape = infos.get(spec.output)?.shape ?? null;
-  const backward = makeModel(makeGraph([...graph.node, ...result.nodes], `${spec.name}_backward`,
-    [...graphInputs, makeValueInfo(UPSTREAM, DataType.DOUBLE, yShape)],
-    wrt.map((w) => makeValueInfo(result.gradients.get(w)!, DataType.DOUBLE, null)),
-    [...(spec.constants ?? []), ...result.initializers]), { opset });
-  return { forward, backward, result, infos, feeds, wrt, rng };
+  const gradientNames = wrt.map((w) => result.gradients.get(w)!);
+  const backward = makeModel(makeGraph(readBy([...graph.node, ...result.nodes], gradientNames), `${spec.name}_backward`,
+    [...inputsOf(backwardType), makeValueInfo(UPSTREAM, backwardType, yShape)],
+    gradientNames.map((g) => makeValueInfo(g, backwardType, null)),
+    [...constantsOf(backwardType), ...result.initializers]), { opset });
+  return { forward, backward, forwardType, backwardType, result, infos, feeds, wrt, rng };
+}
+
+/** The nodes that the given tensors depend on (nodes in topological order). */
+function readBy(nodes: NodeProto[], outputs: string[]): NodeProto[] {
+  const needed = new Set(outputs);
+  const kept = new Set<NodeProto>();
+  for (const node of [...nodes].reverse()) {
+    if (!node.output.some((o) => needed.has(o))) continue;
+    kept.add(node);
+    for (const i of node.input) if (i) needed.add(i);
+  }
+  return nodes.filter((n) => kept.has(n));
+}
+
+/** A float constant of the spec in the graph's float type (integer constants as they are). */
+function withFloatType(t: TensorProto, floatType: number): TensorProto {
+  if (t.dataType !== DataType.DOUBLE || floatType === DataType.DOUBLE) return t;
+  const values = Array.from(tensorValues(t) as Float64Array);
+  if (values.some((v) => Math.fround(v) !== v)) throw new Error(`constant '${t.name}' is not exact in float32`);
+  return makeTensor(t.name, DataType.FLOAT, tensorDims(t), values);
 }
 
 export interface GradientComparison {
@@ -183,21 +261,34 @@ interface Evaluated {
 async function evaluate(spec: GradCheckSpec): Promise<Evaluated> {
   const built = buildCase(spec);
   const forwardSession = await createSession(built.forward);
-  const base = await forwardSession.run(toOrt(built.feeds));
+  const base = await forwardSession.run(toOrt(built.feeds, built.forwardType));
   checkInferredShapes(spec.name, built.infos, base);
   const yTensor = base[spec.output];
   const yDims = yTensor.dims.map(Number);
-  const upstream = spec.upstream ? Float64Array.from(spec.upstream) : draw(built.rng, size(yDims));
+  const y = Float64Array.from(yTensor.data as Float64Array);
+  if (spec.reference) checkReference(spec.name, y, spec.reference(floatInputs(built.feeds)), built.forwardType);
+  const drawn = draw(built.rng, size(yDims), spec.upstreamDraw);
+  const upstream = spec.upstream ? Float64Array.from(spec.upstream) : spec.reference ? onGrid(drawn) : drawn;
   if (upstream.length !== size(yDims)) throw new Error(`${spec.name}: upstream has ${upstream.length} values, y has shape [${yDims}]`);
   const backwardSession = await createSession(built.backward);
-  const out = await backwardSession.run(toOrt({ ...built.feeds, [UPSTREAM]: { dims: yDims, data: upstream } }));
+  const out = await backwardSession.run(toOrt({ ...built.feeds, [UPSTREAM]: { dims: yDims, data: upstream } }, built.backwardType));
   await backwardSession.release();
   const gradients = new Map<string, Feed>();
   for (const w of built.wrt) {
     const t = out[built.result.gradients.get(w)!];
     gradients.set(w, { dims: t.dims.map(Number), data: Float64Array.from(t.data as Float64Array) });
   }
-  return { built, forwardSession, y: Float64Array.from(yTensor.data as Float64Array), yDims, upstream, gradients };
+  return { built, forwardSession, y, yDims, upstream, gradients };
+}
+
+/** The ORT forward must compute the reference's function: to rounding in float64, to 1e-6 of max |y| in float32. */
+function checkReference(name: string, y: Float64Array, expected: Float64Array, floatType: number): void {
+  if (expected.length !== y.length) throw new Error(`${name}: the reference gives ${expected.length} values, onnxruntime ${y.length}`);
+  const scale = Math.max(1e-3, ...Array.from(expected, Math.abs));
+  const bound = (floatType === DataType.FLOAT ? 1e-6 : 1e-12) * scale;
+  expected.forEach((e, i) => {
+    if (!(Math.abs(y[i] - e) <= bound)) throw new Error(`${name}: onnxruntime's forward gives y[${i}] = ${y[i]}, the reference ${e}`);
+  });
 }
 
 /** Runs the backward graph of a spec and returns y, v and each analytic gradient (no finite differences). */
@@ -216,7 +307,8 @@ export async function gradCheck(spec: GradCheckSpec): Promise<GradCheckReport> {
       if (g.dims.join(',') !== dims.join(',')) throw new Error(`${spec.name}: gradient of '${w}' has shape [${g.dims}], '${w}' has shape [${dims}]`);
     }
     const comparisons = await finiteDifferenceCheck({
-      name: spec.name, session: forwardSession, output: spec.output, feeds: built.feeds, upstream, analytic: gradients, tolerance: spec.tolerance,
+      name: spec.name, output: spec.output, feeds: built.feeds, upstream, analytic: gradients, tolerance: spec.tolerance,
+      ...(spec.reference ? { reference: spec.reference } : { session: forwardSession }),
     });
     return { name: spec.name, y, yDims, upstream, gradients: comparisons, built };
   } finally {
@@ -226,8 +318,10 @@ export async function gradCheck(spec: GradCheckSpec): Promise<GradCheckReport> {
 
 export interface FiniteDifferenceRequest {
   name: string;
-  /** A session computing `output` from `feeds` (extra outputs are not fetched). */
-  session: ort.InferenceSession;
+  /** A float64 session computing `output` from `feeds` (extra outputs are not fetched)... */
+  session?: ort.InferenceSession;
+  /** ...or a float64 JavaScript forward computing it. */
+  reference?: Reference;
   output: string;
   feeds: Feeds;
   /** v in f = sum(y · v); all ones when omitted. */
@@ -242,9 +336,9 @@ export interface FiniteDifferenceRequest {
 /** Central differences of f = sum(y · v) with respect to each tensor in `analytic`, compared elementwise. */
 export async function finiteDifferenceCheck(req: FiniteDifferenceRequest): Promise<Map<string, GradientComparison>> {
   const tolerance = req.tolerance ?? TOLERANCE;
+  if (!req.session === !req.reference) throw new Error(`${req.name}: give finite differences one forward, a session or a reference`);
   const f = async (): Promise<number> => {
-    const out = await req.session.run(toOrt(req.feeds), [req.output]);
-    const y = out[req.output].data as Float64Array;
+    const y = req.reference ? req.reference(floatInputs(req.feeds)) : (await req.session!.run(toOrt(req.feeds), [req.output]))[req.output].data as Float64Array;
     let sum = 0;
     for (let i = 0; i < y.length; i++) sum += y[i] * (req.upstream ? req.upstream[i] : 1);
     return sum;
