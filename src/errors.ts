@@ -5,7 +5,11 @@
 export class UserError extends Error {
   override name = 'UserError';
 
-  constructor(message: string) {
+  /** The process exit status the CLI uses for it (1 unless said otherwise). */
+  readonly exitCode: number;
+
+  constructor(message: string, exitCode = 1) {
     super(message.replace(/[\u0000-\u001f\u007f]/g, (c) => `\\x${c.charCodeAt(0).toString(16).padStart(2, '0')}`));
+    this.exitCode = exitCode;
   }
 }

@@ -49,7 +49,7 @@ export async function main(args: string[]): Promise<number> {
     const message = oneLine(e instanceof Error ? e.message : String(e));
     process.stderr.write(`onnx-finetune: ${user ? message : `unexpected error (a bug; please report it): ${message}`}\n`);
     if (!user && process.env.ONNX_FINETUNE_DEBUG) process.stderr.write(`${(e as Error).stack}\n`);
-    return user ? EXIT_USER : EXIT_BUG;
+    return user ? e.exitCode ?? EXIT_USER : EXIT_BUG;
   }
 }
 

@@ -10,6 +10,7 @@ import { OPTIMIZERS, type OptimizerKind } from '../optim/optimizer.js';
 import { LOSSES, type LossName } from '../losses/index.js';
 
 const LOSS_NAMES = Object.keys(LOSSES) as LossName[];
+const NONFINITE = ['stop', 'skip-batch'] as const;
 
 /** What a number option accepts. */
 type NumberKind = 'rate' | 'count' | 'nonnegative' | 'seed';
@@ -37,6 +38,10 @@ export const COMMON_OPTIONS = {
   'weight-decay': number('nonnegative', 'weight decay (L2 for adam and sgd, decoupled for adamw)', DEFAULT_TRAIN_CONFIG.weightDecay),
   device: string(`execution provider [choices: ${DEVICES.join(', ')}]`, { default: DEFAULT_TRAIN_CONFIG.device }),
   out: string('output folder [default: runs/<strategy>-<timestamp>, runs/compare-<timestamp> for compare]'),
+  'checkpoint-every': { kind: 'count', requiresArg: true, describe: 'write a checkpoint every N steps [default: at the end of each epoch]' } as NumberOption,
+  'keep-checkpoints': number('count', 'checkpoints to keep per strategy (older ones are deleted)', 2),
+  resume: string('continue the interrupted run whose output folder is DIR, from its newest checkpoints (same command and options)'),
+  'on-nonfinite': string(`what a NaN/infinite loss or gradient does [choices: ${NONFINITE.join(', ')}]`, { default: 'stop' }),
   json: { type: 'boolean', default: false, describe: 'print one JSON object on stdout instead of the summary; no progress bar' } as Options,
 } satisfies Record<string, Options>;
 
@@ -106,5 +111,6 @@ function readChoice<T extends string>(argv: Argv, name: string, choices: readonl
 }
 
 export const readDevice = (argv: Argv): Device => readChoice(argv, 'device', DEVICES);
+export const readOnNonFinite = (argv: Argv) => readChoice(argv, 'on-nonfinite', NONFINITE);
 export const readLoss = (argv: Argv): LossName | undefined => (argv.loss === undefined ? undefined : readChoice(argv, 'loss', LOSS_NAMES));
 export const readOptimizer = (argv: Argv): OptimizerKind => readChoice(argv, 'optimizer', OPTIMIZERS);

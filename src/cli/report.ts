@@ -22,6 +22,7 @@ export function reportJson(record: RunRecord, result: TrainResult, plan: Plan, s
   return {
     ...record,
     test_loss: result.testLoss,
+    skipped_batches: result.skippedBatches,
     plan: plan.stages.map((s) => ({ stage: s.name, epochs: s.epochs, groups: s.groups })),
     settings,
     data: sources,

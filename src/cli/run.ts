@@ -3,13 +3,14 @@
 import { readFileSync } from 'node:fs';
 import { matchParameters, resolveGroups } from '../optim/groups.js';
 import { LOSSES, lossForHead, type Loss, type LossName } from '../losses/index.js';
-import { checkPlan, train, DEFAULT_TRAIN_CONFIG, type TrainConfig, type TrainResult } from '../train/trainer.js';
+import { checkPlan, DEFAULT_TRAIN_CONFIG, type TrainConfig, type TrainResult } from '../train/trainer.js';
+import { claimFolder } from './run-folder.js';
+import { resumePoint, runIdentity, trainRuns } from './train-runs.js';
 import { fullFineTune, linearProbe, NOTEBOOK_DEFAULTS, partialUnfreeze, type Plan, type StrategyKey } from '../train/strategies.js';
 import { UserError } from '../errors.js';
-import { COMMON_OPTIONS, STRATEGY_OPTIONS, readDevice, readLoss, readNumber, readOptimizer, readString, type Argv } from './options.js';
+import { COMMON_OPTIONS, STRATEGY_OPTIONS, readDevice, readLoss, readNumber, readOnNonFinite, readOptimizer, readString, type Argv } from './options.js';
 import { loadInputs, type Inputs } from './inputs.js';
-import { outputFolder, modelFile, writeOutputs } from './outputs.js';
-import { progressBar } from './progress.js';
+import { outputFolder, modelFile, writeOutputs, type OutputFolder } from './outputs.js';
 import { humanSummary, notebookDict, reportJson, runRecord, type RunRecord } from './report.js';
 
 export type CommandKey = StrategyKey | 'compare';
@@ -75,6 +76,13 @@ function chooseLoss(name: LossName | undefined, logitCount: number): Loss {
   return LOSSES[name];
 }
 
+function reportSettings(config: TrainConfig) {
+  return {
+    loss: config.loss.name, optimizer: config.optimizer, weight_decay: config.weightDecay, batch_size: config.batchSize, test_batch_size: config.testBatchSize,
+    shuffle: config.shuffle, seed: config.seed, device: config.device, threads: config.threads, on_nonfinite: config.onNonFinite,
+  };
+}
+
 export interface CommandIo {
   stdout: NodeJS.WritableStream;
   /** Whether to draw progress bars on stderr. */
@@ -93,38 +101,37 @@ export async function runCommand(command: CommandKey, argv: Argv, io: CommandIo)
     seed: common('seed'),
     device: readDevice(argv),
   };
-  const folder = outputFolder(readString(argv, 'out'), command);
+  const resumeDir = readString(argv, 'resume');
+  const out = readString(argv, 'out');
+  if (resumeDir !== undefined && out !== undefined && out !== resumeDir) throw new UserError(`--resume ${resumeDir} continues the run in that folder; --out ${out} would name another`);
+  const folder = outputFolder(resumeDir ?? out, command);
+  const checkpointEvery = argv['checkpoint-every'] === undefined ? undefined : common('checkpoint-every');
+  const keep = common('keep-checkpoints');
   const inputs = loadInputs(argv, settings.seed);
   checkPlans(plans, globs, inputs);
-  const config: TrainConfig = { ...DEFAULT_TRAIN_CONFIG, ...settings, loss: chooseLoss(readLoss(argv), inputs.logitCount) };
+  const config: TrainConfig = { ...DEFAULT_TRAIN_CONFIG, ...settings, loss: chooseLoss(readLoss(argv), inputs.logitCount), onNonFinite: readOnNonFinite(argv), snapshotEvery: checkpointEvery };
   for (const plan of plans) checkPlan(inputs.model, plan, config);
+  const runs = plans.map((plan) => ({ plan, identity: runIdentity(plan, config, inputs) }));
+  const resumes = resumeDir === undefined ? [] : runs.map(({ identity }) => resumePoint(resumeDir, identity));
+  if (resumeDir !== undefined && resumes.every((r) => r === undefined)) throw new UserError(`--resume ${resumeDir}: no checkpoints of this command there`);
 
-  const results: TrainResult[] = [];
-  for (const plan of plans) {
-    const bar = progressBar(io.progress && !json, plan, Math.ceil(inputs.data.train.count / config.batchSize));
-    try {
-      results.push(await train(inputs.model, plan, inputs.data, { ...config, onProgress: bar.onProgress }));
-    } finally {
-      bar.stop();
-    }
+  const claimed = claimFolder(folder);
+  if (claimed.note) process.stderr.write(`onnx-finetune: ${claimed.note}\n`);
+  let records: RunRecord[], results: TrainResult[];
+  try {
+    results = await trainRuns(runs, resumes, inputs, config, { dir: claimed.dir, keep, progress: io.progress && !json });
+    const target: OutputFolder = { dir: claimed.dir, given: folder.given };
+    records = results.map((r) => runRecord(r, modelFile(target, r.strategy)));
+    writeOutputs(target, results.map((r, i) => ({ key: r.strategy, model: r.model, report: reportJson(records[i], r, plans[i], reportSettings(config), inputs.sources, VERSION) })));
+  } finally {
+    claimed.release();
   }
-
-  const reportSettings = {
-    loss: config.loss.name, optimizer: config.optimizer, weight_decay: config.weightDecay, batch_size: config.batchSize,
-    test_batch_size: config.testBatchSize, shuffle: config.shuffle, seed: config.seed, device: config.device, threads: config.threads,
-  };
-  const records: RunRecord[] = results.map((r) => runRecord(r, modelFile(folder, r.strategy)));
-  writeOutputs(folder, results.map((r, i) => ({
-    key: r.strategy,
-    model: r.model,
-    report: reportJson(records[i], r, plans[i], reportSettings, inputs.sources, VERSION),
-  })));
 
   if (json) {
     const value = command === 'compare' ? Object.fromEntries(records.map((r) => [r.strategy, r])) : records[0];
     io.stdout.write(JSON.stringify(value) + '\n');
     return;
   }
-  io.stdout.write(humanSummary(records, results, folder.dir, inputs.description));
+  io.stdout.write(humanSummary(records, results, claimed.dir, inputs.description));
   if (command === 'compare') io.stdout.write(notebookDict(records) + '\n');
 }

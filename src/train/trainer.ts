@@ -113,6 +113,7 @@ export async function train(model: ModelProto, plan: Plan, data: { train: Datase
   let artifacts: Artifacts | undefined;
   let runner: StageRunner | undefined;
   let resumedOptimizerState = config.resume?.optimizerState; // belongs to the stage the run resumes in
+  let lastYield = performance.now();
   for (; run.stage < plan.stages.length; run.stage++, run.epoch = 0) {
     const stage = plan.stages[run.stage];
     runner = await StageRunner.create(model, run.parameters, stage, data.train, config);
@@ -136,6 +137,11 @@ export async function train(model: ModelProto, plan: Plan, data: { train: Datase
         run.steps++;
         if (skipped === 'stop') {
           throw new NonFiniteError(`non-finite loss or gradient at stage ${run.stage + 1} (${stage.name}), epoch ${run.epoch + 1}, step ${run.batch} of ${starts.length} (step ${run.steps} of the run); lower the learning rate or use --on-nonfinite skip-batch`);
+        }
+        // Steps run synchronously; let timers and signal handlers in every few milliseconds.
+        if (performance.now() - lastYield > 20) {
+          await new Promise(setImmediate);
+          lastYield = performance.now();
         }
         config.onStep?.(run.steps, run.parameters);
         config.onProgress?.({ stage: stage.name, epoch: run.epoch + 1, epochs: stage.epochs, step: run.batch, steps: starts.length, loss: run.epochLossSum / Math.max(1, run.epochBatches) });

@@ -9,18 +9,18 @@ import { createSession, ort } from '../../src/runtime/session.js';
 import { countCorrect } from '../../src/train/trainer.js';
 import type { Dataset } from '../../src/data/dataset.js';
 
-const CLI = join(dirname(fileURLToPath(import.meta.url)), '..', '..', 'src', 'cli', 'main.js');
+export const CLI = join(dirname(fileURLToPath(import.meta.url)), '..', '..', 'src', 'cli', 'main.js');
 
-export interface Run { code: number | null; stdout: string; stderr: string }
+export interface Run { code: number | null; signal: NodeJS.Signals | null; stdout: string; stderr: string }
 
-export function cli(args: string[], cwd: string): Promise<Run> {
+export function cli(args: string[], cwd: string, env: Record<string, string> = {}): Promise<Run> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [CLI, ...args], { cwd, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, [CLI, ...args], { cwd, stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...env } });
     let stdout = '', stderr = '';
     child.stdout.on('data', (d) => (stdout += d));
     child.stderr.on('data', (d) => (stderr += d));
     child.on('error', reject);
-    child.on('close', (code) => resolve({ code, stdout, stderr }));
+    child.on('close', (code, signal) => resolve({ code, signal, stdout, stderr }));
   });
 }
 

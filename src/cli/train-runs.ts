@@ -1,0 +1,97 @@
+// Training a command's plans as a resumable run: checkpoints into the run's folder, resuming from the newest
+// checkpoint of the same run (same plan, settings, model and data), and stopping cleanly on SIGINT/SIGTERM.
+import { readFileSync } from 'node:fs';
+import { train, InterruptedError, NonFiniteError, type RunSnapshot, type TrainConfig, type TrainResult } from '../train/trainer.js';
+import type { Plan } from '../train/strategies.js';
+import { decodeCheckpoint, encodeCheckpoint, fingerprint, type RunIdentity } from '../checkpoint/checkpoint.js';
+import { encodeModel } from '../onnx/io.js';
+import { UserError } from '../errors.js';
+import { checkpointsOf, writeCheckpoint } from './run-folder.js';
+import { progressBar } from './progress.js';
+import { fault, killNow } from './faults.js';
+import type { Inputs } from './inputs.js';
+
+/** Trains each plan in turn, checkpointing into `out.dir`; signals stop it after the current step. */
+export async function trainRuns(runs: { plan: Plan; identity: RunIdentity }[], resumes: (RunSnapshot | undefined)[], inputs: Inputs, config: TrainConfig,
+  out: { dir: string; keep: number; progress: boolean }): Promise<TrainResult[]> {
+  const stop = stopOnSignals();
+  const results: TrainResult[] = [];
+  try {
+    for (const [i, { plan, identity }] of runs.entries()) {
+      const bar = progressBar(out.progress, plan, Math.ceil(inputs.data.train.count / config.batchSize));
+      let last: string | undefined;
+      const onSnapshot = (snapshot: RunSnapshot) => {
+        last = writeCheckpoint(out.dir, plan.strategy, snapshot.steps, encodeCheckpoint(inputs.model, snapshot, identity), out.keep);
+      };
+      try {
+        const onStep = (step: number) => fault('after-step', step) && killNow();
+        results.push(await train(inputs.model, plan, inputs.data, { ...config, resume: resumes[i], onSnapshot, onStep, signal: stop.signal, onProgress: bar.onProgress }));
+      } catch (e) {
+        if (e instanceof InterruptedError) throw interrupted(stop.received!, last, out.dir);
+        if (e instanceof NonFiniteError && last) throw new UserError(`${e.message}; the last good checkpoint is ${last}`);
+        throw e;
+      } finally {
+        bar.stop();
+      }
+    }
+    return results;
+  } finally {
+    stop.dispose();
+  }
+}
+
+/** What a checkpoint must match to be resumed by this command: the plan, the settings, the model and data. */
+export function runIdentity(plan: Plan, config: TrainConfig, inputs: Inputs): RunIdentity {
+  const { train } = inputs.data;
+  return {
+    strategy: plan.strategy,
+    plan: plan.stages,
+    settings: { loss: config.loss.name, optimizer: config.optimizer, weight_decay: config.weightDecay, batch_size: config.batchSize, shuffle: config.shuffle, seed: config.seed },
+    model: fingerprint(encodeModel(inputs.model)),
+    data: fingerprint(Buffer.concat([Buffer.from(train.features.buffer), Buffer.from(train.labels.buffer)])),
+  };
+}
+
+/** The newest checkpoint of this run in the folder, checked against what this command would run. */
+export function resumePoint(dir: string, identity: RunIdentity): RunSnapshot | undefined {
+  const newest = checkpointsOf(dir, identity.strategy)[0];
+  if (!newest) return undefined;
+  const checkpoint = decodeCheckpoint(readFileSync(newest), newest);
+  for (const key of ['model', 'data', 'settings', 'plan'] as const) {
+    if (JSON.stringify(checkpoint.identity[key]) !== JSON.stringify(identity[key])) {
+      const what = { model: 'another model', data: 'other training data', settings: `other settings (${JSON.stringify(checkpoint.identity.settings)})`, plan: 'another plan (strategy options)' }[key];
+      throw new UserError(`--resume: ${newest} is from a run with ${what}; resume with the command and options that started it`);
+    }
+  }
+  return checkpoint.snapshot;
+}
+
+/** SIGINT/SIGTERM: finish the step, checkpoint, stop. A second SIGINT exits at once (files are written atomically). */
+function stopOnSignals() {
+  const controller = new AbortController();
+  const state: { received?: NodeJS.Signals } = {};
+  const handler = (signal: NodeJS.Signals) => {
+    if (state.received) process.exit(EXIT_ON[signal]);
+    state.received = signal;
+    controller.abort();
+  };
+  process.on('SIGINT', handler);
+  process.on('SIGTERM', handler);
+  return {
+    signal: controller.signal,
+    get received() { return state.received; },
+    dispose() {
+      process.off('SIGINT', handler);
+      process.off('SIGTERM', handler);
+    },
+  };
+}
+
+const EXIT_ON: Record<string, number> = { SIGINT: 130, SIGTERM: 143 };
+
+function interrupted(signal: NodeJS.Signals, checkpoint: string | undefined, dir: string): UserError {
+  const args = process.argv.slice(2).filter((a, i, all) => a !== '--resume' && all[i - 1] !== '--resume' && !a.startsWith('--resume='));
+  const again = ['onnx-finetune', ...args, '--resume', dir].map((a) => (/^[\w./=:-]+$/.test(a) ? a : `'${a.replace(/'/g, `'\\''`)}'`)).join(' ');
+  return new UserError(`interrupted by ${signal}; checkpoint ${checkpoint ?? '(none written)'}; resume with: ${again}`, EXIT_ON[signal]);
+}
+
