@@ -101,3 +101,13 @@ export function checkpointsOf(dir: string, strategy: string): string[] {
     .sort((a, b) => Number(b.m![2]) - Number(a.m![2]))
     .map(({ name }) => join(checkpointDir(dir), name));
 }
+
+/** A finished run's checkpoints are of no further use: its outputs are written. */
+export function dropCheckpoints(dir: string, strategy: string): void {
+  for (const file of checkpointsOf(dir, strategy)) rmSync(file, { force: true });
+  try {
+    rmdirSync(checkpointDir(dir));
+  } catch {
+    // other strategies' checkpoints (or a stray file) remain
+  }
+}

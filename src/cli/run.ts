@@ -4,7 +4,7 @@ import { readFileSync } from 'node:fs';
 import { matchParameters, resolveGroups } from '../optim/groups.js';
 import { LOSSES, lossForHead, type Loss, type LossName } from '../losses/index.js';
 import { checkPlan, DEFAULT_TRAIN_CONFIG, type TrainConfig, type TrainResult } from '../train/trainer.js';
-import { claimFolder } from './run-folder.js';
+import { claimFolder, dropCheckpoints } from './run-folder.js';
 import { resumePoint, runIdentity, trainRuns } from './train-runs.js';
 import { fullFineTune, linearProbe, NOTEBOOK_DEFAULTS, partialUnfreeze, type Plan, type StrategyKey } from '../train/strategies.js';
 import { UserError } from '../errors.js';
@@ -123,6 +123,7 @@ export async function runCommand(command: CommandKey, argv: Argv, io: CommandIo)
     const target: OutputFolder = { dir: claimed.dir, given: folder.given };
     records = results.map((r) => runRecord(r, modelFile(target, r.strategy)));
     writeOutputs(target, results.map((r, i) => ({ key: r.strategy, model: r.model, report: reportJson(records[i], r, plans[i], reportSettings(config), inputs.sources, VERSION) })));
+    for (const plan of plans) dropCheckpoints(claimed.dir, plan.strategy);
   } finally {
     claimed.release();
   }
