@@ -1,6 +1,6 @@
 // Training artifacts: what the train, eval and inference graphs contain, and the files the project writes.
 import { expect } from 'chai';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { buildArtifacts, inferenceModel } from '../src/artifacts/build.js';
@@ -132,4 +132,24 @@ describe('model files', () => {
       expect(() => loadModel(join(dir, 'm.onnx'))).to.throw(new RegExp(`tensor 'backbone.0.weight' has external data location '${location.replace(/\./g, '\\.')}' outside the model's folder`));
     });
   }
+});
+
+describe('saving models', () => {
+  it('keeps weights inline, and moves them to <file>.data only past the size limit', async () => {
+    const { saveModel, loadModel } = await import('../src/onnx/io.js');
+    const { existsSync, statSync } = await import('node:fs');
+    const digits = loadFixture('torch-digits-cnn');
+    const dir = mkdtempSync(join(tmpdir(), 'onnx-finetune-save-'));
+    saveModel(join(dir, 'inline.onnx'), digits.model);
+    expect(existsSync(join(dir, 'inline.onnx.data'))).to.equal(false);
+    expect(loadModel(join(dir, 'inline.onnx')).graph.initializer.every((t) => t.externalData.length === 0)).to.equal(true);
+    // A limit of 4 KiB stands in for protobuf's 2 GiB.
+    saveModel(join(dir, 'big.onnx'), digits.model, 4096);
+    expect(statSync(join(dir, 'big.onnx.data')).size).to.be.greaterThan(4096);
+    const back = loadModel(join(dir, 'big.onnx'));
+    expect(Array.from(initialParameters(back).get('backbone.7.weight')!)).to.deep.equal(Array.from(initialParameters(digits.model).get('backbone.7.weight')!));
+    const { createSession } = await import('../src/runtime/session.js');
+    const session = await createSession(new Uint8Array(readFileSync(join(dir, 'inline.onnx'))));
+    expect(session.inputNames).to.deep.equal(['x']);
+  });
 });

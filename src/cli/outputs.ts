@@ -3,7 +3,7 @@
 // write fails, what this run wrote (and a folder it created) is removed again.
 import { mkdirSync, rmSync, statSync } from 'node:fs';
 import { join } from 'node:path';
-import { encodeModel, writeFileAtomic } from '../onnx/io.js';
+import { saveModel, writeFileAtomic } from '../onnx/io.js';
 import type { ModelProto } from '../onnx/proto.js';
 import type { StrategyKey } from '../train/strategies.js';
 import { UserError } from '../errors.js';
@@ -50,8 +50,8 @@ export function writeOutputs(folder: OutputFolder, outputs: Output[]): void {
     created = mkdirSync(folder.dir, { recursive: true });
     for (const o of outputs) {
       current = modelFile(folder, o.key);
-      writeFileAtomic(current, encodeModel(o.model));
-      written.push(current);
+      written.push(current, `${current}.data`); // the data file exists only for models past 2 GiB
+      saveModel(current, o.model);
       current = reportFile(folder, o.key);
       writeFileAtomic(current, JSON.stringify(o.report, null, 2) + '\n');
       written.push(current);

@@ -1,7 +1,7 @@
 // Reading and writing .onnx files. External data is pulled inline on load, so the rest of the project
 // only ever sees raw_data; a location outside the model's folder is refused.
 import { closeSync, fstatSync, openSync, readFileSync, readSync, renameSync, rmSync, fsyncSync, writeSync } from 'node:fs';
-import { dirname, isAbsolute, relative, resolve, sep } from 'node:path';
+import { basename, dirname, isAbsolute, join, relative, resolve, sep } from 'node:path';
 import { onnx, toNumber, type ModelProto, type TensorProto } from './proto.js';
 import { UserError } from '../errors.js';
 import { validateModel } from './validate.js';
@@ -70,13 +70,15 @@ export function encodeModel(model: ModelProto): Uint8Array {
 }
 
 /** Writes a file whole or not at all: a temporary name in the same folder, fsync, then rename. */
-export function writeFileAtomic(path: string, bytes: Uint8Array | string): void {
+export function writeFileAtomic(path: string, ...chunks: (Uint8Array | string)[]): void {
   const tmp = `${path}.${process.pid}.tmp`;
   try {
     const fd = openSync(tmp, 'w');
     try {
-      const data = typeof bytes === 'string' ? Buffer.from(bytes) : bytes;
-      for (let done = 0; done < data.length; ) done += writeSync(fd, data, done);
+      for (const chunk of chunks) {
+        const data = typeof chunk === 'string' ? Buffer.from(chunk) : chunk;
+        for (let done = 0; done < data.length; ) done += writeSync(fd, data, done);
+      }
       fsyncSync(fd);
     } finally {
       closeSync(fd);
@@ -88,8 +90,32 @@ export function writeFileAtomic(path: string, bytes: Uint8Array | string): void 
   }
 }
 
-export function saveModel(path: string, model: ModelProto): void {
-  writeFileAtomic(path, encodeModel(model));
+/** Protobuf cannot encode a message past 2 GiB: beyond that, weights go to an external data file. */
+export const MAX_INLINE_BYTES = 2 ** 31 - 2 ** 26;
+
+/**
+ * Writes a model with its weights inline; a model whose weights exceed `maxInline` bytes keeps them in
+ * `<file>.data` beside it instead (ONNX external data, as torch.onnx.export does).
+ */
+export function saveModel(path: string, model: ModelProto, maxInline = MAX_INLINE_BYTES): void {
+  const weights = model.graph.initializer.reduce((sum, t) => sum + (t.rawData?.length ?? 0), 0);
+  if (weights <= maxInline) {
+    writeFileAtomic(path, encodeModel(model));
+    return;
+  }
+  const dataFile = `${basename(path)}.data`;
+  const chunks: Uint8Array[] = [];
+  let offset = 0;
+  const initializer = model.graph.initializer.map((t) => {
+    if (!t.rawData || t.rawData.length < 1024) return t;
+    chunks.push(t.rawData);
+    const moved = onnx.TensorProto.create({ ...t, rawData: new Uint8Array(0), dataLocation: onnx.TensorProto.DataLocation.EXTERNAL,
+      externalData: [{ key: 'location', value: dataFile }, { key: 'offset', value: String(offset) }, { key: 'length', value: String(t.rawData.length) }] } as never) as unknown as TensorProto;
+    offset += t.rawData.length;
+    return moved;
+  });
+  writeFileAtomic(join(dirname(path), dataFile), ...chunks);
+  writeFileAtomic(path, encodeModel({ ...model, graph: { ...model.graph, initializer } } as ModelProto));
 }
 
 export { toNumber };
