@@ -8,6 +8,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { loadModel } from '../src/onnx/io.js';
 import { cli, CLI } from './util/cli.js';
+import { createSession, ort } from '../src/runtime/session.js';
+import { decodeCheckpoint } from '../src/checkpoint/checkpoint.js';
+import { checkerPython, checkModelFile } from './util/onnx-checker.js';
 import { fixturePath } from './util/fixtures.js';
 
 const files = ['--model', fixturePath('torch-seed', 'model.onnx'), '--train', fixturePath('torch-seed', 'train.csv'), '--test', fixturePath('torch-seed', 'test.csv')];
@@ -52,7 +55,7 @@ describe('checkpoints and resume (command)', function () {
   }
 
   it('SIGINT finishes the step, writes a checkpoint, says how to resume and exits 130; the resumed run matches', async () => {
-    const args = ['full-finetune', ...files, '--epochs', '300', '--json'];
+    const args = ['full-finetune', ...files, '--epochs', '150', '--json'];
     const out = join(tmp, 'sigint');
     const child = spawn(process.execPath, [CLI, ...args, '--out', out], { cwd: tmp, stdio: ['ignore', 'pipe', 'pipe'] });
     let stderr = '';
@@ -66,12 +69,39 @@ describe('checkpoints and resume (command)', function () {
     const lines = stderr.trim().split('\n');
     expect(lines).to.have.length(1);
     expect(lines[0]).to.match(/^onnx-finetune: interrupted by SIGINT; checkpoint .*full_fine_tune-step-\d+\.onnx; resume with: onnx-finetune full-finetune .* --resume /);
-    const resumed = await cli([...args, '--epochs', '300', '--resume', out], tmp);
+    const resumed = await cli([...args, '--resume', out], tmp);
     expect(resumed.code, resumed.stderr).to.equal(0);
     const reference = await cli([...args, '--out', join(tmp, 'sigint-whole')], tmp);
     expect(JSON.parse(resumed.stdout).epoch_losses).to.deep.equal(JSON.parse(reference.stdout).epoch_losses);
     const a = loadModel(join(out, 'full_fine_tune.onnx')), b = loadModel(join(tmp, 'sigint-whole', 'full_fine_tune.onnx'));
     expect(Buffer.concat(a.graph.initializer.map((t) => Buffer.from(t.rawData))).equals(Buffer.concat(b.graph.initializer.map((t) => Buffer.from(t.rawData))))).to.equal(true);
+  });
+
+  it('keeps the newest --keep-checkpoints, each an ONNX model other tools load', async () => {
+    const out = join(tmp, 'keep');
+    await cli([...PARTIAL, '--keep-checkpoints', '3', '--out', out], tmp, { ONNX_FINETUNE_FAULT: 'after-step:50' });
+    const names = readdirSync(join(out, 'checkpoints')).sort();
+    expect(names).to.deep.equal(['partial_unfreeze-step-00000035.onnx', 'partial_unfreeze-step-00000042.onnx', 'partial_unfreeze-step-00000049.onnx']);
+    const file = join(out, 'checkpoints', names[2]);
+    const session = await createSession(new Uint8Array(readFileSync(file)));
+    const logits = (await session.run({ x: new ort.Tensor('float32', new Float32Array(20), [2, 10]) })).logits;
+    expect(logits.dims).to.deep.equal([2, 1]);
+    if (checkerPython) expect(checkModelFile(file)).to.equal('');
+  });
+
+  it('a second SIGINT exits at once, leaving only whole checkpoint files', async () => {
+    const out = join(tmp, 'twice');
+    const child = spawn(process.execPath, [CLI, 'full-finetune', ...files, '--epochs', '300', '--checkpoint-every', '1', '--out', out], { cwd: tmp, stdio: 'ignore' });
+    const checkpoints = join(out, 'checkpoints');
+    while (!existsSync(checkpoints) || readdirSync(checkpoints).length === 0) await new Promise((r) => setTimeout(r, 20));
+    child.kill('SIGINT');
+    child.kill('SIGINT');
+    const code = await new Promise((r) => child.on('close', r));
+    expect(code).to.equal(130);
+    for (const name of readdirSync(checkpoints)) {
+      expect(name).to.match(/\.onnx$/);
+      expect(() => decodeCheckpoint(readFileSync(join(checkpoints, name)), name)).to.not.throw();
+    }
   });
 
   it('refuses a corrupted checkpoint: the checksum catches one flipped byte', async () => {
