@@ -7,6 +7,8 @@ import { fullFineTune, linearProbe, partialUnfreeze, type Plan } from '../src/tr
 import { Rng } from '../src/train/rng.js';
 import type { Dataset } from '../src/data/dataset.js';
 import type { ModelProto } from '../src/onnx/proto.js';
+import { attachLinearHead } from '../src/model/attach-head.js';
+import { buildMlpBackbone } from '../src/model/seed-backbone.js';
 
 interface Workload {
   name: string;
@@ -17,10 +19,14 @@ interface Workload {
   batch: number;
   featureShape: number[];
   config: Omit<TrainConfig, 'batchSize'>;
+  /** Floating-point operations of one step's forward and backward, where GFLOP/s means something. */
+  flopsPerStep?: number;
 }
 
 const json = process.argv.includes('--json');
-const REPEATS = 7;
+const REPEATS = 15;
+/** Steps timed together in one repeat: enough for ~50 ms, so the clock's resolution does not matter. */
+const TARGET_REPEAT_MS = 50;
 
 function randomDataset(rows: number, featureShape: number[], classes: number, seed: number): Dataset {
   const rng = new Rng(seed);
@@ -36,13 +42,14 @@ async function measure(w: Workload) {
   const parameters = initialParameters(model);
   const runner = await StageRunner.create(model, parameters, w.plan.stages[w.stage ?? 0], data, { ...w.config, batchSize: w.batch });
   const order = Int32Array.from({ length: data.count }, (_, i) => i);
-  const stepsPerRepeat = 200;
   let step = 0;
   const oneStep = () => {
     const start = (step++ % 8) * w.batch;
     return runner.step(order, start, start + w.batch);
   };
-  for (let i = 0; i < 100; i++) await oneStep(); // warm-up
+  const warmup = performance.now();
+  for (let i = 0; i < 20 || performance.now() - warmup < 200; i++) await oneStep();
+  const stepsPerRepeat = Math.max(1, Math.round(TARGET_REPEAT_MS / ((performance.now() - warmup) / step)));
   const samples: number[] = [];
   for (let r = 0; r < REPEATS; r++) {
     const t0 = process.hrtime.bigint();
@@ -52,13 +59,18 @@ async function measure(w: Workload) {
   await runner.release();
   samples.sort((a, b) => a - b);
   const median = samples[Math.floor(samples.length / 2)];
-  return { workload: w.name, batch: w.batch, threads: w.config.threads, median_us: median, min_us: samples[0], max_us: samples[samples.length - 1], samples_per_s: (w.batch * 1e6) / median, peak_rss_mb: process.resourceUsage().maxRSS / 1024 };
+  const gflops = w.flopsPerStep ? w.flopsPerStep / (median * 1e3) : undefined;
+  return { workload: w.name, batch: w.batch, threads: w.config.threads, median_us: median, min_us: samples[0], max_us: samples[samples.length - 1], samples_per_s: (w.batch * 1e6) / median, gflops, peak_rss_mb: process.resourceUsage().maxRSS / 1024 };
 }
 
 const seedModel = () => loadModel('test/fixtures/torch-seed/model.onnx');
 const seedConfig = { ...DEFAULT_TRAIN_CONFIG, loss: LOSSES.bce, threads: 1 };
 const digitsModel = () => loadModel('test/fixtures/torch-digits-cnn/model.onnx');
 const digitsConfig = { ...DEFAULT_TRAIN_CONFIG, loss: LOSSES.ce, threads: 1 };
+// MLP 784-1024-1024-10 with softmax cross-entropy: forward 2·B·Σ(in·out), backward twice that.
+const MLP = [784, 1024, 1024];
+const mlpModel = () => attachLinearHead(buildMlpBackbone(MLP, new Rng(1), 0), 10, new Rng(2));
+const mlpFlops = (batch: number) => 3 * 2 * batch * (784 * 1024 + 1024 * 1024 + 1024 * 10);
 const partial = (unfreeze: string) => partialUnfreeze({ headLr: 1e-2, headEpochs: 1, unfreeze, backboneLr: 1e-3, epochs: 1 });
 const workloads: Workload[] = [
   { name: 'seed MLP 10-32-16-1, full fine-tune', model: seedModel, plan: fullFineTune({ lr: 3e-3, epochs: 1 }), batch: 64, featureShape: [10], config: seedConfig },
@@ -67,15 +79,19 @@ const workloads: Workload[] = [
   { name: 'digits CNN, full fine-tune', model: digitsModel, plan: fullFineTune({ lr: 2e-3, epochs: 1 }), batch: 32, featureShape: [1, 8, 8], config: digitsConfig },
   { name: 'digits CNN, linear probe', model: digitsModel, plan: linearProbe({ lr: 1e-2, epochs: 1 }), batch: 32, featureShape: [1, 8, 8], config: digitsConfig },
   { name: 'digits CNN, partial unfreeze stage 2', model: digitsModel, plan: partial('backbone.7.*'), stage: 1, batch: 32, featureShape: [1, 8, 8], config: digitsConfig },
+  ...[1, 2].map((threads) => ({
+    name: `MLP 784-1024-1024-10, full fine-tune, ${threads} thread${threads > 1 ? 's' : ''}`, model: mlpModel, plan: fullFineTune({ lr: 1e-3, epochs: 1 }),
+    batch: 256, featureShape: [784], config: { ...digitsConfig, threads }, flopsPerStep: mlpFlops(256),
+  })),
 ];
 
-if (!json) console.log(`onnx-finetune bench — node ${process.version}, ${process.platform}/${process.arch}, median of ${REPEATS} runs after warm-up\n`);
+if (!json) console.log(`onnx-finetune bench — node ${process.version}, ${process.platform}/${process.arch}, median of ${REPEATS} timed runs of ~${TARGET_REPEAT_MS} ms after warm-up\n`);
 for (const w of workloads) {
   const r = await measure(w).catch((e: Error) => ({ workload: w.name, error: e.message }));
   if ('error' in r) {
-    console.log(json ? JSON.stringify(r) : `${w.name.padEnd(45)} not measured: ${r.error}`);
+    console.log(json ? JSON.stringify(r) : `${w.name.padEnd(52)} not measured: ${r.error}`);
     continue;
   }
   if (json) console.log(JSON.stringify(r));
-  else console.log(`${r.workload.padEnd(46)} batch ${String(r.batch).padStart(4)}  ${r.median_us.toFixed(1).padStart(8)} µs/step (min ${r.min_us.toFixed(1)}, max ${r.max_us.toFixed(1)})  ${Math.round(r.samples_per_s).toLocaleString('en-US').padStart(10)} samples/s  peak RSS ${r.peak_rss_mb.toFixed(0)} MB`);
+  else console.log(`${r.workload.padEnd(52)} batch ${String(r.batch).padStart(4)}  ${r.median_us.toFixed(1).padStart(9)} µs/step (min ${r.min_us.toFixed(1)}, max ${r.max_us.toFixed(1)})  ${Math.round(r.samples_per_s).toLocaleString('en-US').padStart(9)} samples/s${r.gflops ? `  ${r.gflops.toFixed(1)} GFLOP/s` : ''}  peak RSS ${r.peak_rss_mb.toFixed(0)} MB`);
 }

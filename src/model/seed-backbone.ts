@@ -22,8 +22,12 @@ export const SEED_BACKBONE = {
 } as const;
 
 export function buildSeedBackbone(seed: number = SEED_BACKBONE.seed): ModelProto {
-  const rng = new Rng(seed);
-  const { widths, input, output, noise } = SEED_BACKBONE;
+  return buildMlpBackbone(SEED_BACKBONE.widths, new Rng(seed), SEED_BACKBONE.noise);
+}
+
+/** A Linear-ReLU stack of the given widths, initialized as above (noise 0: PyTorch's plain init). */
+export function buildMlpBackbone(widths: readonly number[], rng: Rng, noise: number): ModelProto {
+  const { input, output } = SEED_BACKBONE;
   // nn.Sequential(Linear, ReLU, Linear, ReLU): the Linear layers are modules 0 and 2, initialized in order.
   const layers = widths.slice(1).map((out, i) => ({ module: 2 * i, in: widths[i], out, ...torchLinearInit(rng, widths[i], out) }));
   // The "pretraining": for p in backbone.parameters(): p.add_(0.1 * torch.randn_like(p)).

@@ -1,0 +1,23 @@
+// onnx-finetune's library API: read models and data, build training graphs, train plans, write models.
+export { loadModel, saveModel, decodeModel, encodeModel } from './onnx/io.js';
+export { makeAttribute, makeGraph, makeModel, makeNode, makeTensor, makeValueInfo, DataType, OPSET, IR_VERSION } from './onnx/builder.js';
+export type { ModelProto, GraphProto, NodeProto, TensorProto } from './onnx/proto.js';
+export { describeModel, type ModelSummary } from './model/describe.js';
+export { attachLinearHead } from './model/attach-head.js';
+export { readCsvDataset } from './data/csv.js';
+export type { Dataset } from './data/dataset.js';
+export { buildArtifacts, inferenceModel, type Artifacts } from './artifacts/build.js';
+export { buildBackward } from './autodiff/backward.js';
+export { RULES } from './autodiff/rules/index.js';
+export type { GradRule, GradContext } from './autodiff/rule.js';
+export { LOSSES, lossForHead, type Loss, type LossName } from './losses/index.js';
+export { Optimizer, OPTIMIZERS, type OptimizerKind } from './optim/optimizer.js';
+export { resolveGroups, type GroupSpec } from './optim/groups.js';
+export { fullFineTune, linearProbe, partialUnfreeze, NOTEBOOK_DEFAULTS, type Plan, type Stage, type StrategyKey } from './train/strategies.js';
+export {
+  train, evaluate, initialParameters, checkPlan, StageRunner, DEFAULT_TRAIN_CONFIG, NonFiniteError, InterruptedError,
+  type TrainConfig, type TrainResult, type RunSnapshot, type Progress,
+} from './train/trainer.js';
+export { encodeCheckpoint, decodeCheckpoint } from './checkpoint/checkpoint.js';
+export { createSession, type Device } from './runtime/session.js';
+export { UserError } from './errors.js';
