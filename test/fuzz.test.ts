@@ -18,23 +18,23 @@ const MAX_EXTRA_BYTES = 64 * 1024 * 1024;
 
 function mutate(source: Uint8Array, rng: Rng): Uint8Array {
   const bytes = Uint8Array.from(source);
-  const at = () => Math.floor(rng.next() * bytes.length);
-  switch (Math.floor(rng.next() * 5)) {
+  const at = () => rng.int(bytes.length);
+  switch (rng.int(5)) {
     case 0: return bytes.slice(0, at()); // truncated
     case 1: { // bit flips
-      for (let k = 1 + Math.floor(rng.next() * 8); k > 0; k--) bytes[at()] ^= 1 << Math.floor(rng.next() * 8);
+      for (let k = 1 + rng.int(8); k > 0; k--) bytes[at()] ^= 1 << rng.int(8);
       return bytes;
     }
     case 2: { // a byte rewritten: in a varint length or tag, this changes what the rest of the file means
-      for (let k = 1 + Math.floor(rng.next() * 3); k > 0; k--) bytes[at()] = [0x00, 0x7f, 0x80, 0xff, 0x01][Math.floor(rng.next() * 5)];
+      for (let k = 1 + rng.int(3); k > 0; k--) bytes[at()] = [0x00, 0x7f, 0x80, 0xff, 0x01][rng.int(5)];
       return bytes;
     }
     case 3: { // a chunk deleted
-      const a = at(), b = Math.min(bytes.length, a + 1 + Math.floor(rng.next() * 64));
+      const a = at(), b = Math.min(bytes.length, a + 1 + rng.int(64));
       return Uint8Array.from([...bytes.slice(0, a), ...bytes.slice(b)]);
     }
     default: { // a chunk duplicated
-      const a = at(), b = Math.min(bytes.length, a + 1 + Math.floor(rng.next() * 64));
+      const a = at(), b = Math.min(bytes.length, a + 1 + rng.int(64));
       return Uint8Array.from([...bytes.slice(0, b), ...bytes.slice(a)]);
     }
   }

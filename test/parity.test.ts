@@ -2,18 +2,14 @@
 // PyTorch's accuracy, per-epoch losses within 1e-4 relative and final parameters within 1e-4 absolute.
 import { expect } from 'chai';
 import { train, DEFAULT_TRAIN_CONFIG, type TrainConfig } from '../src/train/trainer.js';
-import { fullFineTune, linearProbe, partialUnfreeze, type Plan } from '../src/train/strategies.js';
+import type { Plan } from '../src/train/strategies.js';
 import { LOSSES } from '../src/losses/index.js';
-import { loadFixture, maxParameterDifference, maxRelativeDifference } from './util/fixtures.js';
+import { fixturePlans, loadFixture, maxParameterDifference, maxRelativeDifference } from './util/fixtures.js';
 
 const seed = loadFixture('torch-seed');
 const c = seed.expected.config;
 const config: TrainConfig = { ...DEFAULT_TRAIN_CONFIG, loss: LOSSES.bce, shuffle: false, batchSize: c.batch, testBatchSize: c.test_batch };
-const plans: Record<string, Plan> = {
-  linear_probe: linearProbe({ lr: c.probe.lr, epochs: c.probe.epochs }),
-  partial_unfreeze: partialUnfreeze({ headLr: c.partial.head_lr, headEpochs: c.partial.head_epochs, unfreeze: c.partial.unfreeze, backboneLr: c.partial.backbone_lr, epochs: c.partial.epochs }),
-  full_fine_tune: fullFineTune({ lr: c.full.lr, epochs: c.full.epochs }),
-};
+const plans: Record<string, Plan> = fixturePlans(c);
 const run = (plan: Plan, extra: Partial<TrainConfig> = {}) => train(seed.model, plan, { train: seed.train, test: seed.test }, { ...config, ...extra });
 
 describe('parity with PyTorch on the torch-seed fixture', () => {
@@ -64,11 +60,7 @@ describe('parity with PyTorch on the torch-digits-cnn fixture', () => {
   const digits = loadFixture('torch-digits-cnn');
   const d = digits.expected.config;
   const digitsConfig: TrainConfig = { ...DEFAULT_TRAIN_CONFIG, loss: LOSSES.ce, shuffle: false, batchSize: d.batch };
-  const digitsPlans: Record<string, Plan> = {
-    linear_probe: linearProbe({ lr: d.probe.lr, epochs: d.probe.epochs }),
-    partial_unfreeze: partialUnfreeze({ headLr: d.partial.head_lr, headEpochs: d.partial.head_epochs, unfreeze: d.partial.unfreeze, backboneLr: d.partial.backbone_lr, epochs: d.partial.epochs }),
-    full_fine_tune: fullFineTune({ lr: d.full.lr, epochs: d.full.epochs }),
-  };
+  const digitsPlans: Record<string, Plan> = fixturePlans(d);
   for (const key of ['linear_probe', 'partial_unfreeze', 'full_fine_tune']) {
     it(`${key}: same accuracy, losses within 1e-4 relative, parameters within 1e-4`, async () => {
       const result = await train(digits.model, digitsPlans[key], { train: digits.train, test: digits.test }, digitsConfig);

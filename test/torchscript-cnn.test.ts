@@ -5,10 +5,10 @@ import { expect } from 'chai';
 import { makeGraph, makeModel, makeNode, makeTensor, makeValueInfo, DataType } from '../src/onnx/builder.js';
 import type { ModelProto } from '../src/onnx/proto.js';
 import { train, DEFAULT_TRAIN_CONFIG, initialParameters, type TrainConfig } from '../src/train/trainer.js';
-import { fullFineTune, linearProbe, partialUnfreeze, type Plan } from '../src/train/strategies.js';
+import type { Plan } from '../src/train/strategies.js';
 import { LOSSES } from '../src/losses/index.js';
 import { buildArtifacts } from '../src/artifacts/build.js';
-import { loadFixture, maxParameterDifference, maxRelativeDifference } from './util/fixtures.js';
+import { fixturePlans, loadFixture, maxParameterDifference, maxRelativeDifference } from './util/fixtures.js';
 
 const digits = loadFixture('torch-digits-cnn');
 
@@ -39,11 +39,7 @@ describe('a CNN as the TorchScript-based exporter writes it', () => {
   const model = torchScriptStyle();
   const c = digits.expected.config;
   const config: TrainConfig = { ...DEFAULT_TRAIN_CONFIG, loss: LOSSES.ce, shuffle: false, batchSize: c.batch };
-  const plans: Record<string, Plan> = {
-    linear_probe: linearProbe({ lr: c.probe.lr, epochs: c.probe.epochs }),
-    partial_unfreeze: partialUnfreeze({ headLr: c.partial.head_lr, headEpochs: c.partial.head_epochs, unfreeze: c.partial.unfreeze, backboneLr: c.partial.backbone_lr, epochs: c.partial.epochs }),
-    full_fine_tune: fullFineTune({ lr: c.full.lr, epochs: c.full.epochs }),
-  };
+  const plans: Record<string, Plan> = fixturePlans(c);
   for (const key of Object.keys(plans)) {
     it(`${key}: PyTorch's accuracy, losses and weights`, async () => {
       const result = await train(model, plans[key], { train: digits.train, test: digits.test }, config);

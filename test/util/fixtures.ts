@@ -4,6 +4,7 @@ import { fileURLToPath } from 'node:url';
 import { dirname, join } from 'node:path';
 import { loadModel } from '../../src/onnx/io.js';
 import { readCsvDataset } from '../../src/data/csv.js';
+import { fullFineTune, linearProbe, partialUnfreeze, type Plan, type StrategyKey } from '../../src/train/strategies.js';
 
 // dist/test/util -> project root
 export const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..', '..');
@@ -42,4 +43,14 @@ export function maxParameterDifference(expected: Record<string, number[]>, actua
 export function maxRelativeDifference(expected: number[], actual: number[]): number {
   if (expected.length !== actual.length) throw new Error(`length ${actual.length}, expected ${expected.length}`);
   return Math.max(...expected.map((e, i) => Math.abs(e - actual[i]) / Math.abs(e)));
+}
+
+/** The three strategies with a fixture's hyperparameters (its expected.json config). */
+export function fixturePlans(config: Expected['config']): Record<StrategyKey, Plan> {
+  const { probe, partial, full } = config;
+  return {
+    linear_probe: linearProbe({ lr: probe.lr, epochs: probe.epochs }),
+    partial_unfreeze: partialUnfreeze({ headLr: partial.head_lr, headEpochs: partial.head_epochs, unfreeze: partial.unfreeze, backboneLr: partial.backbone_lr, epochs: partial.epochs }),
+    full_fine_tune: fullFineTune({ lr: full.lr, epochs: full.epochs }),
+  };
 }

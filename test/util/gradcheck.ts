@@ -38,30 +38,13 @@ import { onnx, type ModelProto, type NodeProto, type TensorProto } from '../../s
 import { indexGraph, nameNodes } from '../../src/graph/graph-index.js';
 import { inferShapes, type TensorInfo } from '../../src/graph/shapes.js';
 import { buildBackward, type BackwardResult } from '../../src/autodiff/backward.js';
+import { Rng } from '../../src/train/rng.js';
 import { createSession, ort } from '../../src/runtime/session.js';
 
 export const TOLERANCE = 1e-5;
 export const UPSTREAM = 'y_grad';
 
-/** mulberry32: a tiny seeded generator, enough for test data. */
-export class Rng {
-  private state: number;
-  constructor(seed: number) {
-    this.state = seed >>> 0;
-  }
-  next(): number {
-    let t = (this.state = (this.state + 0x6d2b79f5) >>> 0);
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  }
-  uniform(lo: number, hi: number): number {
-    return lo + (hi - lo) * this.next();
-  }
-  int(n: number): number {
-    return Math.floor(this.next() * n);
-  }
-}
+export { Rng };
 
 /** A stable seed from a case name, so each case draws its own reproducible values. */
 export function seedFrom(text: string): number {
