@@ -2,7 +2,8 @@
 // prints; it never passes or fails. `--json` prints one JSON line per workload instead of the table.
 import { loadModel } from '../src/onnx/io.js';
 import { LOSSES } from '../src/losses/index.js';
-import { DEFAULT_TRAIN_CONFIG, initialParameters, StageRunner, type TrainConfig } from '../src/train/trainer.js';
+import { DEFAULT_TRAIN_CONFIG, initialParameters, type TrainConfig } from '../src/train/trainer.js';
+import { StageRunner } from '../src/train/stage-runner.js';
 import { fullFineTune, linearProbe, partialUnfreeze, type Plan } from '../src/train/strategies.js';
 import { Rng } from '../src/train/rng.js';
 import type { Dataset } from '../src/data/dataset.js';

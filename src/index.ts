@@ -15,9 +15,11 @@ export { Optimizer, OPTIMIZERS, type OptimizerKind } from './optim/optimizer.js'
 export { resolveGroups, type GroupSpec } from './optim/groups.js';
 export { fullFineTune, linearProbe, partialUnfreeze, NOTEBOOK_DEFAULTS, type Plan, type Stage, type StrategyKey } from './train/strategies.js';
 export {
-  train, evaluate, initialParameters, checkPlan, StageRunner, DEFAULT_TRAIN_CONFIG, NonFiniteError, InterruptedError,
+  train, initialParameters, checkPlan, DEFAULT_TRAIN_CONFIG, NonFiniteError, InterruptedError,
   type TrainConfig, type TrainResult, type RunSnapshot, type Progress,
 } from './train/trainer.js';
+export { StageRunner } from './train/stage-runner.js';
+export { evaluate, countCorrect } from './train/evaluate.js';
 export { encodeCheckpoint, decodeCheckpoint } from './checkpoint/checkpoint.js';
 export { createSession, type Device } from './runtime/session.js';
 export { UserError } from './errors.js';

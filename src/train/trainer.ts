@@ -1,19 +1,21 @@
-// Runs a plan: for each stage, builds the training artifacts for the parameters it trains (the others baked
-// in as constants), then epochs over batches with a fresh optimizer; finally evaluates on the test set.
+// Runs a plan: for each stage, a StageRunner trains the parameters the stage selects (the others baked in as
+// constants) for its epochs with a fresh optimizer; finally the test set is evaluated. A run can offer
+// snapshots of itself and continue from one exactly.
 import type { ModelProto } from '../onnx/proto.js';
 import { tensorValues } from '../onnx/tensor.js';
-import { buildArtifacts, inferenceModel, LABELS, LOSS, type Artifacts } from '../artifacts/build.js';
+import { buildArtifacts, inferenceModel, type Artifacts } from '../artifacts/build.js';
 import { describeModel, type ModelSummary } from '../model/describe.js';
-import { createSession, createStepSession, ort, type Device, type StepSession } from '../runtime/session.js';
+import type { Device } from '../runtime/session.js';
 import { Optimizer, type OptimizerKind, type ParamState } from '../optim/optimizer.js';
 import type { Loss } from '../losses/index.js';
 import type { Dataset } from '../data/dataset.js';
 import { exampleLocation, featureSize } from '../data/dataset.js';
 import { UserError } from '../errors.js';
 import { Rng } from './rng.js';
-import { BatchBuffers, batchStarts } from './batches.js';
-import { prefixFeatures } from './prefix-features.js';
-import type { Plan, Stage, StrategyKey } from './strategies.js';
+import { batchStarts } from './batches.js';
+import type { Plan, StrategyKey } from './strategies.js';
+import { StageRunner } from './stage-runner.js';
+import { evaluate } from './evaluate.js';
 
 export interface TrainConfig {
   loss: Loss;
@@ -199,114 +201,6 @@ export function checkPlan(model: ModelProto, plan: Plan, config: Pick<TrainConfi
 
 export function initialParameters(model: ModelProto, summary = describeModel(model)): Map<string, Float32Array> {
   return new Map(summary.parameters.map((p) => [p.name, tensorValues(model.graph.initializer.find((t) => t.name === p.name)!) as Float32Array]));
-}
-
-/**
- * One stage's training session: artifacts built for the parameters its groups select (the rest baked in at
- * their current values), a fresh optimizer, and feeds that wrap the parameter arrays the optimizer updates.
- */
-export class StageRunner {
-  private readonly grads = new Map<string, Float32Array>();
-
-  private constructor(
-    readonly artifacts: Artifacts,
-    private readonly session: StepSession,
-    private readonly optimizer: Optimizer,
-    private readonly parameters: Map<string, Float32Array>,
-    private readonly feeds: Record<string, ort.Tensor>,
-    private readonly batches: BatchBuffers,
-  ) {}
-
-  static async create(model: ModelProto, parameters: Map<string, Float32Array>, stage: Stage, data: Dataset, config: TrainConfig): Promise<StageRunner> {
-    const optimizer = new Optimizer(config.optimizer, stage.groups, [...parameters.keys()], { weightDecay: config.weightDecay });
-    const trainable = [...parameters.keys()].filter((n) => optimizer.parameterNames.includes(n));
-    const artifacts = buildArtifacts(inferenceModel(model, parameters), trainable, config.loss);
-    const session = await createStepSession(artifacts.train, config);
-    const examples = artifacts.prefix ? await prefixFeatures(artifacts.prefix, data, config) : data;
-    const batches = new BatchBuffers(examples, artifacts.labelShape, artifacts.labelType);
-    return new StageRunner(artifacts, session, optimizer, parameters, parameterFeeds(artifacts, parameters), batches);
-  }
-
-  get optimizerState(): Map<string, ParamState> {
-    return this.optimizer.state;
-  }
-
-  set optimizerState(state: Map<string, ParamState>) {
-    this.optimizer.state.clear();
-    for (const [name, s] of state) this.optimizer.state.set(name, s);
-  }
-
-  /**
-   * Forward, backward and one optimizer update on rows order[start..end). A non-finite loss or gradient
-   * leaves the parameters untouched and reports what onNonFinite says to do with the batch.
-   */
-  async step(order: Int32Array, start: number, end: number, onNonFinite: 'stop' | 'skip-batch' = 'stop'): Promise<{ loss: number; skipped: false | 'stop' | 'skip-batch' }> {
-    const batch = this.batches.gather(order, start, end);
-    this.feeds[this.artifacts.input] = batch.features;
-    this.feeds[LABELS] = batch.labels;
-    const out = await this.session.run(this.feeds);
-    const loss = out[LOSS].data[0] as number;
-    let finite = Number.isFinite(loss);
-    for (const p of this.artifacts.trainable) {
-      const g = out[p.gradient].data as Float32Array;
-      this.grads.set(p.name, g);
-      if (finite) finite = allFinite(g);
-    }
-    if (!finite) return { loss, skipped: onNonFinite };
-    this.optimizer.step(this.parameters, this.grads);
-    return { loss, skipped: false };
-  }
-
-  release(): Promise<void> {
-    return this.session.release();
-  }
-}
-
-function parameterFeeds(artifacts: Artifacts, parameters: Map<string, Float32Array>): Record<string, ort.Tensor> {
-  // The tensors wrap the parameter arrays themselves: the optimizer updates them in place between runs.
-  return Object.fromEntries(artifacts.trainable.map((p) => [p.name, new ort.Tensor('float32', parameters.get(p.name)!, p.dims)]));
-}
-
-function allFinite(values: Float32Array): boolean {
-  for (let i = 0; i < values.length; i++) if (!Number.isFinite(values[i])) return false;
-  return true;
-}
-
-/** Accuracy (binary: sigmoid(logit) > 0.5; multi-class: argmax) and mean loss on a dataset, with the eval graph. */
-export async function evaluate(artifacts: Artifacts, parameters: Map<string, Float32Array>, data: Dataset, config: TrainConfig) {
-  const session = await createSession(artifacts.eval, config);
-  const feeds = parameterFeeds(artifacts, parameters);
-  const examples = artifacts.prefix ? await prefixFeatures(artifacts.prefix, data, config) : data;
-  const batches = new BatchBuffers(examples, artifacts.labelShape, artifacts.labelType);
-  const order = new Int32Array(data.count).map((_, i) => i);
-  let correct = 0, lossSum = 0;
-  for (const start of batchStarts(data.count, config.testBatchSize)) {
-    const end = Math.min(start + config.testBatchSize, data.count);
-    const batch = batches.gather(order, start, end);
-    feeds[artifacts.input] = batch.features;
-    feeds[LABELS] = batch.labels;
-    const out = await session.run(feeds);
-    lossSum += (out[LOSS].data[0] as number) * batch.size;
-    const logits = out[artifacts.summary.logits];
-    correct += countCorrect(logits.data as Float32Array, logits.dims[1] ?? 1, data.labels.subarray(start, end));
-  }
-  await session.release();
-  return { accuracy: correct / data.count, loss: lossSum / data.count };
-}
-
-export function countCorrect(logits: Float32Array, classes: number, labels: Float64Array): number {
-  let correct = 0;
-  for (let i = 0; i < labels.length; i++) {
-    let predicted: number;
-    if (classes === 1) {
-      predicted = Math.fround(1 / (1 + Math.exp(-logits[i]))) > 0.5 ? 1 : 0;
-    } else {
-      predicted = 0;
-      for (let c = 1; c < classes; c++) if (logits[i * classes + c] > logits[i * classes + predicted]) predicted = c;
-    }
-    if (predicted === labels[i]) correct++;
-  }
-  return correct;
 }
 
 /** Rows must fit the model's input, and labels the head: {0,1} for one logit, [0, classes) for several. */

@@ -6,7 +6,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import * as ortWeb from 'onnxruntime-web';
 import { createSession, ort } from '../../src/runtime/session.js';
-import { countCorrect } from '../../src/train/trainer.js';
+import { countCorrect } from '../../src/train/evaluate.js';
 import type { Dataset } from '../../src/data/dataset.js';
 
 export const CLI = join(dirname(fileURLToPath(import.meta.url)), '..', '..', 'src', 'cli', 'main.js');
