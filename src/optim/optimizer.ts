@@ -14,11 +14,17 @@ export interface ParamState {
   momentumBuffer?: Float32Array;
 }
 
-
+/** Runs one update for every parameter of the optimizer at once (adam-graph.ts); else the JavaScript loops do. */
+export interface UpdateKernel {
+  step(optimizer: Optimizer, params: ReadonlyMap<string, Float32Array>, grads: ReadonlyMap<string, Float32Array>): void;
+  release(): Promise<void>;
+}
 
 export class Optimizer {
   readonly groups: ParamGroup[];
   readonly state = new Map<string, ParamState>();
+  /** Set for large models, where the per-element JavaScript loop would cost more than the GEMMs. */
+  kernel?: UpdateKernel;
 
   constructor(readonly kind: OptimizerKind, specs: readonly GroupSpec[], names: readonly string[], defaults: Partial<Hyperparameters> = {}) {
     this.groups = resolveGroups(specs, names, defaults);
@@ -31,12 +37,15 @@ export class Optimizer {
 
   /** One update. `params` and `grads` map each parameter name to its (float32) values, updated in place. */
   step(params: ReadonlyMap<string, Float32Array>, grads: ReadonlyMap<string, Float32Array>): void {
+    for (const name of this.parameterNames) {
+      const state = this.state.get(name) ?? { step: 0 };
+      this.state.set(name, state);
+      state.step += 1;
+    }
+    if (this.kernel) return this.kernel.step(this, params, grads);
     for (const group of this.groups) {
       for (const name of group.params) {
-        const p = params.get(name)!, g = grads.get(name)!;
-        const state = this.state.get(name) ?? { step: 0 };
-        this.state.set(name, state);
-        state.step += 1;
+        const p = params.get(name)!, g = grads.get(name)!, state = this.state.get(name)!;
         if (this.kind === 'sgd') sgdUpdate(p, g, state, group);
         else adamUpdate(p, g, state, group, this.kind === 'adamw');
       }
@@ -44,17 +53,24 @@ export class Optimizer {
   }
 }
 
+/** Adam's per-step constants for a group, rounded to float32 where they meet a float32 tensor. */
+export function adamScalars(h: Hyperparameters, t: number) {
+  const [beta1, beta2] = h.betas;
+  return {
+    w1: Math.fround(1 - beta1), b2: Math.fround(beta2), w2: Math.fround(1 - beta2), eps: Math.fround(h.eps),
+    wd: Math.fround(h.weightDecay), decay: Math.fround(1 - h.lr * h.weightDecay),
+    // Python-side scalars in torch: computed in double, then rounded as they multiply a tensor.
+    negStep: Math.fround(-(h.lr / (1 - beta1 ** t))), bc2: Math.fround(Math.sqrt(1 - beta2 ** t)),
+  };
+}
+
 // torch.optim.Adam / AdamW (single-tensor path): lerp for the first moment, addcmul for the second,
-// denom = sqrt(v) / sqrt(1 - beta2^t) + eps, p -= lr / (1 - beta1^t) * m / denom.
+// denom = sqrt(v) / sqrt(1 - beta2^t) + eps, p -= lr / (1 - beta1^t) * m / denom. adam-graph.ts emits the
+// same float32 operations in the same order, so both give the same bits.
 function adamUpdate(p: Float32Array, g: Float32Array, state: ParamState, h: ParamGroup, decoupled: boolean): void {
   const m = (state.expAvg ??= new Float32Array(p.length));
   const v = (state.expAvgSq ??= new Float32Array(p.length));
-  const [beta1, beta2] = h.betas;
-  const t = state.step;
-  const stepSize = h.lr / (1 - beta1 ** t);
-  const bc2Sqrt = Math.sqrt(1 - beta2 ** t);
-  const w1 = Math.fround(1 - beta1), b2 = Math.fround(beta2), w2 = Math.fround(1 - beta2), eps = Math.fround(h.eps);
-  const negStep = Math.fround(-stepSize), bc2 = Math.fround(bc2Sqrt), decay = Math.fround(1 - h.lr * h.weightDecay), wd = Math.fround(h.weightDecay);
+  const { w1, b2, w2, eps, wd, decay, negStep, bc2 } = adamScalars(h, state.step);
   const coupledDecay = h.weightDecay !== 0 && !decoupled, decoupledDecay = h.weightDecay !== 0 && decoupled;
   for (let i = 0; i < p.length; i++) {
     let grad = g[i];
@@ -62,7 +78,7 @@ function adamUpdate(p: Float32Array, g: Float32Array, state: ParamState, h: Para
     if (coupledDecay) grad = Math.fround(grad + Math.fround(wd * p[i]));
     m[i] = Math.fround(m[i] + Math.fround(w1 * Math.fround(grad - m[i])));
     v[i] = Math.fround(Math.fround(v[i] * b2) + Math.fround(Math.fround(w2 * grad) * grad));
-    const denom = Math.fround(Math.fround(Math.sqrt(v[i]) / bc2) + eps);
+    const denom = Math.fround(Math.fround(Math.fround(Math.sqrt(v[i])) / bc2) + eps);
     p[i] = Math.fround(p[i] + Math.fround(Math.fround(negStep * m[i]) / denom));
   }
 }

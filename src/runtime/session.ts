@@ -52,6 +52,8 @@ export type Results = Record<string, ort.Tensor>;
 
 /** A session for the training loop, whose run answers synchronously where it can. */
 export interface StepSession {
+  /** Whether run answers synchronously (the native binding) rather than with a promise. */
+  readonly synchronous: boolean;
   run(feeds: Feeds): Results | Promise<Results>;
   release(): Promise<void>;
 }
@@ -68,7 +70,7 @@ export async function createStepSession(model: ModelProto, options: SessionOptio
   const binding = nativeBinding();
   if (!binding) {
     const session = await createSession(bytes, options);
-    return { run: (feeds) => session.run(feeds), release: () => session.release() };
+    return { synchronous: false, run: (feeds) => session.run(feeds), release: () => session.release() };
   }
   const native = new binding.InferenceSession();
   try {
@@ -78,6 +80,7 @@ export async function createStepSession(model: ModelProto, options: SessionOptio
   }
   const fetches = Object.fromEntries(native.outputMetadata.map((m) => [m.name, null]));
   return {
+    synchronous: true,
     run: (feeds) => native.run(feeds, fetches, {}) as Results,
     release: async () => native.dispose(),
   };

@@ -3,7 +3,8 @@
 import type { ModelProto } from '../onnx/proto.js';
 import { buildArtifacts, inferenceModel, LABELS, LOSS, type Artifacts } from '../artifacts/build.js';
 import { createStepSession, ort, type StepSession } from '../runtime/session.js';
-import { Optimizer, type ParamState } from '../optim/optimizer.js';
+import { Optimizer, type ParamState, type UpdateKernel } from '../optim/optimizer.js';
+import { AdamGraphUpdate, GRAPH_UPDATE_MIN_PARAMETERS } from '../optim/adam-graph.js';
 import type { Dataset } from '../data/dataset.js';
 import { BatchBuffers } from './batches.js';
 import { prefixFeatures } from './prefix-features.js';
@@ -31,8 +32,10 @@ export class StageRunner {
     const trainable = [...parameters.keys()].filter((n) => optimizer.parameterNames.includes(n));
     const artifacts = buildArtifacts(inferenceModel(model, parameters), trainable, config.loss);
     const session = await createStepSession(artifacts.train, config);
+    const kernel = await updateKernel(optimizer, artifacts, config);
     const examples = artifacts.prefix ? await prefixFeatures(artifacts.prefix, data, config) : data;
     const batches = new BatchBuffers(examples, artifacts.labelShape, artifacts.labelType);
+    optimizer.kernel = kernel;
     return new StageRunner(artifacts, session, optimizer, parameters, parameterFeeds(artifacts, parameters), batches);
   }
 
@@ -66,9 +69,18 @@ export class StageRunner {
     return { loss, skipped: false };
   }
 
-  release(): Promise<void> {
-    return this.session.release();
+  async release(): Promise<void> {
+    await this.optimizer.kernel?.release();
+    await this.session.release();
   }
+}
+
+/** Adam on a large model updates in a graph (same bits, vectorized); small models keep the JavaScript loop. */
+async function updateKernel(optimizer: Optimizer, artifacts: Artifacts, config: TrainConfig): Promise<UpdateKernel | undefined> {
+  const count = artifacts.trainable.reduce((n, p) => n + p.dims.reduce((a, b) => a * b, 1), 0);
+  const threshold = config.graphUpdateMinParameters ?? GRAPH_UPDATE_MIN_PARAMETERS;
+  if (optimizer.kind === 'sgd' || count < threshold) return undefined;
+  return AdamGraphUpdate.create(optimizer, new Map(artifacts.trainable.map((p) => [p.name, p.dims])), config);
 }
 
 export function parameterFeeds(artifacts: Artifacts, parameters: Map<string, Float32Array>): Record<string, ort.Tensor> {
