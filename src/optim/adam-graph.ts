@@ -22,6 +22,7 @@ export class AdamGraphUpdate implements UpdateKernel {
     const decoupled = optimizer.kind === 'adamw';
     for (const [k, group] of optimizer.groups.entries()) {
       const e = createEmitter(`group${k}`, DataType.FLOAT, 17, initializers);
+      const d = createEmitter(`group${k}`, DataType.DOUBLE, 17, initializers);
       const { w1, b2, w2, eps, wd, decay } = adamScalars(group, 1);
       inputs.push(makeValueInfo(`group${k}/neg_step`, DataType.FLOAT, []), makeValueInfo(`group${k}/bc2`, DataType.FLOAT, []));
       for (const name of group.params) {
@@ -30,16 +31,24 @@ export class AdamGraphUpdate implements UpdateKernel {
         const t = (suffix: string) => `${name}/${suffix}`;
         for (const x of ['p', 'g', 'm', 'v']) inputs.push(makeValueInfo(t(x), DataType.FLOAT, dims));
         for (const x of ['p_new', 'm_new', 'v_new']) outputs.push(makeValueInfo(t(x), DataType.FLOAT, dims));
+        // a + b·c rounded once, as PyTorch's fused multiply-add: exact product and sum in float64, then float32.
+        const fusedMultiplyAdd = (a: string, b: string, c: number, out: string) => [
+          e.make('Cast', [a], [t(`${out}/a`)], { to: DataType.DOUBLE }),
+          e.make('Cast', [b], [t(`${out}/b`)], { to: DataType.DOUBLE }),
+          e.make('Mul', [t(`${out}/b`), d.constant(`${out}_c`, [c])], [t(`${out}/bc`)]),
+          e.make('Add', [t(`${out}/a`), t(`${out}/bc`)], [t(`${out}/sum`)]),
+          e.make('Cast', [t(`${out}/sum`)], [t(out)], { to: DataType.FLOAT }),
+        ];
         let p = t('p'), grad = t('g');
         if (group.weightDecay !== 0 && decoupled) nodes.push(e.make('Mul', [p, e.constant('decay', [decay])], [(p = t('p_decayed'))]));
         if (group.weightDecay !== 0 && !decoupled) {
-          nodes.push(e.make('Mul', [p, e.constant('wd', [wd])], [t('wd_p')]), e.make('Add', [grad, t('wd_p')], [(grad = t('g_decayed'))]));
+          nodes.push(...fusedMultiplyAdd(grad, p, wd, 'g_decayed'));
+          grad = t('g_decayed');
         }
         nodes.push(
-          // m = m + (1 - beta1)(g - m)
+          // m = m + (1 - beta1)(g - m), PyTorch's lerp
           e.make('Sub', [grad, t('m')], [t('g_minus_m')]),
-          e.make('Mul', [t('g_minus_m'), e.constant('w1', [w1])], [t('m_step')]),
-          e.make('Add', [t('m'), t('m_step')], [t('m_new')]),
+          ...fusedMultiplyAdd(t('m'), t('g_minus_m'), w1, 'm_new'),
           // v = v·beta2 + ((1 - beta2)·g)·g
           e.make('Mul', [t('v'), e.constant('b2', [b2])], [t('v_decayed')]),
           e.make('Mul', [grad, e.constant('w2', [w2])], [t('w2_g')]),

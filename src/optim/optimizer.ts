@@ -65,8 +65,9 @@ export function adamScalars(h: Hyperparameters, t: number) {
 }
 
 // torch.optim.Adam / AdamW (single-tensor path): lerp for the first moment, addcmul for the second,
-// denom = sqrt(v) / sqrt(1 - beta2^t) + eps, p -= lr / (1 - beta1^t) * m / denom. adam-graph.ts emits the
-// same float32 operations in the same order, so both give the same bits.
+// denom = sqrt(v) / sqrt(1 - beta2^t) + eps, p -= lr / (1 - beta1^t) * m / denom. PyTorch's CPU kernels
+// compute lerp and add(…, alpha) as one fused multiply-add: `fround(a + b * c)` rounds once the same way
+// (a float32 product is exact in a double). adam-graph.ts emits the same operations in the same order.
 function adamUpdate(p: Float32Array, g: Float32Array, state: ParamState, h: ParamGroup, decoupled: boolean): void {
   const m = (state.expAvg ??= new Float32Array(p.length));
   const v = (state.expAvgSq ??= new Float32Array(p.length));
@@ -75,8 +76,8 @@ function adamUpdate(p: Float32Array, g: Float32Array, state: ParamState, h: Para
   for (let i = 0; i < p.length; i++) {
     let grad = g[i];
     if (decoupledDecay) p[i] = Math.fround(p[i] * decay);
-    if (coupledDecay) grad = Math.fround(grad + Math.fround(wd * p[i]));
-    m[i] = Math.fround(m[i] + Math.fround(w1 * Math.fround(grad - m[i])));
+    if (coupledDecay) grad = Math.fround(grad + wd * p[i]);
+    m[i] = Math.fround(m[i] + w1 * Math.fround(grad - m[i]));
     v[i] = Math.fround(Math.fround(v[i] * b2) + Math.fround(Math.fround(w2 * grad) * grad));
     const denom = Math.fround(Math.fround(Math.fround(Math.sqrt(v[i])) / bc2) + eps);
     p[i] = Math.fround(p[i] + Math.fround(Math.fround(negStep * m[i]) / denom));
@@ -84,18 +85,18 @@ function adamUpdate(p: Float32Array, g: Float32Array, state: ParamState, h: Para
 }
 
 // torch.optim.SGD: weight decay into the gradient, momentum buffer seeded with the first gradient,
-// nesterov looks ahead by momentum * buffer.
+// nesterov looks ahead by momentum * buffer. Each add(…, alpha) is a fused multiply-add, as above.
 function sgdUpdate(p: Float32Array, g: Float32Array, state: ParamState, h: ParamGroup): void {
   const wd = Math.fround(h.weightDecay), mu = Math.fround(h.momentum), damp = Math.fround(1 - h.dampening), negLr = Math.fround(-h.lr);
   const first = state.momentumBuffer === undefined;
   const buf = h.momentum !== 0 ? (state.momentumBuffer ??= new Float32Array(p.length)) : undefined;
   const decay = h.weightDecay !== 0;
   for (let i = 0; i < p.length; i++) {
-    let d = decay ? Math.fround(g[i] + Math.fround(wd * p[i])) : g[i];
+    let d = decay ? Math.fround(g[i] + wd * p[i]) : g[i];
     if (buf) {
-      buf[i] = first ? d : Math.fround(Math.fround(buf[i] * mu) + Math.fround(damp * d));
-      d = h.nesterov ? Math.fround(d + Math.fround(mu * buf[i])) : buf[i];
+      buf[i] = first ? d : Math.fround(Math.fround(buf[i] * mu) + damp * d);
+      d = h.nesterov ? Math.fround(d + mu * buf[i]) : buf[i];
     }
-    p[i] = Math.fround(p[i] + Math.fround(negLr * d));
+    p[i] = Math.fround(p[i] + negLr * d);
   }
 }
