@@ -153,3 +153,19 @@ describe('saving models', () => {
     expect(session.inputNames).to.deep.equal(['x']);
   });
 });
+
+describe('what counts as a parameter', () => {
+  it('float initializers with state_dict names, but not exporter constants or op settings', async () => {
+    const { makeGraph, makeModel, makeNode, makeTensor, makeValueInfo, DataType } = await import('../src/onnx/builder.js');
+    const f = (name: string, dims: number[], v: number) => makeTensor(name, DataType.FLOAT, dims, new Array(dims.reduce((a, b) => a * b, 1)).fill(v));
+    const model = makeModel(makeGraph([
+      makeNode('Mul', ['x', 'onnx::Mul_3'], ['scaled']),
+      makeNode('Sub', ['scaled', 'val_7'], ['centered']),
+      makeNode('Gemm', ['centered', 'fc.weight', 'fc.bias'], ['h'], { transB: 1 }),
+      makeNode('Clip', ['h', 'clip_min', 'clip_max'], ['c']),
+      makeNode('Pow', ['c', 'exponent'], ['logits']),
+    ], 'g', [makeValueInfo('x', DataType.FLOAT, ['batch', 2])], [makeValueInfo('logits', DataType.FLOAT, ['batch', 1])],
+    [f('onnx::Mul_3', [], 0.5), f('val_7', [2], 0.1), f('fc.weight', [1, 2], 0.3), f('fc.bias', [1], 0), f('clip_min', [], 0), f('clip_max', [], 6), f('exponent', [], 2)]));
+    expect(describeModel(model).parameters.map((p) => p.name)).to.deep.equal(['fc.weight', 'fc.bias']);
+  });
+});

@@ -2,7 +2,7 @@
 // the three strategies reproduce PyTorch's runs; a backbone without its head gets a new one with
 // --backbone/--classes; the loss follows the head unless --loss says otherwise.
 import { expect } from 'chai';
-import { mkdtempSync, readFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { loadModel, saveModel } from '../src/onnx/io.js';
@@ -83,6 +83,33 @@ describe('onnx-finetune on a PyTorch CNN (torch-digits-cnn)', function () {
     const bad = await cli(['linear-probe', ...files, '--loss', 'bce', '--out', join(tmp, 'bce5')], tmp);
     expect(bad.code).to.not.equal(0);
     expect(bad.stderr.trim()).to.match(/--loss bce needs a model with one logit .* this model has 5$/);
+  });
+
+  it('bad input: models ONNX Runtime could not train from, and data that does not match', async () => {
+    const seedFiles = (model: string) => ['--model', model, '--train', fixturePath('torch-seed', 'train.csv'), '--test', fixturePath('torch-seed', 'test.csv')];
+    const variant = (name: string, change: (m: ReturnType<typeof loadModel>) => void) => {
+      const model = loadModel(fixturePath('torch-seed', 'model.onnx'));
+      change(model);
+      saveModel(join(tmp, name), model);
+      return join(tmp, name);
+    };
+    const fixedBatch = variant('batch1.onnx', (m) => { m.graph.input[0].type!.tensorType!.shape!.dim![0] = { dimValue: 1 }; });
+    const float64 = variant('f64.onnx', (m) => { m.graph.input[0].type!.tensorType!.elemType = DataType.DOUBLE; });
+    const reordered = join(tmp, 'reordered.csv');
+    const lines = readFileSync(fixturePath('torch-seed', 'test.csv'), 'utf8').trim().split(/\r?\n/).map((l) => l.split(',').reverse().join(','));
+    writeFileSync(reordered, lines.join('\n'));
+    for (const [args, message] of [
+      [seedFiles(fixedBatch), /batch1\.onnx: input 'x' has a fixed batch size of 1; export it with a dynamic batch axis/],
+      [seedFiles(float64), /f64\.onnx: input 'x' is DOUBLE, but onnx-finetune feeds float32 features$/],
+      [[...seedFiles(fixturePath('torch-seed', 'model.onnx')).slice(0, 4), '--test', reordered], /reordered\.csv: columns \(y, x9, .*\) differ from .*train\.csv's \(x0, x1, .*\)$/],
+      [[...seedFiles(fixturePath('torch-seed', 'model.onnx')), '--head', ''], /an empty parameter glob matches nothing/],
+      [[...seedFiles(fixturePath('torch-seed', 'model.onnx')), '--out', join(fixturePath('torch-seed', 'model.onnx'), 'x')], /model\.onnx\/x: cannot create the output folder \(ENOTDIR\)$/],
+    ] as const) {
+      const run = await cli(['linear-probe', ...args], tmp);
+      expect(run.code, run.stderr).to.equal(1);
+      expect(run.stderr.trim().split('\n')).to.have.length(1);
+      expect(run.stderr.trim()).to.match(message);
+    }
   });
 
   for (const [label, args, message] of [

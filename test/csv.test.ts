@@ -32,6 +32,19 @@ describe('CSV datasets', () => {
     expect(() => readCsvDataset(inf)).to.throw(`${inf}: line 2, column 'b': 'Infinity' (not finite)`);
   });
 
+  it("names the file's own line when blank lines come before it", () => {
+    const path = file('blank.csv', 'a,b,y\n\n1,2,0\n\n\n3,x,1\n');
+    expect(() => readCsvDataset(path)).to.throw(`${path}: line 6, column 'b': 'x' (not a number)`);
+    expect(Array.from(readCsvDataset(file('blank-ok.csv', 'a,y\n\n1,0\n\n2,1\n')).lines!)).to.deep.equal([3, 5]);
+  });
+
+  it('refuses values float32 cannot hold, and numbers that are not decimal', () => {
+    const big = file('big.csv', 'a,y\n1e39,0\n');
+    expect(() => readCsvDataset(big)).to.throw(`${big}: line 2, column 'a': '1e39' (beyond float32's range)`);
+    const hex = file('hex.csv', 'a,y\n0x10,0\n');
+    expect(() => readCsvDataset(hex)).to.throw(`${hex}: line 2, column 'a': '0x10' (not a number)`);
+  });
+
   it('reshapes rows to the example shape and refuses a mismatch', () => {
     expect(readCsvDataset(file('img.csv', 'p0,p1,p2,p3,y\n1,2,3,4,0\n'), { featureShape: [1, 2, 2] }).featureShape).to.deep.equal([1, 2, 2]);
     expect(() => readCsvDataset(file('img3.csv', 'p0,p1,p2,y\n1,2,3,0\n'), { featureShape: [1, 2, 2] })).to.throw(/3 feature columns, but the model's input takes 4 values per example \(shape \[1,2,2\]\)/);

@@ -11,6 +11,9 @@ import { notebookTask, streamSeed, STREAMS } from '../data/synthetic.js';
 import type { Dataset } from '../data/dataset.js';
 import { Rng } from '../train/rng.js';
 import { UserError } from '../errors.js';
+import { DataType } from '../onnx/builder.js';
+import { featureSize } from '../data/dataset.js';
+import { createSession, ort, type Device } from '../runtime/session.js';
 import { COMMON_OPTIONS, readNumber, readString, type Argv } from './options.js';
 
 export interface Inputs {
@@ -53,6 +56,9 @@ export function loadInputs(argv: Argv, seed: number): Inputs {
     train: readCsvDataset(files.train!, { label, featureShape }),
     test: readCsvDataset(files.test!, { label, featureShape }),
   };
+  if (data.train.columns!.join(',') !== data.test.columns!.join(',')) {
+    throw new UserError(`${files.test}: columns (${data.test.columns!.join(', ')}) differ from ${files.train}'s (${data.train.columns!.join(', ')})`);
+  }
   return {
     model, summary, logitCount, data,
     sources: { model: modelPath, train: files.train!, test: files.test! },
@@ -84,4 +90,41 @@ function countLogits(summary: ModelSummary, source: string): number {
     throw new UserError(`${source}: output '${summary.logits}' should have shape [batch, classes] with a fixed number of classes, got ${shape ? `[${shape}]` : 'no shape'}`);
   }
   return classes;
+}
+
+/**
+ * The user's model must load and run in ONNX Runtime as it is, on float32 batches of any size, before
+ * onnx-finetune builds training graphs from it: a failure here is the model's, and says so in one line.
+ */
+export async function checkModelRuns(inputs: Inputs, device: Device): Promise<void> {
+  const { summary, sources } = inputs;
+  const input = inputs.model.graph.input.find((i) => i.name === summary.input)!;
+  const elemType = input.type?.tensorType?.elemType;
+  if (elemType !== DataType.FLOAT) {
+    throw new UserError(`${sources.model}: input '${summary.input}' is ${DataType[elemType ?? 0] ?? elemType}, but onnx-finetune feeds float32 features`);
+  }
+  const batch = summary.inputShape?.[0];
+  if (typeof batch === 'number') {
+    throw new UserError(`${sources.model}: input '${summary.input}' has a fixed batch size of ${batch}; export it with a dynamic batch axis (torch.onnx.export(..., dynamic_axes={'${summary.input}': {0: 'batch'}}))`);
+  }
+  const rows = Math.min(2, inputs.data.train.count);
+  const data = inputs.data.train;
+  const x = new ort.Tensor('float32', data.features.slice(0, rows * featureSize(data)), [rows, ...data.featureShape]);
+  try {
+    const session = await createSession(inputs.model, { device });
+    await session.run({ [summary.input]: x });
+    await session.release();
+  } catch (e) {
+    if (e instanceof UserError) throw e;
+    throw new UserError(`${sources.model}: ONNX Runtime cannot run this model on a batch of ${rows}: ${ortMessage(e as Error)}`);
+  }
+}
+
+/** ONNX Runtime's message without its error-code prefix and C++ source locations. */
+function ortMessage(e: Error): string {
+  return e.message
+    .split('\n')[0]
+    .replace(/\[ONNXRuntimeError\]\s*:\s*\d+\s*:\s*[A-Z_]+\s*:\s*/g, '')
+    .replace(/\S*onnxruntime_src\S*\s*/g, '')
+    .slice(0, 300);
 }

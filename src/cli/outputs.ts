@@ -18,7 +18,12 @@ export interface OutputFolder {
 export function outputFolder(out: string | undefined, name: string, now = new Date()): OutputFolder {
   if (out !== undefined) {
     if (out === '') throw new UserError('--out: empty folder name');
-    const stat = statSync(out, { throwIfNoEntry: false });
+    let stat;
+    try {
+      stat = statSync(out, { throwIfNoEntry: false });
+    } catch (e) {
+      throw new UserError(`${out}: cannot create the output folder (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`);
+    }
     if (stat && !stat.isDirectory()) throw new UserError(`--out ${out}: exists and is not a folder`);
     return { dir: out, given: true };
   }

@@ -1,8 +1,8 @@
 // The run's folder while it trains: a lock so that two runs never write into one folder, and the
 // checkpoints (checkpoints/<strategy>-step-<N>.onnx, the newest --keep-checkpoints of each strategy).
-import { closeSync, mkdirSync, openSync, readdirSync, readFileSync, rmSync, rmdirSync, writeFileSync, writeSync } from 'node:fs';
+import { closeSync, existsSync, mkdirSync, openSync, readdirSync, readFileSync, rmSync, rmdirSync, writeFileSync, writeSync } from 'node:fs';
 import { fault, killNow } from './faults.js';
-import { join } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 import { writeFileAtomic } from '../onnx/io.js';
 import { UserError } from '../errors.js';
 import type { OutputFolder } from './outputs.js';
@@ -23,7 +23,12 @@ export interface ClaimedFolder {
 export function claimFolder(folder: OutputFolder): ClaimedFolder {
   for (let n = 1; ; n++) {
     const dir = n === 1 ? folder.dir : `${folder.dir}-${n}`;
-    const created = mkdirSync(dir, { recursive: true });
+    let created: string | undefined;
+    try {
+      created = mkdirSync(dir, { recursive: true });
+    } catch (e) {
+      throw new UserError(`${dir}: cannot create the output folder (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`);
+    }
     const lock = join(dir, LOCK);
     const holder = takeLock(lock);
     if (holder === undefined) {
@@ -32,12 +37,24 @@ export function claimFolder(folder: OutputFolder): ClaimedFolder {
         note: n === 1 ? undefined : `${folder.dir} is in use by another run; writing to ${dir}`,
         release() {
           rmSync(lock, { force: true });
-          // A run that wrote nothing leaves no folder behind.
-          if (created) try { rmdirSync(dir); } catch { /* not empty: keep it */ }
+          // A run that wrote nothing leaves no folder behind, nor the parents it created for it.
+          if (created) removeEmptyFolders(dir, created);
         },
       };
     }
-    if (folder.given) throw new UserError(`--out ${dir} is in use by another onnx-finetune run (pid ${holder}); wait for it or choose another folder`);
+    if (folder.given) throw new UserError(`--out ${dir} is in use by another onnx-finetune run${holder > 0 ? ` (pid ${holder})` : ''}; wait for it or choose another folder`);
+  }
+}
+
+/** Removes `dir` and its parents up to `top` (the first folder mkdir created), as long as they are empty. */
+function removeEmptyFolders(dir: string, top: string): void {
+  for (let d = resolve(dir); ; d = dirname(d)) {
+    try {
+      rmdirSync(d);
+    } catch {
+      return; // not empty: keep it and its parents
+    }
+    if (d === resolve(top)) return;
   }
 }
 
@@ -50,8 +67,11 @@ function takeLock(lock: string): number | undefined {
       closeSync(fd);
       return undefined;
     } catch (e) {
-      if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw new UserError(`${lock}: cannot create (${(e as NodeJS.ErrnoException).code})`);
-      const pid = Number(readFileSync(lock, 'utf8'));
+      if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw new UserError(`${lock}: cannot create the run's lock (${(e as NodeJS.ErrnoException).code})`);
+      const text = readFileSync(lock, 'utf8');
+      const pid = Number(text);
+      // An empty lock is one being written right now by a run that has just taken it.
+      if (text === '') return 0;
       if (Number.isInteger(pid) && pid > 0 && isAlive(pid)) return pid;
       rmSync(lock, { force: true }); // left by a run that died: take it over
     }
@@ -105,6 +125,11 @@ export function checkpointsOf(dir: string, strategy: string): string[] {
 /** A finished run's checkpoints are of no further use: its outputs are written. */
 export function dropCheckpoints(dir: string, strategy: string): void {
   for (const file of checkpointsOf(dir, strategy)) rmSync(file, { force: true });
+  // and what a killed run left half written
+  const folder = checkpointDir(dir);
+  for (const name of existsSync(folder) ? readdirSync(folder, { withFileTypes: true }) : []) {
+    if (name.isFile() && name.name.startsWith(`${strategy}-step-`) && name.name.endsWith('.tmp')) rmSync(join(checkpointDir(dir), name.name), { force: true });
+  }
   try {
     rmdirSync(checkpointDir(dir));
   } catch {

@@ -9,7 +9,7 @@ import { resumePoint, runIdentity, trainRuns } from './train-runs.js';
 import { fullFineTune, linearProbe, NOTEBOOK_DEFAULTS, partialUnfreeze, type Plan, type StrategyKey } from '../train/strategies.js';
 import { UserError } from '../errors.js';
 import { COMMON_OPTIONS, STRATEGY_OPTIONS, readDevice, readLoss, readNumber, readOnNonFinite, readOptimizer, readString, type Argv } from './options.js';
-import { loadInputs, type Inputs } from './inputs.js';
+import { checkModelRuns, loadInputs, type Inputs } from './inputs.js';
 import { outputFolder, modelFile, writeOutputs, type OutputFolder } from './outputs.js';
 import { humanSummary, notebookDict, reportJson, runRecord, type RunRecord } from './report.js';
 
@@ -108,6 +108,7 @@ export async function runCommand(command: CommandKey, argv: Argv, io: CommandIo)
   const checkpointEvery = argv['checkpoint-every'] === undefined ? undefined : common('checkpoint-every');
   const keep = common('keep-checkpoints');
   const inputs = loadInputs(argv, settings.seed);
+  await checkModelRuns(inputs, settings.device);
   checkPlans(plans, globs, inputs);
   const config: TrainConfig = { ...DEFAULT_TRAIN_CONFIG, ...settings, loss: chooseLoss(readLoss(argv), inputs.logitCount), onNonFinite: readOnNonFinite(argv), snapshotEvery: checkpointEvery };
   for (const plan of plans) checkPlan(inputs.model, plan, config);

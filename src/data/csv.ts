@@ -20,8 +20,13 @@ export function readCsvDataset(path: string, options: CsvOptions = {}): Dataset 
     throw new UserError(`${path}: cannot read CSV file (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`);
   }
   let rows: string[][];
+  let lines: number[];
   try {
-    rows = parse(text, { bom: true, skip_empty_lines: true, trim: true, relax_column_count: true, record_delimiter: ['\r\n', '\n', '\r'] });
+    const records = parse(text, {
+      bom: true, skip_empty_lines: true, trim: true, relax_column_count: true, record_delimiter: ['\r\n', '\n', '\r'], info: true,
+    }) as unknown as { record: string[]; info: { lines: number } }[];
+    rows = records.map((r) => r.record);
+    lines = records.map((r) => r.info.lines); // the file's own line numbers, blank lines counted
   } catch (e) {
     throw new UserError(`${path}: not a valid CSV file (${(e as Error).message})`);
   }
@@ -41,7 +46,7 @@ export function readCsvDataset(path: string, options: CsvOptions = {}): Dataset 
   const labels = new Float64Array(count);
   for (let r = 1; r < rows.length; r++) {
     const row = rows[r];
-    const line = r + 1;
+    const line = lines[r];
     if (row.length !== header.length) throw new UserError(`${path}: line ${line} has ${row.length} columns, the header has ${header.length}`);
     let f = (r - 1) * featureCount;
     for (let c = 0; c < row.length; c++) {
@@ -50,7 +55,7 @@ export function readCsvDataset(path: string, options: CsvOptions = {}): Dataset 
       else features[f++] = value;
     }
   }
-  return { source: path, count, featureShape, features, labels, firstLine: 2 };
+  return { source: path, count, featureShape, features, labels, lines: Int32Array.from(lines.slice(1)), columns: header };
 }
 
 function labelColumn(header: string[], label: string | undefined, path: string): number {
@@ -63,10 +68,15 @@ function labelColumn(header: string[], label: string | undefined, path: string):
   return y >= 0 ? y : header.length - 1;
 }
 
+const DECIMAL = /^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$/;
+
+/** A decimal number that float32 can hold: features are fed as float32. */
 function parseCell(cell: string, path: string, line: number, column: string): number {
-  const value = cell === '' ? NaN : Number(cell);
-  if (!Number.isFinite(value)) {
-    const what = cell === '' ? 'an empty cell' : /^[+-]?(nan|inf(inity)?)$/i.test(cell) || !Number.isNaN(value) ? `'${cell}' (not finite)` : `'${cell}' (not a number)`;
+  const value = DECIMAL.test(cell) ? Number(cell) : NaN;
+  if (!Number.isFinite(Math.fround(value))) {
+    const what = cell === '' ? 'an empty cell'
+      : /^[+-]?(nan|inf(inity)?)$/i.test(cell) ? `'${cell}' (not finite)`
+      : Number.isFinite(value) ? `'${cell}' (beyond float32's range)` : `'${cell}' (not a number)`;
     throw new UserError(`${path}: line ${line}, column '${column}': ${what}`);
   }
   return value;

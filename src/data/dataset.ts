@@ -7,13 +7,15 @@ export interface Dataset {
   featureShape: number[];
   features: Float32Array;
   labels: Float64Array;
-  /** File line of the first example (CSV: 2, after the header), so errors can point at a line. */
-  firstLine?: number;
+  /** The file line of each example, so that errors can point at it. */
+  lines?: Int32Array;
+  /** The file's header, label included. */
+  columns?: string[];
 }
 
 /** Where example i came from, for error messages: 'line 7' in a file, else 'row 6'. */
-export function exampleLocation(d: Pick<Dataset, 'firstLine'>, i: number): string {
-  return d.firstLine !== undefined ? `line ${d.firstLine + i}` : `row ${i + 1}`;
+export function exampleLocation(d: Pick<Dataset, 'lines'>, i: number): string {
+  return d.lines ? `line ${d.lines[i]}` : `row ${i + 1}`;
 }
 
 export function featureSize(d: Pick<Dataset, 'featureShape'>): number {

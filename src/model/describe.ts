@@ -17,8 +17,15 @@ export interface ModelSummary {
   parameters: { name: string; dims: number[] }[];
 }
 
-// Inputs of these ops are constants by nature, never parameters (BatchNormalization's running statistics).
-const NON_PARAMETER_INPUTS: Record<string, number[]> = { BatchNormalization: [3, 4] };
+// Inputs of these ops are constants by nature, never parameters: BatchNormalization's running statistics,
+// bounds, pads, exponents, ratios and scales that shape an op rather than learn.
+const NON_PARAMETER_INPUTS: Record<string, number[]> = {
+  BatchNormalization: [3, 4], Clip: [1, 2], Pad: [1, 2, 3], Pow: [1], Dropout: [1, 2], Resize: [1, 2, 3], Upsample: [1],
+};
+
+// Names PyTorch's exporters give the constants they lift into initializers (TorchScript: `onnx::Mul_12`;
+// torch.export: `val_7`, `_tensor_constant0`, `scalar_tensor_default`). Parameters keep state_dict names.
+const EXPORTER_CONSTANT = /^(onnx::|val_\d|_val_\d|_tensor_constant|scalar_tensor)/;
 
 export function defaultOpset(model: ModelProto): number {
   const entry = model.opsetImport.find((o) => !o.domain || o.domain === 'ai.onnx');
@@ -38,7 +45,7 @@ export function describeModel(model: ModelProto, source = 'model'): ModelSummary
   const constants = new Set<string>();
   for (const node of graph.node) for (const slot of NON_PARAMETER_INPUTS[node.opType] ?? []) if (node.input[slot]) constants.add(node.input[slot]);
   const parameters = graph.initializer
-    .filter((t) => isFloat(t) && !constants.has(t.name))
+    .filter((t) => isFloat(t) && !constants.has(t.name) && !EXPORTER_CONSTANT.test(t.name))
     .map((t) => ({ name: t.name, dims: tensorDims(t) }));
   return {
     opset,

@@ -1,6 +1,6 @@
 // Reading and writing .onnx files. External data is pulled inline on load, so the rest of the project
 // only ever sees raw_data; a location outside the model's folder is refused.
-import { closeSync, fstatSync, openSync, readFileSync, readSync, renameSync, rmSync, fsyncSync, writeSync } from 'node:fs';
+import { closeSync, existsSync, fstatSync, openSync, readFileSync, readSync, realpathSync, renameSync, rmSync, fsyncSync, writeSync } from 'node:fs';
 import { basename, dirname, isAbsolute, join, relative, resolve, sep } from 'node:path';
 import { onnx, toNumber, type ModelProto, type TensorProto } from './proto.js';
 import { UserError } from '../errors.js';
@@ -38,8 +38,12 @@ function loadExternalData(t: TensorProto, modelPath: string): void {
   if (!location) throw new UserError(`${modelPath}: tensor '${t.name}' has external data without a location`);
   const baseDir = resolve(dirname(modelPath));
   const file = resolve(baseDir, location);
-  const rel = relative(baseDir, file);
-  if (isAbsolute(location) || rel.startsWith('..' + sep) || rel === '..' || isAbsolute(rel)) {
+  const outside = (path: string, base: string) => {
+    const rel = relative(base, path);
+    return rel === '..' || rel.startsWith('..' + sep) || isAbsolute(rel);
+  };
+  // Checked on the path as written and on the real path, so that a symbolic link cannot lead outside.
+  if (isAbsolute(location) || outside(file, baseDir) || (existsSync(file) && outside(realpathSync(file), realpathSync(baseDir)))) {
     throw new UserError(`${modelPath}: tensor '${t.name}' has external data location '${location}' outside the model's folder`);
   }
   const offset = Number(entries.get('offset') ?? 0);
@@ -50,13 +54,16 @@ function loadExternalData(t: TensorProto, modelPath: string): void {
     throw new UserError(`${modelPath}: tensor '${t.name}': cannot read external data file '${location}' (${(e as NodeJS.ErrnoException).code})`);
   }
   try {
-    const size = fstatSync(fd).size;
+    const stat = fstatSync(fd);
+    if (!stat.isFile()) throw new UserError(`${modelPath}: tensor '${t.name}': external data location '${location}' is not a file`);
+    const size = stat.size;
     const length = entries.has('length') ? Number(entries.get('length')) : size - offset;
     if (!Number.isSafeInteger(offset) || !Number.isSafeInteger(length) || offset < 0 || length < 0 || offset + length > size) {
       throw new UserError(`${modelPath}: tensor '${t.name}': external data (offset ${entries.get('offset') ?? 0}, length ${length}) runs past the end of '${location}' (${size} bytes)`);
     }
     const data = new Uint8Array(length);
-    readSync(fd, data, 0, length, offset);
+    // readSync reads at most 2 GiB at a time.
+    for (let done = 0; done < length; ) done += readSync(fd, data, done, Math.min(length - done, 1 << 30), offset + done);
     t.rawData = data;
   } finally {
     closeSync(fd);

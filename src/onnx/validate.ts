@@ -5,6 +5,9 @@ import { checkTensorData } from './tensor.js';
 import { indexGraph } from '../graph/graph-index.js';
 import { UserError } from '../errors.js';
 
+/** No tensor dimension a model can really need: the project's arrays and ONNX Runtime's stay below 2^31. */
+const MAX_DIM = 2 ** 31 - 1;
+
 export function validateModel(model: ModelProto, source: string): void {
   const graph = model.graph;
   const fail = (what: string) => new UserError(`${source}: ${what}`);
@@ -18,7 +21,24 @@ export function validateModel(model: ModelProto, source: string): void {
     }
     defined.add(t.name);
   }
+  for (const v of [...graph.input, ...graph.output, ...graph.valueInfo]) {
+    const dims = v.type?.tensorType?.shape?.dim ?? [];
+    for (const d of dims) {
+      const value = Number(d.dimValue ?? 0);
+      if (value < 0 || value > MAX_DIM) throw fail(`'${v.name}' declares an impossible dimension ${value}`);
+    }
+  }
   for (const i of graph.input) defined.add(i.name);
+  for (const node of graph.node) {
+    for (const a of node.attribute) {
+      if (!a.t) continue;
+      try {
+        checkTensorData(a.t);
+      } catch (e) {
+        throw fail(`node '${node.name || node.opType}' (${node.opType}), attribute '${a.name}': ${(e as Error).message}`);
+      }
+    }
+  }
   for (const node of graph.node) for (const o of node.output) defined.add(o);
   for (const node of graph.node) {
     // Nodes with subgraphs (If, Loop, Scan) may read names from the enclosing scope only inside them.

@@ -27,6 +27,7 @@ export interface ParamGroup extends Hyperparameters {
 }
 
 export function matchParameters(glob: string, names: readonly string[]): string[] {
+  if (glob === '') throw new UserError('an empty parameter glob matches nothing (quote the glob, e.g. \'head.*\')');
   const isMatch = picomatch(glob, { dot: true });
   return names.filter((n) => isMatch(n));
 }

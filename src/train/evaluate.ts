@@ -6,12 +6,13 @@ import { BatchBuffers, batchStarts } from './batches.js';
 import { prefixFeatures } from './prefix-features.js';
 import { parameterFeeds } from './stage-runner.js';
 import type { TrainConfig } from './trainer.js';
+import { breathe } from './breathe.js';
 
 /** Accuracy (binary: sigmoid(logit) > 0.5; multi-class: argmax) and mean loss on a dataset, with the eval graph. */
 export async function evaluate(artifacts: Artifacts, parameters: Map<string, Float32Array>, data: Dataset, config: TrainConfig) {
   const session = await createSession(artifacts.eval, config);
   const feeds = parameterFeeds(artifacts, parameters);
-  const examples = artifacts.prefix ? await prefixFeatures(artifacts.prefix, data, config) : data;
+  const examples = artifacts.prefix ? await prefixFeatures(artifacts.prefix, data, config, config.signal) : data;
   const batches = new BatchBuffers(examples, artifacts.labelShape, artifacts.labelType);
   const order = new Int32Array(data.count).map((_, i) => i);
   let correct = 0, lossSum = 0;
@@ -21,6 +22,7 @@ export async function evaluate(artifacts: Artifacts, parameters: Map<string, Flo
     feeds[artifacts.input] = batch.features;
     feeds[LABELS] = batch.labels;
     const out = await session.run(feeds);
+    await breathe(config.signal, 'during evaluation');
     lossSum += (out[LOSS].data[0] as number) * batch.size;
     const logits = out[artifacts.summary.logits];
     correct += countCorrect(logits.data as Float32Array, logits.dims[1] ?? 1, data.labels.subarray(start, end));

@@ -4,10 +4,11 @@ import type { ModelProto } from '../onnx/proto.js';
 import type { Dataset } from '../data/dataset.js';
 import { featureSize } from '../data/dataset.js';
 import { createStepSession, ort, type SessionOptions } from '../runtime/session.js';
+import { breathe } from './breathe.js';
 
 const CHUNK = 256;
 
-export async function prefixFeatures(prefix: ModelProto, data: Dataset, options: SessionOptions): Promise<Dataset> {
+export async function prefixFeatures(prefix: ModelProto, data: Dataset, options: SessionOptions, signal?: AbortSignal): Promise<Dataset> {
   const session = await createStepSession(prefix, options);
   const input = prefix.graph.input[0].name, output = prefix.graph.output[0].name;
   const rowSize = featureSize(data);
@@ -22,6 +23,7 @@ export async function prefixFeatures(prefix: ModelProto, data: Dataset, options:
       features = new Float32Array(data.count * featureSize({ featureShape }));
     }
     features.set(y.data as Float32Array, start * featureSize({ featureShape }));
+    await breathe(signal, 'while computing the frozen layers\' features');
   }
   await session.release();
   return { ...data, featureShape, features };

@@ -33,7 +33,7 @@ export class StageRunner {
     const artifacts = buildArtifacts(inferenceModel(model, parameters), trainable, config.loss);
     const session = await createStepSession(artifacts.train, config);
     const kernel = await updateKernel(optimizer, artifacts, config);
-    const examples = artifacts.prefix ? await prefixFeatures(artifacts.prefix, data, config) : data;
+    const examples = artifacts.prefix ? await prefixFeatures(artifacts.prefix, data, config, config.signal) : data;
     const batches = new BatchBuffers(examples, artifacts.labelShape, artifacts.labelType);
     optimizer.kernel = kernel;
     return new StageRunner(artifacts, session, optimizer, parameters, parameterFeeds(artifacts, parameters), batches);

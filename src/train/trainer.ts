@@ -16,6 +16,7 @@ import { batchStarts } from './batches.js';
 import type { Plan, StrategyKey } from './strategies.js';
 import { StageRunner } from './stage-runner.js';
 import { evaluate } from './evaluate.js';
+import { breathe, InterruptedError } from './breathe.js';
 
 export interface TrainConfig {
   loss: Loss;
@@ -99,10 +100,7 @@ export class NonFiniteError extends UserError {
   override name = 'NonFiniteError';
 }
 
-/** The run was asked to stop (config.signal) and has offered its last snapshot. */
-export class InterruptedError extends Error {
-  override name = 'InterruptedError';
-}
+export { InterruptedError } from './breathe.js';
 
 export async function train(model: ModelProto, plan: Plan, data: { train: Dataset; test: Dataset }, config: TrainConfig): Promise<TrainResult> {
   const started = performance.now();
@@ -117,7 +115,6 @@ export async function train(model: ModelProto, plan: Plan, data: { train: Datase
   let artifacts: Artifacts | undefined;
   let runner: StageRunner | undefined;
   let resumedOptimizerState = config.resume?.optimizerState; // belongs to the stage the run resumes in
-  let lastYield = performance.now();
   for (; run.stage < plan.stages.length; run.stage++, run.epoch = 0) {
     const stage = plan.stages[run.stage];
     runner = await StageRunner.create(model, run.parameters, stage, data.train, config);
@@ -142,19 +139,12 @@ export async function train(model: ModelProto, plan: Plan, data: { train: Datase
         if (skipped === 'stop') {
           throw new NonFiniteError(`non-finite loss or gradient at stage ${run.stage + 1} (${stage.name}), epoch ${run.epoch + 1}, step ${run.batch} of ${starts.length} (step ${run.steps} of the run); lower the learning rate or use --on-nonfinite skip-batch`);
         }
-        // Steps run synchronously; let timers and signal handlers in every few milliseconds.
-        if (performance.now() - lastYield > 20) {
-          await new Promise(setImmediate);
-          lastYield = performance.now();
-        }
         config.onStep?.(run.steps, run.parameters);
         config.onProgress?.({ stage: stage.name, epoch: run.epoch + 1, epochs: stage.epochs, step: run.batch, steps: starts.length, loss: run.epochLossSum / Math.max(1, run.epochBatches) });
         const due = config.snapshotEvery ? run.steps % config.snapshotEvery === 0 : run.batch === starts.length;
-        if (config.signal?.aborted) {
-          config.onSnapshot?.(snapshot());
-          throw new InterruptedError(`interrupted after step ${run.steps}`);
-        }
-        if (due) config.onSnapshot?.(snapshot());
+        await breathe(undefined, ''); // a signal that arrives now still gets this step's snapshot
+        if (due || config.signal?.aborted) config.onSnapshot?.(snapshot());
+        if (config.signal?.aborted) throw new InterruptedError(`interrupted after step ${run.steps}`);
       }
       run.epochLosses.push(run.epochLossSum / run.epochBatches);
     }

@@ -1,0 +1,17 @@
+// Training and evaluation run synchronously, step after step. Every few milliseconds they let the event loop
+// in, so that timers, the progress bar and signal handlers run, and stop when the run is asked to.
+
+/** The run was asked to stop (config.signal) and has offered its last snapshot. */
+export class InterruptedError extends Error {
+  override name = 'InterruptedError';
+}
+
+let lastBreath = performance.now();
+
+export async function breathe(signal: AbortSignal | undefined, where: string): Promise<void> {
+  if (performance.now() - lastBreath > 20) {
+    await new Promise(setImmediate);
+    lastBreath = performance.now();
+  }
+  if (signal?.aborted) throw new InterruptedError(`interrupted ${where}`);
+}
