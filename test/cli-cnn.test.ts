@@ -74,6 +74,17 @@ describe('onnx-finetune on a PyTorch CNN (torch-digits-cnn)', function () {
     await expectSameInBothRuntimes(record.model, digits.test, record.accuracy);
   });
 
+  it("--optimizer adamw decays weights by PyTorch's default 0.01 unless --weight-decay says otherwise", async () => {
+    const seedFiles = ['--model', fixturePath('torch-seed', 'model.onnx'), '--train', fixturePath('torch-seed', 'train.csv'), '--test', fixturePath('torch-seed', 'test.csv')];
+    const settings = async (extra: string[], out: string) => {
+      const run = await cli(['linear-probe', ...seedFiles, '--epochs', '1', '--optimizer', 'adamw', ...extra, '--out', join(tmp, out)], tmp);
+      expect(run.code, run.stderr).to.equal(0);
+      return JSON.parse(readFileSync(join(tmp, out, 'linear_probe.json'), 'utf8')).settings;
+    };
+    expect((await settings([], 'adamw')).weight_decay).to.equal(0.01);
+    expect((await settings(['--weight-decay', '0'], 'adamw0')).weight_decay).to.equal(0);
+  });
+
   it('--loss overrides the loss the head implies', async () => {
     const seedFiles = ['--model', fixturePath('torch-seed', 'model.onnx'), '--train', fixturePath('torch-seed', 'train.csv'), '--test', fixturePath('torch-seed', 'test.csv')];
     const run = await cli(['linear-probe', ...seedFiles, '--loss', 'mse', '--epochs', '2', '--json', '--out', join(tmp, 'mse')], tmp);

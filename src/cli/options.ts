@@ -35,7 +35,7 @@ export const COMMON_OPTIONS = {
   seed: number('seed', 'seed for shuffling, the fresh head and the built-in data', DEFAULT_TRAIN_CONFIG.seed),
   optimizer: string(`optimizer [choices: ${OPTIMIZERS.join(', ')}]`, { default: DEFAULT_TRAIN_CONFIG.optimizer }),
   loss: string(`loss [choices: ${LOSS_NAMES.join(', ')}; default: bce for one logit, ce for several]`),
-  'weight-decay': number('nonnegative', 'weight decay (L2 for adam and sgd, decoupled for adamw)', DEFAULT_TRAIN_CONFIG.weightDecay),
+  'weight-decay': { kind: 'nonnegative', requiresArg: true, describe: 'weight decay: L2 for adam and sgd, decoupled for adamw [default: 0, for adamw 0.01 as in PyTorch]' } as NumberOption,
   device: string(`execution provider [choices: ${DEVICES.join(', ')}]`, { default: DEFAULT_TRAIN_CONFIG.device }),
   out: string('output folder [default: runs/<strategy>-<timestamp>, runs/compare-<timestamp> for compare]'),
   'checkpoint-every': { kind: 'count', requiresArg: true, describe: 'write a checkpoint every N steps [default: at the end of each epoch]' } as NumberOption,

@@ -38,6 +38,7 @@ export function humanSummary(records: RunRecord[], results: TrainResult[], dir: 
     lines.push(`${r.strategy.padEnd(width)}  ${r.accuracy.toFixed(4).padStart(8)}  ${results[i].testLoss.toFixed(4).padStart(9)}  ${String(r.steps).padStart(5)}  ${r.seconds.toFixed(2).padStart(7)}`);
   });
   for (const r of records) lines.push(`  ${r.strategy} epoch losses: ${r.epoch_losses.map((l) => l.toFixed(4)).join(' ')}`);
+  results.forEach((r) => r.skippedBatches > 0 && lines.push(`  ${r.strategy}: skipped ${r.skippedBatches} of ${r.steps} batches for a non-finite loss or gradient`));
   lines.push(`wrote ${records.map((r) => r.strategy).join(', ')} (.onnx + .json) to ${dir}`);
   return lines.join('\n') + '\n';
 }

@@ -95,7 +95,8 @@ export async function runCommand(command: CommandKey, argv: Argv, io: CommandIo)
   const common = (name: string) => readNumber(argv, name, COMMON_OPTIONS);
   const settings = {
     optimizer: readOptimizer(argv),
-    weightDecay: common('weight-decay'),
+    // PyTorch's defaults: AdamW decays by 0.01, Adam and SGD not at all.
+    weightDecay: argv['weight-decay'] !== undefined ? common('weight-decay') : readOptimizer(argv) === 'adamw' ? 0.01 : 0,
     batchSize: common('batch-size'),
     shuffle: argv.shuffle !== false,
     seed: common('seed'),
