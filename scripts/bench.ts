@@ -41,7 +41,7 @@ async function measure(w: Workload) {
   const model = w.model();
   const data = randomDataset(w.batch * 8, w.featureShape, w.config.loss.name === 'bce' ? 2 : 5, 1);
   const parameters = initialParameters(model);
-  const runner = await StageRunner.create(model, parameters, w.plan.stages[w.stage ?? 0], data, { ...w.config, batchSize: w.batch });
+  const runner = await StageRunner.create(model, parameters, w.plan.stages[w.stage ?? 0], data, { ...w.config, batchSize: w.batch }, new Rng(2));
   const order = Int32Array.from({ length: data.count }, (_, i) => i);
   let step = 0;
   const oneStep = () => {

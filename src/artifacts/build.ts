@@ -12,6 +12,7 @@ import { describeModel, type ModelSummary } from '../model/describe.js';
 import type { Loss } from '../losses/index.js';
 import { UserError } from '../errors.js';
 import { splitFrozenPrefix } from './frozen-prefix.js';
+import { dropoutMasks, type DropoutMask } from './dropout-masks.js';
 
 export const LABELS = 'labels';
 export const LOSS = 'loss';
@@ -28,6 +29,8 @@ export interface Artifacts {
   trainable: { name: string; dims: number[]; gradient: string }[];
   labelShape: Dim[];
   labelType: 'float' | 'int64';
+  /** Training-mode Dropout masks the train graph takes as inputs, one per node, drawn by the trainer. */
+  masks: DropoutMask[];
 }
 
 export function cloneModel(model: ModelProto): ModelProto {
@@ -47,7 +50,10 @@ export function buildArtifacts(model: ModelProto, trainable: string[], loss: Los
   const logitsShape: Dim[] = summary.logitsShape ?? ['batch', null];
   const labelShape = loss.labelShape(logitsShape);
 
-  const split = splitFrozenPrefix(graph, summary.input, trainableSet);
+  const dropout = dropoutMasks(graph, inferShapes(graph, indexGraph(graph), summary.opset));
+  graph.node = dropout.train;
+  // A fed mask changes every step, like a trainable parameter: what reads one is not a frozen prefix.
+  const split = splitFrozenPrefix(graph, summary.input, new Set([...trainable, ...dropout.masks.map((m) => m.input)]));
   let dataInput = graph.input.find((i) => i.name === summary.input)!;
   let prefix: ModelProto | undefined;
   if (split) {
@@ -62,6 +68,7 @@ export function buildArtifacts(model: ModelProto, trainable: string[], loss: Los
     ...trainable.map((name) => makeValueInfo(name, floatType, known.get(name)!.dims)),
     makeValueInfo(LABELS, loss.labelType === 'int64' ? DataType.INT64 : floatType, labelShape),
   ];
+  const evalNodes = graph.node.map((n) => dropout.evalVersion.get(n) ?? n);
 
   const lossInits: TensorProto[] = [];
   const emitter = createEmitter('loss', floatType, summary.opset, lossInits);
@@ -72,25 +79,26 @@ export function buildArtifacts(model: ModelProto, trainable: string[], loss: Los
 
   const evalModel = withGraph(base, {
     ...graph,
-    node: [...graph.node, ...forward],
-    initializer: [...usedBy(graph.node, graph.initializer), ...lossInits],
+    node: [...evalNodes, ...forward],
+    initializer: [...usedBy(evalNodes, graph.initializer), ...lossInits],
     output: [lossOutput, logitsOutput],
   });
 
   const seedName = gradName(summary.logits);
   const lossGradient = loss.gradient(emitter, io, seedName);
-  const forwardGraph = { ...graph, node: [...graph.node] } as GraphProto;
+  const forwardGraph = { ...graph, input: [...graph.input, ...dropout.inputs], node: [...graph.node] } as GraphProto;
   const index = indexGraph(forwardGraph);
   const infos = inferShapes(forwardGraph, index, summary.opset);
   const backward = buildBackward({ graph: forwardGraph, index, infos, opset: summary.opset, seeds: new Map([[summary.logits, seedName]]), wrt: trainable });
   const trainableOut = trainable.map((name) => ({ name, dims: known.get(name)!.dims, gradient: backward.gradients.get(name)! }));
   const trainModel = withGraph(base, {
     ...graph,
+    input: forwardGraph.input,
     node: [...graph.node, ...forward, ...lossGradient, ...backward.nodes],
     initializer: [...usedBy(graph.node, graph.initializer), ...lossInits, ...backward.initializers],
     output: [lossOutput, logitsOutput, ...trainableOut.map((p) => makeValueInfo(p.gradient, floatType, p.dims))],
   });
-  return { train: trainModel, eval: evalModel, prefix, input: dataInput.name, summary, trainable: trainableOut, labelShape, labelType: loss.labelType };
+  return { train: trainModel, eval: evalModel, prefix, input: dataInput.name, summary, trainable: trainableOut, labelShape, labelType: loss.labelType, masks: dropout.masks };
 }
 
 /** The initializers some node reads (a frozen prefix takes its weights with it). */

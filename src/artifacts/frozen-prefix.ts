@@ -16,12 +16,13 @@ export interface PrefixSplit {
 }
 
 /** Expects graph.node in topological order. */
-export function splitFrozenPrefix(graph: GraphProto, dataInput: string, trainable: ReadonlySet<string>): PrefixSplit | null {
-  const fromTrainable = reachable(graph.node, trainable);
+/** `varying`: the inputs that change from step to step (trainable parameters, fed Dropout masks). */
+export function splitFrozenPrefix(graph: GraphProto, dataInput: string, varying: ReadonlySet<string>): PrefixSplit | null {
+  const fromTrainable = reachable(graph.node, varying);
   const fromData = reachable(graph.node, new Set([dataInput]));
   const isPrefix = (n: NodeProto) => n.input.some((i) => fromData.has(i)) && !n.input.some((i) => fromTrainable.has(i));
   const prefixData = graph.node.filter(isPrefix);
-  if (prefixData.length === 0 || prefixData.some((n) => RANDOM_OPS.has(n.opType) || isTrainingDropout(n))) return null;
+  if (prefixData.length === 0 || prefixData.some((n) => RANDOM_OPS.has(n.opType))) return null;
   const rest = graph.node.filter((n) => !isPrefix(n));
   const produced = new Set(prefixData.flatMap((n) => n.output));
   const graphOutputs = new Set(graph.output.map((o) => o.name));
@@ -31,11 +32,6 @@ export function splitFrozenPrefix(graph: GraphProto, dataInput: string, trainabl
   if (boundary.size !== 1 || boundary.has(dataInput)) return null;
   const [name] = boundary;
   return { prefix: closure(graph.node, name, fromTrainable), rest, boundary: name };
-}
-
-/** Dropout runs in training mode only when its third input says so. */
-function isTrainingDropout(n: NodeProto): boolean {
-  return n.opType === 'Dropout' && !!n.input[2];
 }
 
 function reachable(nodes: NodeProto[], sources: ReadonlySet<string>): Set<string> {

@@ -4,7 +4,7 @@
 //   onnx_finetune.format   'onnx-finetune-checkpoint'
 //   onnx_finetune.state    JSON: version, the run's identity (strategy, plan, settings, fingerprints of the
 //                          model and the data), the position in the plan, the epoch's losses so far, the
-//                          shuffle RNG's state and data order, and the optimizer state per parameter
+//                          shuffle and Dropout generators' states, the data order, and the optimizer state per parameter
 //                          (typed arrays as base64 of their little-endian bytes)
 //   onnx_finetune.checksum SHA-256 over the state JSON and every initializer's name and bytes
 // Reading one parses JSON and protobuf only: nothing from the file is ever executed.
@@ -12,6 +12,7 @@ import { createHash } from 'node:crypto';
 import { onnx, type ModelProto } from '../onnx/proto.js';
 import { decodeModel, encodeModel } from '../onnx/io.js';
 import { inferenceModel } from '../artifacts/build.js';
+import { inEvalMode } from '../artifacts/dropout-masks.js';
 import { initialParameters, type RunSnapshot } from '../train/trainer.js';
 import type { ParamState } from '../optim/optimizer.js';
 import { UserError } from '../errors.js';
@@ -31,7 +32,7 @@ export interface RunIdentity {
 }
 
 export function encodeCheckpoint(source: ModelProto, snapshot: RunSnapshot, identity: RunIdentity): Uint8Array {
-  const model = inferenceModel(source, snapshot.parameters);
+  const model = inEvalMode(inferenceModel(source, snapshot.parameters));
   const state = JSON.stringify({
     version: VERSION,
     identity,
@@ -41,6 +42,7 @@ export function encodeCheckpoint(source: ModelProto, snapshot: RunSnapshot, iden
     epochBatches: snapshot.epochBatches,
     skippedBatches: snapshot.skippedBatches,
     rngState: snapshot.rngState,
+    dropoutRngState: snapshot.dropoutRngState,
     order: base64(snapshot.order),
     optimizer: Object.fromEntries([...snapshot.optimizerState].map(([name, s]) => [name, {
       step: s.step, expAvg: s.expAvg && base64(s.expAvg), expAvgSq: s.expAvgSq && base64(s.expAvgSq), momentumBuffer: s.momentumBuffer && base64(s.momentumBuffer),
@@ -88,7 +90,7 @@ function readState(s: any, model: ModelProto): Checkpoint {
     snapshot: {
       strategy: s.identity.strategy, stage: s.position.stage, epoch: s.position.epoch, batch: s.position.batch, steps: s.position.steps,
       epochLosses: s.epochLosses, epochLossSum: s.epochLossSum, epochBatches: s.epochBatches, skippedBatches: s.skippedBatches,
-      rngState: s.rngState, order: new Int32Array(bytesOf(s.order).buffer),
+      rngState: s.rngState, dropoutRngState: s.dropoutRngState, order: new Int32Array(bytesOf(s.order).buffer),
       parameters: initialParameters(model),
       optimizerState,
     },

@@ -10,6 +10,8 @@ import { BatchBuffers } from './batches.js';
 import { prefixFeatures } from './prefix-features.js';
 import type { Stage } from './strategies.js';
 import type { TrainConfig } from './trainer.js';
+import type { Rng } from './rng.js';
+import { drawMask } from '../artifacts/dropout-masks.js';
 
 /**
  * One stage's training session: artifacts built for the parameters its groups select (the rest baked in at
@@ -25,9 +27,10 @@ export class StageRunner {
     private readonly parameters: Map<string, Float32Array>,
     private readonly feeds: Record<string, ort.Tensor>,
     private readonly batches: BatchBuffers,
+    private readonly dropoutRng: Rng,
   ) {}
 
-  static async create(model: ModelProto, parameters: Map<string, Float32Array>, stage: Stage, data: Dataset, config: TrainConfig): Promise<StageRunner> {
+  static async create(model: ModelProto, parameters: Map<string, Float32Array>, stage: Stage, data: Dataset, config: TrainConfig, dropoutRng: Rng): Promise<StageRunner> {
     const optimizer = new Optimizer(config.optimizer, stage.groups, [...parameters.keys()], { weightDecay: config.weightDecay });
     const trainable = [...parameters.keys()].filter((n) => optimizer.parameterNames.includes(n));
     const artifacts = buildArtifacts(inferenceModel(model, parameters), trainable, config.loss);
@@ -36,7 +39,7 @@ export class StageRunner {
     const examples = artifacts.prefix ? await prefixFeatures(artifacts.prefix, data, config, config.signal) : data;
     const batches = new BatchBuffers(examples, artifacts.labelShape, artifacts.labelType);
     optimizer.kernel = kernel;
-    return new StageRunner(artifacts, session, optimizer, parameters, parameterFeeds(artifacts, parameters), batches);
+    return new StageRunner(artifacts, session, optimizer, parameters, parameterFeeds(artifacts, parameters), batches, dropoutRng);
   }
 
   get optimizerState(): Map<string, ParamState> {
@@ -56,6 +59,10 @@ export class StageRunner {
     const batch = this.batches.gather(order, start, end);
     this.feeds[this.artifacts.input] = batch.features;
     this.feeds[LABELS] = batch.labels;
+    for (const mask of this.artifacts.masks) {
+      const values = drawMask(mask, batch.size, () => this.dropoutRng.next());
+      this.feeds[mask.input] = new ort.Tensor('float32', values, [batch.size, ...(mask.shape.slice(1) as number[])]);
+    }
     const out = await this.session.run(this.feeds);
     const loss = out[LOSS].data[0] as number;
     let finite = Number.isFinite(loss);

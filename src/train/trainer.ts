@@ -4,6 +4,7 @@
 import type { ModelProto } from '../onnx/proto.js';
 import { tensorValues } from '../onnx/tensor.js';
 import { buildArtifacts, inferenceModel, type Artifacts } from '../artifacts/build.js';
+import { inEvalMode } from '../artifacts/dropout-masks.js';
 import { describeModel, type ModelSummary } from '../model/describe.js';
 import type { Device } from '../runtime/session.js';
 import { Optimizer, type OptimizerKind, type ParamState } from '../optim/optimizer.js';
@@ -90,6 +91,8 @@ export interface RunSnapshot {
   epochBatches: number;
   skippedBatches: number;
   rngState: number;
+  /** The generator of training-mode Dropout masks. */
+  dropoutRngState: number;
   order: Int32Array;
   parameters: Map<string, Float32Array>;
   optimizerState: Map<string, ParamState>;
@@ -109,15 +112,16 @@ export async function train(model: ModelProto, plan: Plan, data: { train: Datase
   checkDataset(data.test, summary, config.loss);
   const run = config.resume ? resumeState(config.resume, plan, data.train) : freshState(model, summary, plan, data.train, config.seed);
   const rng = new Rng(run.rngState);
+  const dropoutRng = new Rng(run.dropoutRngState);
   const starts = batchStarts(data.train.count, config.batchSize);
-  const snapshot = (): RunSnapshot => ({ ...run, rngState: rng.state, order: run.order.slice(), epochLosses: [...run.epochLosses],
+  const snapshot = (): RunSnapshot => ({ ...run, rngState: rng.state, dropoutRngState: dropoutRng.state, order: run.order.slice(), epochLosses: [...run.epochLosses],
     parameters: cloneArrays(run.parameters), optimizerState: cloneState(runner!.optimizerState) });
   let artifacts: Artifacts | undefined;
   let runner: StageRunner | undefined;
   let resumedOptimizerState = config.resume?.optimizerState; // belongs to the stage the run resumes in
   for (; run.stage < plan.stages.length; run.stage++, run.epoch = 0) {
     const stage = plan.stages[run.stage];
-    runner = await StageRunner.create(model, run.parameters, stage, data.train, config);
+    runner = await StageRunner.create(model, run.parameters, stage, data.train, config, dropoutRng);
     if (resumedOptimizerState) runner.optimizerState = cloneState(resumedOptimizerState);
     resumedOptimizerState = undefined;
     artifacts = runner.artifacts;
@@ -156,7 +160,7 @@ export async function train(model: ModelProto, plan: Plan, data: { train: Datase
     strategy: plan.strategy, accuracy, testLoss, epochLosses: run.epochLosses, steps: run.steps, skippedBatches: run.skippedBatches,
     seconds: (performance.now() - started) / 1000,
     parameters: run.parameters,
-    model: inferenceModel(model, run.parameters),
+    model: inEvalMode(inferenceModel(model, run.parameters)),
   };
 }
 
@@ -165,7 +169,7 @@ type RunState = Omit<RunSnapshot, 'optimizerState'>;
 function freshState(model: ModelProto, summary: ModelSummary, plan: Plan, data: Dataset, seed: number): RunState {
   return {
     strategy: plan.strategy, stage: 0, epoch: 0, batch: 0, steps: 0, epochLosses: [], epochLossSum: 0, epochBatches: 0, skippedBatches: 0,
-    rngState: seed >>> 0, order: Int32Array.from({ length: data.count }, (_, i) => i),
+    rngState: seed >>> 0, dropoutRngState: (seed ^ 0x9e3779b9) >>> 0, order: Int32Array.from({ length: data.count }, (_, i) => i),
     parameters: initialParameters(model, summary),
   };
 }
