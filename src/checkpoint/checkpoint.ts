@@ -97,8 +97,10 @@ function readState(s: any, model: ModelProto): Checkpoint {
   };
 }
 
-export function fingerprint(bytes: Uint8Array): string {
-  return createHash('sha256').update(bytes).digest('hex');
+export function fingerprint(...chunks: Uint8Array[]): string {
+  const hash = createHash('sha256');
+  for (const chunk of chunks) hash.update(chunk);
+  return hash.digest('hex');
 }
 
 function checksum(model: ModelProto, state: string): string {

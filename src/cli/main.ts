@@ -23,7 +23,7 @@ export async function main(args: string[]): Promise<number> {
   let cli: Yargs = yargs(args)
     .scriptName('onnx-finetune')
     .usage('$0 <command> [options]\n\nFine-tune an ONNX model on ONNX Runtime: linear probe, partial unfreeze or full fine-tune.\nWith no --model/--train/--test, runs the built-in default (the seed notebook\'s task).')
-    .parserConfiguration({ 'duplicate-arguments-array': false })
+    .parserConfiguration({ 'duplicate-arguments-array': false, 'parse-numbers': false, 'parse-positional-numbers': false })
     .options(yargsOptions(COMMON_OPTIONS))
     .group(Object.keys(COMMON_OPTIONS), 'Common options:')
     .strict()

@@ -20,12 +20,13 @@ interface NumberOption extends Options {
 }
 
 const string = (describe: string, extra: Options = {}): Options => ({ type: 'string', requiresArg: true, describe, ...extra });
-const number = (kind: NumberKind, describe: string, defaultValue: number): NumberOption => ({ kind, requiresArg: true, describe, default: defaultValue });
+// yargs leaves numbers as typed (parse-numbers off in main.ts): readNumber decides what is a number.
+const number = (kind: NumberKind, describe: string, defaultValue?: number): NumberOption => ({ kind, requiresArg: true, describe, default: defaultValue });
 
 export const COMMON_OPTIONS = {
   model: string('ONNX model to fine-tune (backbone + head), e.g. from torch.onnx.export [default: the built-in seed backbone with a fresh Linear(16,1) head]'),
   backbone: string('ONNX backbone without a head (its output is the feature vector): a fresh Linear(features, --classes) head named head.* is attached'),
-  classes: { kind: 'count', requiresArg: true, describe: 'outputs of the head attached to --backbone (1: binary, BCE; more: classes, cross-entropy)' } as NumberOption,
+  classes: number('count', 'outputs of the head attached to --backbone (1: binary, BCE; more: classes, cross-entropy)'),
   train: string('training CSV (with a header) [default: the built-in synthetic task]'),
   test: string('test CSV, same columns [default: the built-in synthetic task]'),
   label: string('label column [default: y, else the last column]'),
@@ -35,10 +36,10 @@ export const COMMON_OPTIONS = {
   seed: number('seed', 'seed for shuffling, the fresh head and the built-in data', DEFAULT_TRAIN_CONFIG.seed),
   optimizer: string(`optimizer [choices: ${OPTIMIZERS.join(', ')}]`, { default: DEFAULT_TRAIN_CONFIG.optimizer }),
   loss: string(`loss [choices: ${LOSS_NAMES.join(', ')}; default: bce for one logit, ce for several]`),
-  'weight-decay': { kind: 'nonnegative', requiresArg: true, describe: 'weight decay: L2 for adam and sgd, decoupled for adamw [default: 0, for adamw 0.01 as in PyTorch]' } as NumberOption,
+  'weight-decay': number('nonnegative', 'weight decay: L2 for adam and sgd, decoupled for adamw [default: 0, for adamw 0.01 as in PyTorch]'),
   device: string(`execution provider [choices: ${DEVICES.join(', ')}]`, { default: DEFAULT_TRAIN_CONFIG.device }),
   out: string('output folder [default: runs/<strategy>-<timestamp>, runs/compare-<timestamp> for compare]'),
-  'checkpoint-every': { kind: 'count', requiresArg: true, describe: 'write a checkpoint every N steps [default: at the end of each epoch]' } as NumberOption,
+  'checkpoint-every': number('count', 'write a checkpoint every N steps [default: at the end of each epoch]'),
   'keep-checkpoints': number('count', 'checkpoints to keep per strategy (older ones are deleted)', 2),
   resume: string('continue the interrupted run whose output folder is DIR, from its newest checkpoints (same command and options)'),
   'on-nonfinite': string(`what a NaN/infinite loss or gradient does [choices: ${NONFINITE.join(', ')}]`, { default: 'stop' }),
@@ -85,12 +86,14 @@ const KIND_RULES: Record<NumberKind, { ok(v: number): boolean; want: string }> =
   seed: { ok: (v) => Number.isInteger(v) && v >= 0 && v <= 0xffffffff, want: 'a whole number from 0 to 4294967295' },
 };
 
+const DECIMAL = /^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$/;
+
 /** The value of a number option, checked: `--lr: 'abc' is not a number`, `--epochs must be a positive whole number, got 0`. */
 export function readNumber(argv: Argv, name: string, options: Record<string, Options | NumberOption>): number {
   const kind = (options[name] as NumberOption | undefined)?.kind;
   if (!kind) throw new Error(`'${name}' is not a number option`);
   const raw = argv[name];
-  const value = typeof raw === 'number' ? raw : typeof raw === 'string' && raw.trim() !== '' ? Number(raw) : NaN;
+  const value = typeof raw === 'number' ? raw : typeof raw === 'string' && DECIMAL.test(raw.trim()) ? Number(raw) : NaN;
   if (Number.isNaN(value)) throw new UserError(`--${name}: '${String(raw)}' is not a number`);
   const rule = KIND_RULES[kind];
   if (!rule.ok(value)) throw new UserError(`--${name} must be ${rule.want}, got ${String(raw)}`);

@@ -1,6 +1,7 @@
 // One command from parsed options: read and check everything, train each plan with the library's train(),
 // then write the outputs and print. No training logic lives here; the commands only build plans and a config.
 import { readFileSync } from 'node:fs';
+import { resolve } from 'node:path';
 import { matchParameters, resolveGroups } from '../optim/groups.js';
 import { LOSSES, lossForHead, type Loss, type LossName } from '../losses/index.js';
 import { checkPlan, DEFAULT_TRAIN_CONFIG, type TrainConfig, type TrainResult } from '../train/trainer.js';
@@ -104,7 +105,7 @@ export async function runCommand(command: CommandKey, argv: Argv, io: CommandIo)
   };
   const resumeDir = readString(argv, 'resume');
   const out = readString(argv, 'out');
-  if (resumeDir !== undefined && out !== undefined && out !== resumeDir) throw new UserError(`--resume ${resumeDir} continues the run in that folder; --out ${out} would name another`);
+  if (resumeDir !== undefined && out !== undefined && resolve(out) !== resolve(resumeDir)) throw new UserError(`--resume ${resumeDir} continues the run in that folder; --out ${out} would name another`);
   const folder = outputFolder(resumeDir ?? out, command);
   const checkpointEvery = argv['checkpoint-every'] === undefined ? undefined : common('checkpoint-every');
   const keep = common('keep-checkpoints');

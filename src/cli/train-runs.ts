@@ -4,7 +4,7 @@ import { readFileSync } from 'node:fs';
 import { train, InterruptedError, NonFiniteError, type RunSnapshot, type TrainConfig, type TrainResult } from '../train/trainer.js';
 import type { Plan } from '../train/strategies.js';
 import { decodeCheckpoint, encodeCheckpoint, fingerprint, type RunIdentity } from '../checkpoint/checkpoint.js';
-import { encodeModel } from '../onnx/io.js';
+import { onnx, type ModelProto } from '../onnx/proto.js';
 import { UserError } from '../errors.js';
 import { checkpointsOf, writeCheckpoint } from './run-folder.js';
 import { progressBar } from './progress.js';
@@ -47,9 +47,15 @@ export function runIdentity(plan: Plan, config: TrainConfig, inputs: Inputs): Ru
     strategy: plan.strategy,
     plan: plan.stages,
     settings: { loss: config.loss.name, optimizer: config.optimizer, weight_decay: config.weightDecay, batch_size: config.batchSize, shuffle: config.shuffle, seed: config.seed },
-    model: fingerprint(encodeModel(inputs.model)),
-    data: fingerprint(Buffer.concat([Buffer.from(train.features.buffer), Buffer.from(train.labels.buffer)])),
+    model: fingerprint(...modelBytes(inputs.model)),
+    data: fingerprint(new Uint8Array(train.features.buffer), new Uint8Array(train.labels.buffer)),
   };
+}
+
+/** The model's structure and then each weight, without one buffer of it all (a model may pass 2 GiB). */
+function modelBytes(model: ModelProto): Uint8Array[] {
+  const structure = { ...model, graph: { ...model.graph, initializer: model.graph.initializer.map((t) => ({ ...t, rawData: new Uint8Array(0) })) } };
+  return [onnx.ModelProto.encode(structure as never).finish(), ...model.graph.initializer.map((t) => t.rawData ?? new Uint8Array(0))];
 }
 
 /** The newest checkpoint of this run in the folder, checked against what this command would run. */

@@ -72,7 +72,12 @@ function loadExternalData(t: TensorProto, modelPath: string): void {
   t.dataLocation = onnx.TensorProto.DataLocation.DEFAULT;
 }
 
+/** A model in memory, as sessions load it: protobuf and ONNX Runtime both stop at 2 GiB. */
 export function encodeModel(model: ModelProto): Uint8Array {
+  const weights = model.graph.initializer.reduce((sum, t) => sum + (t.rawData?.length ?? 0), 0);
+  if (weights > MAX_INLINE_BYTES) {
+    throw new UserError(`the model's weights take ${(weights / 2 ** 30).toFixed(1)} GiB: training graphs are loaded from memory, which ONNX limits to 2 GiB, so models this large cannot be trained yet`);
+  }
   return onnx.ModelProto.encode(model as never).finish();
 }
 
