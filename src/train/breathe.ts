@@ -8,10 +8,16 @@ export class InterruptedError extends Error {
 
 let lastBreath = performance.now();
 
-export async function breathe(signal: AbortSignal | undefined, where: string): Promise<void> {
+/** Lets the event loop in if the last time was more than 20 ms ago. */
+export async function yieldToEventLoop(): Promise<void> {
   if (performance.now() - lastBreath > 20) {
     await new Promise(setImmediate);
     lastBreath = performance.now();
   }
+}
+
+/** yieldToEventLoop, then stop if the run was asked to. */
+export async function breathe(signal: AbortSignal | undefined, where: string): Promise<void> {
+  await yieldToEventLoop();
   if (signal?.aborted) throw new InterruptedError(`interrupted ${where}`);
 }

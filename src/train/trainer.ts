@@ -17,7 +17,7 @@ import { batchStarts } from './batches.js';
 import type { Plan, StrategyKey } from './strategies.js';
 import { StageRunner } from './stage-runner.js';
 import { evaluate } from './evaluate.js';
-import { breathe, InterruptedError } from './breathe.js';
+import { InterruptedError, yieldToEventLoop } from './breathe.js';
 
 export interface TrainConfig {
   loss: Loss;
@@ -125,34 +125,37 @@ export async function train(model: ModelProto, plan: Plan, data: { train: Datase
     if (resumedOptimizerState) runner.optimizerState = cloneState(resumedOptimizerState);
     resumedOptimizerState = undefined;
     artifacts = runner.artifacts;
-    for (; run.epoch < stage.epochs; run.epoch++, run.batch = 0) {
-      if (run.batch === 0) {
-        if (config.shuffle) rng.permutation(run.order.length, run.order);
-        run.epochLossSum = 0;
-        run.epochBatches = 0;
-      }
-      for (; run.batch < starts.length; ) {
-        const { loss, skipped } = await runner.step(run.order, starts[run.batch], Math.min(starts[run.batch] + config.batchSize, run.order.length), config.onNonFinite ?? 'stop');
-        if (skipped) run.skippedBatches++;
-        else {
-          run.epochLossSum += loss;
-          run.epochBatches++;
+    try {
+      for (; run.epoch < stage.epochs; run.epoch++, run.batch = 0) {
+        if (run.batch === 0) {
+          if (config.shuffle) rng.permutation(run.order.length, run.order);
+          run.epochLossSum = 0;
+          run.epochBatches = 0;
         }
-        run.batch++;
-        run.steps++;
-        if (skipped === 'stop') {
-          throw new NonFiniteError(`non-finite loss or gradient at stage ${run.stage + 1} (${stage.name}), epoch ${run.epoch + 1}, step ${run.batch} of ${starts.length} (step ${run.steps} of the run); lower the learning rate or use --on-nonfinite skip-batch`);
+        while (run.batch < starts.length) {
+          const { loss, skipped } = await runner.step(run.order, starts[run.batch], Math.min(starts[run.batch] + config.batchSize, run.order.length), config.onNonFinite ?? 'stop');
+          if (skipped) run.skippedBatches++;
+          else {
+            run.epochLossSum += loss;
+            run.epochBatches++;
+          }
+          run.batch++;
+          run.steps++;
+          if (skipped === 'stop') {
+            throw new NonFiniteError(`non-finite loss or gradient at stage ${run.stage + 1} (${stage.name}), epoch ${run.epoch + 1}, step ${run.batch} of ${starts.length} (step ${run.steps} of the run); lower the learning rate or use --on-nonfinite skip-batch`);
+          }
+          config.onStep?.(run.steps, run.parameters);
+          config.onProgress?.({ stage: stage.name, epoch: run.epoch + 1, epochs: stage.epochs, step: run.batch, steps: starts.length, loss: run.epochLossSum / Math.max(1, run.epochBatches) });
+          const due = config.snapshotEvery ? run.steps % config.snapshotEvery === 0 : run.batch === starts.length;
+          await yieldToEventLoop(); // a signal that arrives now still gets this step's snapshot
+          if (due || config.signal?.aborted) config.onSnapshot?.(snapshot());
+          if (config.signal?.aborted) throw new InterruptedError(`interrupted after step ${run.steps}`);
         }
-        config.onStep?.(run.steps, run.parameters);
-        config.onProgress?.({ stage: stage.name, epoch: run.epoch + 1, epochs: stage.epochs, step: run.batch, steps: starts.length, loss: run.epochLossSum / Math.max(1, run.epochBatches) });
-        const due = config.snapshotEvery ? run.steps % config.snapshotEvery === 0 : run.batch === starts.length;
-        await breathe(undefined, ''); // a signal that arrives now still gets this step's snapshot
-        if (due || config.signal?.aborted) config.onSnapshot?.(snapshot());
-        if (config.signal?.aborted) throw new InterruptedError(`interrupted after step ${run.steps}`);
+        run.epochLosses.push(run.epochLossSum / run.epochBatches);
       }
-      run.epochLosses.push(run.epochLossSum / run.epochBatches);
+    } finally {
+      await runner.release();
     }
-    await runner.release();
   }
   if (!artifacts) throw new UserError('the plan has no stages');
   const { accuracy, loss: testLoss } = await evaluate(artifacts, run.parameters, data.test, config);
