@@ -85,6 +85,16 @@ describe('onnx-finetune on a PyTorch CNN (torch-digits-cnn)', function () {
     expect((await settings(['--weight-decay', '0'], 'adamw0')).weight_decay).to.equal(0);
   });
 
+  it('--threads sets ONNX Runtime\'s intra-op threads, and the run trains the same', async () => {
+    const args = (n: string, out: string) => ['full-finetune', ...files, '--no-shuffle', '--batch-size', '32', '--epochs', '1', '--threads', n, '--json', '--out', join(tmp, out)];
+    const one = JSON.parse((await cli(args('1', 't1'), tmp)).stdout), two = await cli(args('2', 't2'), tmp);
+    expect(two.code, two.stderr).to.equal(0);
+    expect(JSON.parse(readFileSync(join(tmp, 't2', 'full_fine_tune.json'), 'utf8')).settings.threads).to.equal(2);
+    expect(JSON.parse(two.stdout).epoch_losses[0]).to.be.closeTo(one.epoch_losses[0], 1e-6);
+    const bad = await cli(args('0', 't0'), tmp);
+    expect(bad.stderr.trim()).to.equal('onnx-finetune: --threads must be a positive whole number, got 0');
+  });
+
   it('--loss overrides the loss the head implies', async () => {
     const seedFiles = ['--model', fixturePath('torch-seed', 'model.onnx'), '--train', fixturePath('torch-seed', 'train.csv'), '--test', fixturePath('torch-seed', 'test.csv')];
     const run = await cli(['linear-probe', ...seedFiles, '--loss', 'mse', '--epochs', '2', '--json', '--out', join(tmp, 'mse')], tmp);

@@ -102,6 +102,7 @@ export async function runCommand(command: CommandKey, argv: Argv, io: CommandIo)
     shuffle: argv.shuffle !== false,
     seed: common('seed'),
     device: readDevice(argv),
+    threads: common('threads'),
   };
   const resumeDir = readString(argv, 'resume');
   const out = readString(argv, 'out');
