@@ -7,7 +7,7 @@ import { encodeModel } from '../src/onnx/io.js';
 import { indexGraph, nameNodes } from '../src/graph/graph-index.js';
 import { inferShapes } from '../src/graph/shapes.js';
 import { buildBackward, gradName } from '../src/autodiff/backward.js';
-import { UserError } from '../src/errors.js';
+import { expectUserError, seededBackward } from './util/backward.js';
 import { buildCase, gradCheck, type GradCheckSpec } from './util/gradcheck.js';
 
 /** buildBackward over a float64 graph whose inputs are all [2, 3] unless given, seeded at y. */
@@ -15,21 +15,9 @@ function backwardOf(nodes: NodeProto[], wrt: string[], inputs: Record<string, (n
   const names = [...new Set(nodes.flatMap((n) => n.input))].filter((i) => i && !nodes.some((n) => n.output.includes(i)));
   const graph = makeGraph(nodes, 'g', names.map((n) => makeValueInfo(n, DataType.DOUBLE, n in inputs ? inputs[n] : [2, 3])),
     [makeValueInfo('y', DataType.DOUBLE, null)]);
-  nameNodes(graph);
-  const index = indexGraph(graph);
-  const infos = inferShapes(graph, index, 17);
-  return buildBackward({ graph, index, infos, opset: 17, seeds: new Map([['y', 'y_grad']]), wrt });
+  return seededBackward(graph, wrt);
 }
 
-function expectUserError(fn: () => unknown): string {
-  try {
-    fn();
-  } catch (e) {
-    expect(e).to.be.instanceOf(UserError);
-    return (e as Error).message;
-  }
-  expect.fail('expected an error');
-}
 
 describe('backward driver', () => {
   describe('ops without a gradient rule', () => {

@@ -3,6 +3,7 @@
 // becomes one UserError that names the option and the value given.
 import type { Options } from 'yargs';
 import { UserError } from '../errors.js';
+import { parseDecimal } from '../decimal.js';
 import { NOTEBOOK_DEFAULTS, DEFAULT_HEAD } from '../train/strategies.js';
 import { DEFAULT_TRAIN_CONFIG } from '../train/trainer.js';
 import { DEVICES, type Device } from '../runtime/session.js';
@@ -87,14 +88,12 @@ const KIND_RULES: Record<NumberKind, { ok(v: number): boolean; want: string }> =
   seed: { ok: (v) => Number.isInteger(v) && v >= 0 && v <= 0xffffffff, want: 'a whole number from 0 to 4294967295' },
 };
 
-const DECIMAL = /^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$/;
-
 /** The value of a number option, checked: `--lr: 'abc' is not a number`, `--epochs must be a positive whole number, got 0`. */
 export function readNumber(argv: Argv, name: string, options: Record<string, Options | NumberOption>): number {
   const kind = (options[name] as NumberOption | undefined)?.kind;
   if (!kind) throw new Error(`'${name}' is not a number option`);
   const raw = argv[name];
-  const value = typeof raw === 'number' ? raw : typeof raw === 'string' && DECIMAL.test(raw.trim()) ? Number(raw) : NaN;
+  const value = typeof raw === 'number' ? raw : typeof raw === 'string' ? parseDecimal(raw.trim()) : NaN;
   if (Number.isNaN(value)) throw new UserError(`--${name}: '${String(raw)}' is not a number`);
   const rule = KIND_RULES[kind];
   if (!rule.ok(value)) throw new UserError(`--${name} must be ${rule.want}, got ${String(raw)}`);

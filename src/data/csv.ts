@@ -3,6 +3,7 @@
 import { readFileSync } from 'node:fs';
 import { parse } from 'csv-parse/sync';
 import { UserError } from '../errors.js';
+import { parseDecimal } from '../decimal.js';
 import type { Dataset } from './dataset.js';
 
 export interface CsvOptions {
@@ -68,11 +69,9 @@ function labelColumn(header: string[], label: string | undefined, path: string):
   return y >= 0 ? y : header.length - 1;
 }
 
-const DECIMAL = /^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$/;
-
 /** A decimal number that float32 can hold: features are fed as float32. */
 function parseCell(cell: string, path: string, line: number, column: string): number {
-  const value = DECIMAL.test(cell) ? Number(cell) : NaN;
+  const value = parseDecimal(cell);
   if (!Number.isFinite(Math.fround(value))) {
     const what = cell === '' ? 'an empty cell'
       : /^[+-]?(nan|inf(inity)?)$/i.test(cell) ? `'${cell}' (not finite)`
