@@ -19,7 +19,7 @@ const ALL = describeModel(seed.model).parameters.map((p) => p.name);
 describe('training artifacts', () => {
   it('train graph outputs the loss, the logits and one gradient per trainable parameter', () => {
     const a = buildArtifacts(seed.model, ALL, LOSSES.bce);
-    expect(a.train.graph.output.map((o) => o.name)).to.deep.equal(['loss', 'logits', ...ALL.map((n) => `${n}_grad`)]);
+    expect(a.train.graph.output.map((o) => o.name)).to.deep.equal(['loss', 'logits', ...ALL.map((n) => `${n}_grad`), 'gradients']);
     expect(a.eval.graph.output.map((o) => o.name)).to.deep.equal(['loss', 'logits']);
     expect(a.train.graph.input.map((i) => i.name)).to.deep.equal(['x', ...ALL, 'labels']);
   });
@@ -35,7 +35,7 @@ describe('training artifacts', () => {
     const backward = g.node.filter((n) => n.name.includes('_Grad/'));
     expect(backward.length).to.be.greaterThan(0);
     for (const node of backward) expect(node.name.startsWith('/head/Gemm_Grad/'), node.name).to.equal(true);
-    expect(g.output.map((o) => o.name)).to.deep.equal(['loss', 'logits', 'head.weight_grad', 'head.bias_grad']);
+    expect(g.output.map((o) => o.name)).to.deep.equal(['loss', 'logits', 'head.weight_grad', 'head.bias_grad', 'gradients']);
   });
 
   it('frozen parameters between trainable ones are baked in as constants with no gradient', () => {
@@ -105,6 +105,10 @@ describe('training artifacts', () => {
     expect(train.loss.data[0]).to.equal(evaluation.loss.data[0]);
     expect(train['head.weight_grad'].dims).to.deep.equal([1, 16]);
     expect(train['backbone.0.weight_grad'].dims).to.deep.equal([32, 10]);
+    // The flat output holds every gradient, row-major, at its offset, and nothing else.
+    const flat = train.gradients.data as Float32Array;
+    for (const p of a.trainable) expect(flat.subarray(p.offset, p.offset + p.size)).to.deep.equal(train[p.gradient].data);
+    expect(flat.length).to.equal(a.trainable.reduce((n, p) => n + p.size, 0));
   });
 });
 

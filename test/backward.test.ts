@@ -105,7 +105,10 @@ describe('backward driver', () => {
       }
       for (const t of result.initializers) expect(underNode(t.name), `initializer ${t.name}`).to.equal(true);
       // Lone contributions are written straight under their final names.
-      for (const t of ['W', 'b', 'h', 'r', 'm']) expect(result.nodes.some((n) => n.output.includes(gradName(t))), gradName(t)).to.equal(true);
+      for (const t of ['W', 'b', 'h', 'r']) expect(result.nodes.some((n) => n.output.includes(gradName(t))), gradName(t)).to.equal(true);
+      // m's gradient is y's, passed through the Add: readers take y's gradient, and no Identity copies it.
+      expect(result.nodes.map((n) => n.opType)).to.not.include('Identity');
+      expect(result.nodes.find((n) => n.name.startsWith('mix_Grad/'))!.input).to.include(gradName('y'));
       // s gets two contributions, named by node and input slot, summed into s_grad.
       const sum = result.nodes.find((n) => n.output[0] === 's_grad')!;
       expect(sum.opType).to.equal('Sum');

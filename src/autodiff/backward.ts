@@ -77,7 +77,24 @@ export function buildBackward(req: BackwardRequest): BackwardResult {
     if (!g) throw new UserError(`parameter '${w}' does not affect the loss, so it has no gradient`);
     gradients.set(w, g);
   }
-  return { nodes, initializers, gradients };
+  return { nodes: withoutPassThroughs(nodes, new Set(gradients.values())), initializers, gradients };
+}
+
+/**
+ * Rules write each input gradient under its own name, often by an Identity (the gradient of an Add, of a
+ * Gemm's bias before its un-broadcast). ONNX Runtime runs an Identity as a copy at a microsecond of overhead
+ * each, so readers of an Identity's output read its input instead; only the named results keep theirs.
+ */
+function withoutPassThroughs(nodes: NodeProto[], results: Set<string>): NodeProto[] {
+  const alias = new Map<string, string>();
+  const resolve = (t: string) => alias.get(t) ?? t;
+  const kept: NodeProto[] = [];
+  for (const node of nodes) {
+    node.input = node.input.map(resolve);
+    if (node.opType === 'Identity' && !results.has(node.output[0])) alias.set(node.output[0], node.input[0]);
+    else kept.push(node);
+  }
+  return kept;
 }
 
 /** Tensors reachable forward from wrt and backward from the seeds, float-typed. */

@@ -12,9 +12,18 @@ export function reduceSum(ctx: Emitter, x: string, axes: number[], keepdims: boo
 
 /** ReduceMean takes axes as an input from opset 18; no axes means all of them. */
 export function reduceMean(ctx: Emitter, x: string, axes: number[], keepdims: boolean, out: string): NodeProto {
-  if (axes.length === 0) return ctx.make('ReduceMean', [x], [out], { keepdims: keepdims ? 1 : 0 });
-  if (ctx.opset >= 18) return ctx.make('ReduceMean', [x, ctx.ints(`axes_${axes.join('_')}`, axes)], [out], { keepdims: keepdims ? 1 : 0 });
-  return ctx.make('ReduceMean', [x], [out], { axes, keepdims: keepdims ? 1 : 0 });
+  return reduceFrom18('ReduceMean', ctx, x, axes, keepdims, out);
+}
+
+/** ReduceLogSumExp, like ReduceMean, takes axes as an input from opset 18. */
+export function reduceLogSumExp(ctx: Emitter, x: string, axes: number[], keepdims: boolean, out: string): NodeProto {
+  return reduceFrom18('ReduceLogSumExp', ctx, x, axes, keepdims, out);
+}
+
+function reduceFrom18(op: string, ctx: Emitter, x: string, axes: number[], keepdims: boolean, out: string): NodeProto {
+  if (axes.length === 0) return ctx.make(op, [x], [out], { keepdims: keepdims ? 1 : 0 });
+  if (ctx.opset >= 18) return ctx.make(op, [x, ctx.ints(`axes_${axes.join('_')}`, axes)], [out], { keepdims: keepdims ? 1 : 0 });
+  return ctx.make(op, [x], [out], { axes, keepdims: keepdims ? 1 : 0 });
 }
 
 export function unsqueeze(ctx: Emitter, x: string, axes: number[], out: string): NodeProto {

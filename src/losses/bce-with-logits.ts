@@ -1,23 +1,27 @@
 // BCE-with-logits, PyTorch's stable form, mean over all elements:
 //   l = max(z, 0) - z*y + log(1 + exp(-|z|)),   dl/dz = (sigmoid(z) - y) / numel.
-import { reduceMean } from '../autodiff/emit.js';
+// max(z, 0) + log(1 + exp(-|z|)) is log(exp(0) + exp(z)), which ReduceLogSumExp over the pair (0, z)
+// computes in exactly that stable form (it subtracts the larger term), in 2 nodes where the spelled-out
+// formula takes 7: each node costs ONNX Runtime about a microsecond on a small batch.
+import { reduceLogSumExp, reduceMean, unsqueeze } from '../autodiff/emit.js';
 import { floatSize, type Loss } from './loss.js';
 
 export const bceWithLogits: Loss = {
   name: 'bce',
   labelType: 'float',
   labelShape: (logitsShape) => logitsShape,
-  forward(e, { logits: z, labels: y }, loss) {
+  forward(e, { logits: z, labels: y, logitsShape }, loss) {
+    // Pairs (0, z) along a last axis of size 1: the logits' own ([batch, 1]) or a new one.
+    const rank = logitsShape.length;
+    const column = logitsShape[rank - 1] === 1;
+    const pairRank = column ? rank : rank + 1;
+    const pads = Array.from({ length: 2 * pairRank }, (_, i) => (i === pairRank - 1 ? 1 : 0));
     return [
-      e.make('Relu', [z], [e.tmp('relu_z')]),
+      ...(column ? [] : [unsqueeze(e, z, [rank], e.tmp('z_column'))]),
+      e.make('Pad', [column ? z : e.tmp('z_column'), e.ints('pad_zero_before_z', pads)], [e.tmp('zero_and_z')]),
+      reduceLogSumExp(e, e.tmp('zero_and_z'), [pairRank - 1], column, e.tmp('softplus_z')),
       e.make('Mul', [z, y], [e.tmp('z_y')]),
-      e.make('Abs', [z], [e.tmp('abs_z')]),
-      e.make('Neg', [e.tmp('abs_z')], [e.tmp('neg_abs_z')]),
-      e.make('Exp', [e.tmp('neg_abs_z')], [e.tmp('exp')]),
-      e.make('Add', [e.tmp('exp'), e.constant('one', [1])], [e.tmp('one_plus_exp')]),
-      e.make('Log', [e.tmp('one_plus_exp')], [e.tmp('log1p_exp')]),
-      e.make('Sub', [e.tmp('relu_z'), e.tmp('z_y')], [e.tmp('linear_part')]),
-      e.make('Add', [e.tmp('linear_part'), e.tmp('log1p_exp')], [e.tmp('elementwise')]),
+      e.make('Sub', [e.tmp('softplus_z'), e.tmp('z_y')], [e.tmp('elementwise')]),
       reduceMean(e, e.tmp('elementwise'), [], false, loss),
     ];
   },

@@ -22,8 +22,7 @@ export const crossEntropy: Loss = {
     if (typeof classes !== 'number') throw new UserError(`cross-entropy needs a known number of classes (logits shape [${logitsShape}])`);
     return [
       e.make('Softmax', [z], [e.tmp('probs')], { axis: 1 }),
-      unsqueeze(e, y, [1], e.tmp('labels_column_g')),
-      e.make('Equal', [e.tmp('labels_column_g'), e.ints('class_ids', Array.from({ length: classes }, (_, i) => i))], [e.tmp('is_label')]),
+      e.make('Equal', [e.tmp('labels_column'), e.ints('class_ids', Array.from({ length: classes }, (_, i) => i))], [e.tmp('is_label')]),
       e.make('Cast', [e.tmp('is_label')], [e.tmp('one_hot')], { to: e.dtype }),
       e.make('Sub', [e.tmp('probs'), e.tmp('one_hot')], [e.tmp('residual')]),
       ...floatSize(e, y, e.tmp('batch')),

@@ -19,7 +19,7 @@ export interface Loss {
   labelType: 'float' | 'int64';
   labelShape(logitsShape: Dim[]): Dim[];
   forward(e: Emitter, io: LossIO, loss: string): NodeProto[];
-  /** Writes d(loss)/d(logits) to `out`. */
+  /** Writes d(loss)/d(logits) to `out`. It may read what `forward` made: a train graph holds both. */
   gradient(e: Emitter, io: LossIO, out: string): NodeProto[];
 }
 

@@ -59,18 +59,21 @@ export interface StepSession {
 }
 
 /**
+ * `outputs` limits what each run returns (default: every graph output).
+ *
  * The training loop makes thousands of tiny runs, and InferenceSession.run costs ~20 µs a call in its
  * setImmediate hop and wrapping, as much as a small model's whole forward pass. onnxruntime-node's native
  * binding runs synchronously; we call it directly when it is there, and fall back to the public API if a
  * future onnxruntime-node moves it.
  */
-export async function createStepSession(model: ModelProto, options: SessionOptions = {}): Promise<StepSession> {
+export async function createStepSession(model: ModelProto, options: SessionOptions = {}, outputs?: string[]): Promise<StepSession> {
   const settings = sessionOptions(options);
   const bytes = encodeModel(model);
   const binding = nativeBinding();
   if (!binding) {
     const session = await createSession(bytes, options);
-    return { synchronous: false, run: (feeds) => session.run(feeds), release: () => session.release() };
+    const names = outputs ?? session.outputNames;
+    return { synchronous: false, run: (feeds) => session.run(feeds, names), release: () => session.release() };
   }
   const native = new binding.InferenceSession();
   try {
@@ -78,7 +81,8 @@ export async function createStepSession(model: ModelProto, options: SessionOptio
   } catch (e) {
     throw sessionError(e as Error, options);
   }
-  const fetches = Object.fromEntries(native.outputMetadata.map((m) => [m.name, null]));
+  // Only the outputs asked for: each fetched one costs a copy into a new JavaScript tensor.
+  const fetches = Object.fromEntries((outputs ?? native.outputMetadata.map((m) => m.name)).map((name) => [name, null]));
   return {
     synchronous: true,
     run: (feeds) => native.run(feeds, fetches, {}) as Results,

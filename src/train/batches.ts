@@ -27,12 +27,13 @@ export class BatchBuffers {
     const { x, y } = entry;
     const { features, labels } = this.data;
     const rowSize = this.rowSize;
+    // Plain index loops: a subarray per row costs more than copying a small row.
     for (let i = 0; i < size; i++) {
-      const row = order[start + i];
-      x.set(features.subarray(row * rowSize, (row + 1) * rowSize), i * rowSize);
-      if (y instanceof BigInt64Array) y[i] = BigInt(labels[row]);
-      else y[i] = labels[row];
+      const from = order[start + i] * rowSize, to = i * rowSize;
+      for (let k = 0; k < rowSize; k++) x[to + k] = features[from + k];
     }
+    if (y instanceof BigInt64Array) for (let i = 0; i < size; i++) y[i] = BigInt(labels[order[start + i]]);
+    else for (let i = 0; i < size; i++) y[i] = labels[order[start + i]];
     return entry.batch;
   }
 

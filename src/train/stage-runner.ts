@@ -1,7 +1,7 @@
 // One stage's training session: the artifacts for the parameters its groups select, a fresh optimizer, and
 // one step = gather a batch, run the train graph, update the parameters in place.
 import type { ModelProto } from '../onnx/proto.js';
-import { buildArtifacts, inferenceModel, LABELS, LOSS, type Artifacts } from '../artifacts/build.js';
+import { buildArtifacts, GRADIENTS, inferenceModel, LABELS, LOSS, type Artifacts } from '../artifacts/build.js';
 import { createStepSession, ort, type StepSession } from '../runtime/session.js';
 import { Optimizer, type ParamState, type UpdateKernel } from '../optim/optimizer.js';
 import { AdamGraphUpdate, GRAPH_UPDATE_MIN_PARAMETERS } from '../optim/adam-graph.js';
@@ -34,7 +34,7 @@ export class StageRunner {
     const optimizer = new Optimizer(config.optimizer, stage.groups, [...parameters.keys()], { weightDecay: config.weightDecay });
     const trainable = [...parameters.keys()].filter((n) => optimizer.parameterNames.includes(n));
     const artifacts = buildArtifacts(inferenceModel(model, parameters), trainable, config.loss);
-    const session = await createStepSession(artifacts.train, config);
+    const session = await createStepSession(artifacts.train, config, [LOSS, GRADIENTS]);
     const kernel = await updateKernel(optimizer, artifacts, config);
     const examples = artifacts.prefix ? await prefixFeatures(artifacts.prefix, data, config, config.signal) : data;
     const batches = new BatchBuffers(examples, artifacts.labelShape, artifacts.labelType);
@@ -65,13 +65,9 @@ export class StageRunner {
     }
     const out = await this.session.run(this.feeds);
     const loss = out[LOSS].data[0] as number;
-    let finite = Number.isFinite(loss);
-    for (const p of this.artifacts.trainable) {
-      const g = out[p.gradient].data as Float32Array;
-      this.grads.set(p.name, g);
-      if (finite) finite = allFinite(g);
-    }
-    if (!finite) return { loss, skipped: onNonFinite };
+    const gradients = out[GRADIENTS].data as Float32Array;
+    if (!Number.isFinite(loss) || !allFinite(gradients)) return { loss, skipped: onNonFinite };
+    for (const p of this.artifacts.trainable) this.grads.set(p.name, gradients.subarray(p.offset, p.offset + p.size));
     this.optimizer.step(this.parameters, this.grads);
     return { loss, skipped: false };
   }
