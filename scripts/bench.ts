@@ -1,5 +1,5 @@
-// npm run bench: median time per training step for fixed workloads on generated data. It measures and
-// prints; it never passes or fails. `--json` prints one JSON line per workload instead of the table.
+// npm run bench: median time per training step for fixed workloads on generated data, and the whole compare
+// process. It measures and prints; it never passes or fails. `--json` prints one JSON line per workload instead of the table.
 import { loadModel } from '../src/onnx/io.js';
 import { LOSSES } from '../src/losses/index.js';
 import { DEFAULT_TRAIN_CONFIG, initialParameters, type TrainConfig } from '../src/train/trainer.js';
@@ -10,6 +10,11 @@ import type { Dataset } from '../src/data/dataset.js';
 import type { ModelProto } from '../src/onnx/proto.js';
 import { attachLinearHead } from '../src/model/attach-head.js';
 import { buildMlpBackbone } from '../src/model/seed-backbone.js';
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 
 interface Workload {
   name: string;
@@ -24,8 +29,22 @@ interface Workload {
   flopsPerStep?: number;
 }
 
+interface Result {
+  workload: string;
+  error?: string;
+  batch?: number;
+  threads?: number;
+  median_us?: number;
+  min_us?: number;
+  max_us?: number;
+  samples_per_s?: number;
+  gflops?: number;
+  peak_rss_mb?: number;
+}
+
 const json = process.argv.includes('--json');
 const REPEATS = 15;
+const COMPARE_REPEATS = 5;
 /** Steps timed together in one repeat: enough for ~50 ms, so the clock's resolution does not matter. */
 const TARGET_REPEAT_MS = 50;
 
@@ -37,7 +56,7 @@ function randomDataset(rows: number, featureShape: number[], classes: number, se
   return { source: 'generated', count: rows, featureShape, features, labels };
 }
 
-async function measure(w: Workload) {
+async function measure(w: Workload): Promise<Result> {
   const model = w.model();
   const data = randomDataset(w.batch * 8, w.featureShape, w.config.loss.name === 'bce' ? 2 : 5, 1);
   const parameters = initialParameters(model);
@@ -86,13 +105,56 @@ const workloads: Workload[] = [
   })),
 ];
 
-if (!json) console.log(`onnx-finetune bench — node ${process.version}, ${process.platform}/${process.arch}, median of ${REPEATS} timed runs of ~${TARGET_REPEAT_MS} ms after warm-up\n`);
-for (const w of workloads) {
+// Each workload runs in a child process of its own, so its peak RSS is its own.
+const workloadArg = process.argv.indexOf('--workload');
+if (workloadArg >= 0) {
+  const w = workloads[Number(process.argv[workloadArg + 1])];
   const r = await measure(w).catch((e: Error) => ({ workload: w.name, error: e.message }));
-  if ('error' in r) {
-    console.log(json ? JSON.stringify(r) : `${w.name.padEnd(52)} not measured: ${r.error}`);
-    continue;
+  console.log(JSON.stringify(r));
+} else {
+  if (!json) console.log(`onnx-finetune bench — node ${process.version}, ${process.platform}/${process.arch}, median of ${REPEATS} timed runs of ~${TARGET_REPEAT_MS} ms after warm-up\n`);
+  for (const [i, w] of workloads.entries()) report(runChild(i, w.name));
+  report(measureCompare());
+}
+
+function runChild(index: number, name: string): Result {
+  const child = spawnSync(process.execPath, [fileURLToPath(import.meta.url), '--workload', String(index)], { encoding: 'utf8' });
+  const line = child.stdout.trim().split('\n').pop() ?? '';
+  try {
+    return JSON.parse(line) as Result;
+  } catch {
+    return { workload: name, error: (child.stderr || line || `exit ${child.status}`).trim().split('\n')[0] };
   }
-  if (json) console.log(JSON.stringify(r));
-  else console.log(`${r.workload.padEnd(52)} batch ${String(r.batch).padStart(4)}  ${r.median_us.toFixed(1).padStart(9)} µs/step (min ${r.min_us.toFixed(1)}, max ${r.max_us.toFixed(1)})  ${Math.round(r.samples_per_s).toLocaleString('en-US').padStart(9)} samples/s${r.gflops ? `  ${r.gflops.toFixed(1)} GFLOP/s` : ''}  peak RSS ${r.peak_rss_mb.toFixed(0)} MB`);
+}
+
+// The whole `onnx-finetune compare` process, start to exit, as a user runs it; a preloaded hook reports
+// the process's own peak RSS as it exits.
+function measureCompare(): Result {
+  const name = 'onnx-finetune compare (whole process)';
+  const cli = fileURLToPath(new URL('../src/cli/main.js', import.meta.url));
+  const reportRss = 'data:text/javascript,process.on("exit",()=>process.stderr.write("\\npeak_rss_kb="+process.resourceUsage().maxRSS+"\\n"))';
+  const samples: number[] = [];
+  let peakKb = 0;
+  for (let r = 0; r < COMPARE_REPEATS; r++) {
+    const out = mkdtempSync(join(tmpdir(), 'onnx-finetune-bench-'));
+    const t0 = process.hrtime.bigint();
+    const child = spawnSync(process.execPath, ['--import', reportRss, cli, 'compare', '--out', out], { encoding: 'utf8' });
+    samples.push(Number(process.hrtime.bigint() - t0) / 1e3);
+    rmSync(out, { recursive: true, force: true });
+    if (child.status !== 0) return { workload: name, error: child.stderr.trim().split('\n')[0] };
+    peakKb = Math.max(peakKb, Number(/peak_rss_kb=(\d+)/.exec(child.stderr)?.[1] ?? 0));
+  }
+  samples.sort((a, b) => a - b);
+  return { workload: name, median_us: samples[Math.floor(samples.length / 2)], min_us: samples[0], max_us: samples[samples.length - 1], peak_rss_mb: peakKb / 1024 };
+}
+
+function report(r: Result): void {
+  if (json) return console.log(JSON.stringify(r));
+  if (r.error !== undefined) return console.log(`${r.workload.padEnd(52)} not measured: ${r.error}`);
+  const ms = r.median_us! >= 10_000;
+  const time = (us: number) => (ms ? `${(us / 1e3).toFixed(1)}` : us.toFixed(1));
+  const unit = ms ? 'ms' : 'µs';
+  const per = r.batch ? `${unit}/step` : unit;
+  console.log(`${r.workload.padEnd(52)} ${r.batch ? `batch ${String(r.batch).padStart(4)}` : '          '}  ${time(r.median_us!).padStart(8)} ${per.padEnd(7)} (min ${time(r.min_us!)}, max ${time(r.max_us!)})` +
+    `${r.samples_per_s ? `  ${Math.round(r.samples_per_s).toLocaleString('en-US').padStart(9)} samples/s` : ''}${r.gflops ? `  ${r.gflops.toFixed(1)} GFLOP/s` : ''}  peak RSS ${r.peak_rss_mb!.toFixed(0)} MB`);
 }
