@@ -24,6 +24,20 @@ describe('training artifacts', () => {
     expect(a.train.graph.input.map((i) => i.name)).to.deep.equal(['x', ...ALL, 'labels']);
   });
 
+  it('a large model has no flat gradients output, and its weight gradients are plain MatMuls on a transposed copy', async () => {
+    const { attachLinearHead } = await import('../src/model/attach-head.js');
+    const { buildMlpBackbone } = await import('../src/model/seed-backbone.js');
+    const { Rng } = await import('../src/train/rng.js');
+    // 512·256 + 256 + 10·256 + 10 gradient elements: past FLAT_GRADIENTS_MAX_ELEMENTS (2^17). The 512x256
+    // weight is past the Gemm rule's 2^16 elements, the head's is not.
+    const model = attachLinearHead(buildMlpBackbone([512, 256], new Rng(1), 0), 10, new Rng(2));
+    const names = describeModel(model).parameters.map((p) => p.name);
+    const g = buildArtifacts(model, names, LOSSES.ce).train.graph;
+    expect(g.output.map((o) => o.name)).to.deep.equal(['loss', 'logits', ...names.map((n) => `${n}_grad`)]);
+    expect(g.node.find((n) => n.output[0] === 'backbone.0.weight_grad')!.opType).to.equal('MatMul');
+    expect(g.node.find((n) => n.output[0] === 'head.weight_grad')!.opType).to.equal('Gemm');
+  });
+
   it('a frozen backbone gets no gradient node at all: a linear probe trains on its output', () => {
     const a = buildArtifacts(seed.model, HEAD, LOSSES.bce);
     // The backbone reads no trainable parameter, so it is a frozen prefix, computed once per example.

@@ -14,16 +14,20 @@ const bytesOf = (params: ReadonlyMap<string, Float32Array>) => Buffer.concat([..
 
 describe('snapshots and exact resume', () => {
   it('resuming from a snapshot mid-epoch, at an epoch end and between stages gives bit-identical results', async () => {
-    const snapshots: RunSnapshot[] = [];
-    const whole = await train(seed.model, plan, data, { ...config, snapshotEvery: 1, onSnapshot: (s) => snapshots.push(s) });
-    expect(snapshots.length).to.equal(whole.steps);
-    // step 7: mid-epoch in stage 1; 15: end of epoch 1; 30: end of stage 1 (between stages); 38: mid-epoch in stage 2
-    for (const at of [7, 15, 30, 38]) {
-      const resumed = await train(seed.model, plan, data, { ...config, resume: snapshots[at - 1] });
-      expect(bytesOf(resumed.parameters).equals(bytesOf(whole.parameters)), `resumed after step ${at}`).to.equal(true);
-      expect(resumed.epochLosses).to.deep.equal(whole.epochLosses);
-      expect(resumed.steps).to.equal(whole.steps);
-      expect(resumed.accuracy).to.equal(whole.accuracy);
+    // Adam in the JavaScript loop, then in the WebAssembly kernel, whose moments live in its own memory.
+    for (const adamInJavaScript of [true, false]) {
+      const snapshots: RunSnapshot[] = [];
+      const whole = await train(seed.model, plan, data, { ...config, adamInJavaScript, snapshotEvery: 1, onSnapshot: (s) => snapshots.push(s) });
+      expect(snapshots.length).to.equal(whole.steps);
+      // step 7: mid-epoch in stage 1; 15: end of epoch 1; 30: end of stage 1 (between stages); 38: mid-epoch in stage 2
+      for (const at of [7, 15, 30, 38]) {
+        const resumed = await train(seed.model, plan, data, { ...config, adamInJavaScript, resume: snapshots[at - 1] });
+        const label = `resumed after step ${at}${adamInJavaScript ? '' : ', kernel'}`;
+        expect(bytesOf(resumed.parameters).equals(bytesOf(whole.parameters)), label).to.equal(true);
+        expect(resumed.epochLosses, label).to.deep.equal(whole.epochLosses);
+        expect(resumed.steps).to.equal(whole.steps);
+        expect(resumed.accuracy).to.equal(whole.accuracy);
+      }
     }
   });
 

@@ -18,6 +18,12 @@ export const LABELS = 'labels';
 export const LOSS = 'loss';
 /** The train graph's every gradient in one flat tensor, in `trainable` order (see flatGradients). */
 export const GRADIENTS = 'gradients';
+/**
+ * Train graphs with fewer gradient elements than this have the flat GRADIENTS output. ONNX Runtime runs
+ * every node whether its output is fetched or not, and above this size the Concat's copy (1.4 ms for the
+ * 1.9M gradients of an MLP 784-1024-1024-10) costs more than fetching each gradient output on its own.
+ */
+export const FLAT_GRADIENTS_MAX_ELEMENTS = 1 << 17;
 
 export interface Artifacts {
   train: ModelProto;
@@ -29,7 +35,7 @@ export interface Artifacts {
   summary: ModelSummary;
   /**
    * Trainable parameters in feed order: the train graph's gradient output for each, and where its values
-   * lie (row-major) in the flat GRADIENTS output.
+   * lie (row-major) in the flat GRADIENTS output, when the graph has one (see FLAT_GRADIENTS_MAX_ELEMENTS).
    */
   trainable: { name: string; dims: number[]; gradient: string; offset: number; size: number }[];
   labelShape: Dim[];
@@ -102,21 +108,21 @@ export function buildArtifacts(model: ModelProto, trainable: string[], loss: Los
     offset += size;
     return { name, dims, gradient: backward.gradients.get(name)!, offset: offset - size, size };
   });
-  const flat = flatGradients(createEmitter(GRADIENTS, floatType, summary.opset, lossInits), trainableOut);
+  const flat = offset < FLAT_GRADIENTS_MAX_ELEMENTS;
   const trainModel = withGraph(base, {
     ...graph,
     input: forwardGraph.input,
-    node: [...graph.node, ...forward, ...lossGradient, ...backward.nodes, ...flat],
+    node: [...graph.node, ...forward, ...lossGradient, ...backward.nodes, ...(flat ? flatGradients(createEmitter(GRADIENTS, floatType, summary.opset, lossInits), trainableOut) : [])],
     initializer: [...usedBy(graph.node, graph.initializer), ...lossInits, ...backward.initializers],
-    output: [lossOutput, logitsOutput, ...trainableOut.map((p) => makeValueInfo(p.gradient, floatType, p.dims)), makeValueInfo(GRADIENTS, floatType, [offset])],
+    output: [lossOutput, logitsOutput, ...trainableOut.map((p) => makeValueInfo(p.gradient, floatType, p.dims)), ...(flat ? [makeValueInfo(GRADIENTS, floatType, [offset])] : [])],
   });
   return { train: trainModel, eval: evalModel, prefix, input: dataInput.name, summary, trainable: trainableOut, labelShape, labelType: loss.labelType, masks: dropout.masks };
 }
 
 /**
- * Every gradient flattened into one tensor. The trainer fetches this alone: onnxruntime-node turns each
- * fetched output into a new JavaScript tensor at several microseconds apiece, more than a Reshape and a
- * Concat cost, and the optimizer then walks one array.
+ * Every gradient flattened into one tensor. The trainer fetches this alone from a small model:
+ * onnxruntime-node turns each fetched output into a new JavaScript tensor at several microseconds apiece,
+ * more than a Reshape and a Concat cost there, and the optimizer then walks one array.
  */
 function flatGradients(e: Emitter, trainable: { gradient: string; dims: number[] }[]): NodeProto[] {
   const nodes: NodeProto[] = [];

@@ -14,7 +14,7 @@ export interface ParamState {
   momentumBuffer?: Float32Array;
 }
 
-/** Runs one update for every parameter of the optimizer at once (adam-graph.ts); else the JavaScript loops do. */
+/** Runs one update for every parameter of the optimizer at once (adam-kernel.ts); else the JavaScript loops do. */
 export interface UpdateKernel {
   step(optimizer: Optimizer, params: ReadonlyMap<string, Float32Array>, grads: ReadonlyMap<string, Float32Array>): void;
   release(): Promise<void>;
@@ -67,7 +67,7 @@ export function adamScalars(h: Hyperparameters, t: number) {
 // torch.optim.Adam / AdamW (single-tensor path): lerp for the first moment, addcmul for the second,
 // denom = sqrt(v) / sqrt(1 - beta2^t) + eps, p -= lr / (1 - beta1^t) * m / denom. PyTorch's CPU kernels
 // compute lerp and add(…, alpha) as one fused multiply-add: `fround(a + b * c)` rounds once the same way
-// (a float32 product is exact in a double). adam-graph.ts emits the same operations in the same order.
+// (a float32 product is exact in a double). adam-kernel.wat does the same operations in the same order.
 function adamUpdate(p: Float32Array, g: Float32Array, state: ParamState, h: ParamGroup, decoupled: boolean): void {
   const m = (state.expAvg ??= new Float32Array(p.length));
   const v = (state.expAvgSq ??= new Float32Array(p.length));

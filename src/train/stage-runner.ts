@@ -4,7 +4,7 @@ import type { ModelProto } from '../onnx/proto.js';
 import { buildArtifacts, GRADIENTS, inferenceModel, LABELS, LOSS, type Artifacts } from '../artifacts/build.js';
 import { createStepSession, ort, type StepSession } from '../runtime/session.js';
 import { Optimizer, type ParamState, type UpdateKernel } from '../optim/optimizer.js';
-import { AdamGraphUpdate, GRAPH_UPDATE_MIN_PARAMETERS } from '../optim/adam-graph.js';
+import { AdamKernel, allFinite } from '../optim/adam-kernel.js';
 import type { Dataset } from '../data/dataset.js';
 import { BatchBuffers } from './batches.js';
 import { prefixFeatures } from './prefix-features.js';
@@ -34,8 +34,9 @@ export class StageRunner {
     const optimizer = new Optimizer(config.optimizer, stage.groups, [...parameters.keys()], { weightDecay: config.weightDecay });
     const trainable = [...parameters.keys()].filter((n) => optimizer.parameterNames.includes(n));
     const artifacts = buildArtifacts(inferenceModel(model, parameters), trainable, config.loss);
-    const session = await createStepSession(artifacts.train, config, [LOSS, GRADIENTS]);
-    const kernel = await updateKernel(optimizer, artifacts, config);
+    const flat = artifacts.train.graph.output.some((o) => o.name === GRADIENTS);
+    const session = await createStepSession(artifacts.train, config, [LOSS, ...(flat ? [GRADIENTS] : artifacts.trainable.map((p) => p.gradient))]);
+    const kernel = updateKernel(optimizer, artifacts, config);
     const examples = artifacts.prefix ? await prefixFeatures(artifacts.prefix, data, config, config.signal) : data;
     const batches = new BatchBuffers(examples, artifacts.labelShape, artifacts.labelType);
     optimizer.kernel = kernel;
@@ -65,9 +66,14 @@ export class StageRunner {
     }
     const out = await this.session.run(this.feeds);
     const loss = out[LOSS].data[0] as number;
-    const gradients = out[GRADIENTS].data as Float32Array;
-    if (!Number.isFinite(loss) || !allFinite(gradients)) return { loss, skipped: onNonFinite };
-    for (const p of this.artifacts.trainable) this.grads.set(p.name, gradients.subarray(p.offset, p.offset + p.size));
+    const flat = out[GRADIENTS]?.data as Float32Array | undefined;
+    let finite = Number.isFinite(loss);
+    for (const p of this.artifacts.trainable) {
+      const g = flat ? flat.subarray(p.offset, p.offset + p.size) : (out[p.gradient].data as Float32Array);
+      this.grads.set(p.name, g);
+      if (finite) finite = allFinite(g);
+    }
+    if (!finite) return { loss, skipped: onNonFinite };
     this.optimizer.step(this.parameters, this.grads);
     return { loss, skipped: false };
   }
@@ -78,21 +84,13 @@ export class StageRunner {
   }
 }
 
-/** Adam on a large model updates in a graph (same bits, vectorized); small models keep the JavaScript loop. */
-async function updateKernel(optimizer: Optimizer, artifacts: Artifacts, config: TrainConfig): Promise<UpdateKernel | undefined> {
-  const count = artifacts.trainable.reduce((n, p) => n + p.dims.reduce((a, b) => a * b, 1), 0);
-  const threshold = config.graphUpdateMinParameters ?? GRAPH_UPDATE_MIN_PARAMETERS;
-  if (optimizer.kind === 'sgd' || count < threshold) return undefined;
-  return AdamGraphUpdate.create(optimizer, new Map(artifacts.trainable.map((p) => [p.name, p.dims])), config);
+/** Adam updates in the WebAssembly kernel (same bits, four lanes at a time); SGD in the JavaScript loop. */
+function updateKernel(optimizer: Optimizer, artifacts: Artifacts, config: TrainConfig): UpdateKernel | undefined {
+  if (optimizer.kind === 'sgd' || config.adamInJavaScript) return undefined;
+  return AdamKernel.create(new Map(artifacts.trainable.map((p) => [p.name, p.size])));
 }
 
 export function parameterFeeds(artifacts: Artifacts, parameters: Map<string, Float32Array>): Record<string, ort.Tensor> {
   // The tensors wrap the parameter arrays themselves: the optimizer updates them in place between runs.
   return Object.fromEntries(artifacts.trainable.map((p) => [p.name, new ort.Tensor('float32', parameters.get(p.name)!, p.dims)]));
 }
-
-function allFinite(values: Float32Array): boolean {
-  for (let i = 0; i < values.length; i++) if (!Number.isFinite(values[i])) return false;
-  return true;
-}
-

@@ -38,8 +38,8 @@ export interface TrainConfig {
   resume?: RunSnapshot;
   /** Checked after every step: when aborted, the run offers a snapshot and throws InterruptedError. */
   signal?: AbortSignal;
-  /** Adam updates models with at least this many trainable parameters in an ONNX graph (default 2^17). */
-  graphUpdateMinParameters?: number;
+  /** Adam updates in a WebAssembly kernel where WebAssembly SIMD is there; this keeps it in the JavaScript loop. */
+  adamInJavaScript?: boolean;
   onProgress?: (p: Progress) => void;
   /** Called after every optimizer step with the step count so far and the (live) parameters. */
   onStep?: (step: number, parameters: ReadonlyMap<string, Float32Array>) => void;
