@@ -143,7 +143,8 @@ describe('checkpoints and resume (command)', function () {
 
   it('a second run on the same --out is refused while the first is running', async () => {
     const out = join(tmp, 'busy');
-    const first = spawn(process.execPath, [CLI, 'full-finetune', ...files, '--epochs', '300', '--out', out], { cwd: tmp, stdio: 'ignore' });
+    // Long enough to outlast the second run's start on a slow machine; it is killed once that run is refused.
+    const first = spawn(process.execPath, [CLI, 'full-finetune', ...files, '--epochs', '5000', '--out', out], { cwd: tmp, stdio: 'ignore' });
     while (!existsSync(join(out, '.onnx-finetune.lock'))) await new Promise((r) => setTimeout(r, 20));
     const second = await cli(['linear-probe', ...files, '--out', out], tmp);
     first.kill('SIGKILL');

@@ -30,7 +30,9 @@ export async function main(args: string[]): Promise<number> {
     .demandCommand(1, `a command is needed: ${known.join(', ')} (see --help)`)
     .version(VERSION)
     .help()
-    .wrap(Math.min(110, process.stdout.columns ?? 110))
+    // yargs lays out the whole help text before it runs a command, in case the command fails; ours never
+    // prints it then (see fail), so the costly wrapping to the terminal's width is left for --help alone.
+    .wrap(args.includes('--help') ? Math.min(110, process.stdout.columns ?? 110) : null)
     .fail((message, error) => {
       // yargs reports its own usage errors as a message, or as a YError; anything else came from a command.
       if (error && error.name !== 'YError') throw error;

@@ -1,6 +1,7 @@
 // A progress bar on stderr (strategy, stage, epoch, step, running loss), drawn only when stderr is a terminal;
 // stdout stays the summary or the JSON object alone.
-import cliProgress from 'cli-progress';
+import type CliProgress from 'cli-progress';
+import { requirePackage } from '../require.js';
 import type { Progress } from '../train/trainer.js';
 import type { Plan } from '../train/strategies.js';
 
@@ -13,6 +14,7 @@ const SILENT: ProgressBar = { stop() {} };
 
 export function progressBar(enabled: boolean, plan: Plan, stepsPerEpoch: number): ProgressBar {
   if (!enabled) return SILENT;
+  const cliProgress: typeof CliProgress = requirePackage('cli-progress'); // loaded only when drawn
   const total = plan.stages.reduce((sum, s) => sum + s.epochs, 0) * stepsPerEpoch;
   const bar = new cliProgress.SingleBar({
     stream: process.stderr,

@@ -1,7 +1,8 @@
 // CSV files with a header: every column but the label is a feature. Parsing is csv-parse's (quoting,
 // line endings, BOM); this module checks that every cell is a finite number and names the first that is not.
 import { readFileSync } from 'node:fs';
-import { parse } from 'csv-parse/sync';
+import type { parse as Parse } from 'csv-parse/sync';
+import { requirePackage } from '../require.js';
 import { UserError } from '../errors.js';
 import { parseDecimal } from '../decimal.js';
 import type { Dataset } from './dataset.js';
@@ -20,6 +21,7 @@ export function readCsvDataset(path: string, options: CsvOptions = {}): Dataset 
   } catch (e) {
     throw new UserError(`${path}: cannot read CSV file (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`);
   }
+  const parse: typeof Parse = requirePackage('csv-parse/sync').parse; // its CommonJS build: one file, loaded when needed
   let rows: string[][];
   let lines: number[];
   try {

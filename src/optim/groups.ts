@@ -1,7 +1,10 @@
 // Parameter groups as in torch.optim: records selected by globs over parameter names, missing keys filled
 // from the optimizer's defaults. A parameter in two groups, or a glob that matches nothing, is an error.
-import picomatch from 'picomatch';
+import type Picomatch from 'picomatch';
+import { requirePackage } from '../require.js';
 import { UserError } from '../errors.js';
+
+const picomatch: typeof Picomatch = requirePackage('picomatch');
 
 export interface Hyperparameters {
   lr: number;

@@ -1,12 +1,19 @@
 // One onnxruntime-node InferenceSession per artifact. Small models run best on one intra-op thread: the
 // per-step work is tiny and thread hand-offs cost more than they save.
-import * as ort from 'onnxruntime-node';
+import type * as Ort from 'onnxruntime-node';
 import { existsSync, readdirSync } from 'node:fs';
-import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import type { ModelProto } from '../onnx/proto.js';
 import { encodeModel } from '../onnx/io.js';
 import { UserError } from '../errors.js';
+import { requirePackage } from '../require.js';
+
+const ort: typeof Ort = requirePackage('onnxruntime-node');
+/** The onnxruntime-node types the rest of the project names as ort.X. */
+declare namespace ort {
+  type Tensor = Ort.Tensor;
+  type InferenceSession = Ort.InferenceSession;
+}
 
 export type Device = 'cpu' | 'cuda';
 export const DEVICES: readonly Device[] = ['cpu', 'cuda'];
@@ -25,15 +32,20 @@ ort.env.logLevel = 'fatal';
 
 /** onnxruntime-node ships the CPU provider; the CUDA one arrives only with ONNXRUNTIME_NODE_INSTALL=cuda12. */
 export function cudaProviderInstalled(): boolean {
-  const bin = join(dirname(createRequire(import.meta.url).resolve('onnxruntime-node')), '..', 'bin');
+  const bin = join(dirname(requirePackage.resolve('onnxruntime-node')), '..', 'bin');
   if (!existsSync(bin)) return false;
   return readdirSync(bin).some((napi) => existsSync(join(bin, napi, process.platform, process.arch, 'libonnxruntime_providers_cuda.so')));
 }
 
-function sessionOptions(options: SessionOptions): ort.InferenceSession.SessionOptions {
-  const device = options.device ?? 'cpu';
+/** A device this onnxruntime-node can run on, or a UserError saying why not. */
+export function checkDevice(device: Device = 'cpu'): void {
   if (!DEVICES.includes(device)) throw new UserError(`unknown device '${device}' (expected one of: ${DEVICES.join(', ')})`);
   if (device === 'cuda' && !cudaProviderInstalled()) throw cudaMissing();
+}
+
+function sessionOptions(options: SessionOptions): Ort.InferenceSession.SessionOptions {
+  const device = options.device ?? 'cpu';
+  checkDevice(device);
   return { executionProviders: [device], intraOpNumThreads: options.threads ?? 1, interOpNumThreads: 1, graphOptimizationLevel: 'all' };
 }
 
@@ -102,7 +114,7 @@ let cachedBinding: { InferenceSession: new () => NativeSession } | null | undefi
 function nativeBinding() {
   if (cachedBinding === undefined) {
     try {
-      const module = createRequire(import.meta.url)('onnxruntime-node/dist/binding.js');
+      const module = requirePackage('onnxruntime-node/dist/binding.js');
       module.initOrt();
       cachedBinding = typeof module.binding?.InferenceSession === 'function' ? module.binding : null;
     } catch {

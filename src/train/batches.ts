@@ -11,6 +11,8 @@ export interface Batch {
   labels: ort.Tensor;
 }
 
+const LONG_ROW = 64;
+
 export class BatchBuffers {
   private readonly bySize = new Map<number, { batch: Batch; x: Float32Array; y: Float32Array | BigInt64Array }>();
   private readonly rowSize: number;
@@ -27,10 +29,11 @@ export class BatchBuffers {
     const { x, y } = entry;
     const { features, labels } = this.data;
     const rowSize = this.rowSize;
-    // Plain index loops: a subarray per row costs more than copying a small row.
+    // A small row is copied in a plain loop, cheaper than making a subarray for it; a long one with set.
     for (let i = 0; i < size; i++) {
       const from = order[start + i] * rowSize, to = i * rowSize;
-      for (let k = 0; k < rowSize; k++) x[to + k] = features[from + k];
+      if (rowSize >= LONG_ROW) x.set(features.subarray(from, from + rowSize), to);
+      else for (let k = 0; k < rowSize; k++) x[to + k] = features[from + k];
     }
     if (y instanceof BigInt64Array) for (let i = 0; i < size; i++) y[i] = BigInt(labels[order[start + i]]);
     else for (let i = 0; i < size; i++) y[i] = labels[order[start + i]];

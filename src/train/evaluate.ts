@@ -1,6 +1,6 @@
 // Evaluation on a dataset with a stage's eval graph: accuracy and mean loss.
 import { LABELS, LOSS, type Artifacts } from '../artifacts/build.js';
-import { createSession } from '../runtime/session.js';
+import { createStepSession } from '../runtime/session.js';
 import type { Dataset } from '../data/dataset.js';
 import { BatchBuffers, batchStarts } from './batches.js';
 import { prefixFeatures } from './prefix-features.js';
@@ -10,7 +10,7 @@ import { breathe } from './breathe.js';
 
 /** Accuracy (binary: sigmoid(logit) > 0.5; multi-class: argmax) and mean loss on a dataset, with the eval graph. */
 export async function evaluate(artifacts: Artifacts, parameters: Map<string, Float32Array>, data: Dataset, config: TrainConfig) {
-  const session = await createSession(artifacts.eval, config);
+  const session = await createStepSession(artifacts.eval, config);
   const feeds = parameterFeeds(artifacts, parameters);
   const examples = artifacts.prefix ? await prefixFeatures(artifacts.prefix, data, config, config.signal) : data;
   const batches = new BatchBuffers(examples, artifacts.labelShape, artifacts.labelType);
