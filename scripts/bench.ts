@@ -15,6 +15,8 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { DataType, makeGraph, makeModel, makeNode, makeValueInfo } from '../src/onnx/builder.js';
+import { createStepSession, ort } from '../src/runtime/session.js';
 
 interface Workload {
   name: string;
@@ -40,11 +42,13 @@ interface Result {
   samples_per_s?: number;
   gflops?: number;
   peak_rss_mb?: number;
+  per_node_us?: number;
 }
 
 const json = process.argv.includes('--json');
 const REPEATS = 15;
 const COMPARE_REPEATS = 5;
+const FLOOR = 'ONNX Runtime floor (a chain of Adds on [64, 32])';
 /** Steps timed together in one repeat: enough for ~50 ms, so the clock's resolution does not matter. */
 const TARGET_REPEAT_MS = 50;
 
@@ -107,18 +111,21 @@ const workloads: Workload[] = [
 
 // Each workload runs in a child process of its own, so its peak RSS is its own.
 const workloadArg = process.argv.indexOf('--workload');
-if (workloadArg >= 0) {
+if (process.argv.includes('--floor')) {
+  console.log(JSON.stringify(await onnxRuntimeFloor()));
+} else if (workloadArg >= 0) {
   const w = workloads[Number(process.argv[workloadArg + 1])];
   const r = await measure(w).catch((e: Error) => ({ workload: w.name, error: e.message }));
   console.log(JSON.stringify(r));
 } else {
   if (!json) console.log(`onnx-finetune bench — node ${process.version}, ${process.platform}/${process.arch}, median of ${REPEATS} timed runs of ~${TARGET_REPEAT_MS} ms after warm-up\n`);
-  for (const [i, w] of workloads.entries()) report(runChild(i, w.name));
+  for (const [i, w] of workloads.entries()) report(runChild(['--workload', String(i)], w.name));
   report(measureCompare());
+  report(runChild(['--floor'], FLOOR));
 }
 
-function runChild(index: number, name: string): Result {
-  const child = spawnSync(process.execPath, [fileURLToPath(import.meta.url), '--workload', String(index)], { encoding: 'utf8' });
+function runChild(args: string[], name: string): Result {
+  const child = spawnSync(process.execPath, [fileURLToPath(import.meta.url), ...args], { encoding: 'utf8' });
   const line = child.stdout.trim().split('\n').pop() ?? '';
   try {
     return JSON.parse(line) as Result;
@@ -148,8 +155,34 @@ function measureCompare(): Result {
   return { workload: name, median_us: samples[Math.floor(samples.length / 2)], min_us: samples[0], max_us: samples[samples.length - 1], peak_rss_mb: peakKb / 1024 };
 }
 
+/**
+ * What a session.run costs here before any arithmetic: one run of a one-node graph, and each further node.
+ * Small models' steps are mostly this (the seed's full fine-tune graph has 31 nodes), and this VM's speed
+ * drifts, so the floor measured beside the workloads says how fast the machine was.
+ */
+async function onnxRuntimeFloor(): Promise<Result> {
+  const run = async (nodes: number) => {
+    const chain = Array.from({ length: nodes }, (_, k) => makeNode('Add', [k === 0 ? 'x' : `t${k - 1}`, 'x'], [`t${k}`]));
+    const graph = makeGraph(chain, 'floor', [makeValueInfo('x', DataType.FLOAT, [64, 32])], [makeValueInfo(`t${nodes - 1}`, DataType.FLOAT, [64, 32])]);
+    const session = await createStepSession(makeModel(graph), { threads: 1 });
+    const feeds = { x: new ort.Tensor('float32', new Float32Array(64 * 32), [64, 32]) };
+    for (let i = 0; i < 2000; i++) session.run(feeds);
+    const samples: number[] = [];
+    for (let r = 0; r < REPEATS; r++) {
+      const t0 = process.hrtime.bigint();
+      for (let i = 0; i < 1000; i++) session.run(feeds);
+      samples.push(Number(process.hrtime.bigint() - t0) / 1e3 / 1000);
+    }
+    await session.release();
+    return samples.sort((a, b) => a - b)[Math.floor(samples.length / 2)];
+  };
+  const one = await run(1), many = await run(41);
+  return { workload: FLOOR, median_us: one, per_node_us: (many - one) / 40, peak_rss_mb: process.resourceUsage().maxRSS / 1024 };
+}
+
 function report(r: Result): void {
   if (json) return console.log(JSON.stringify(r));
+  if (r.per_node_us !== undefined) return console.log(`${r.workload.padEnd(52)}   one node ${r.median_us!.toFixed(1)} µs/run, each further node ${r.per_node_us.toFixed(2)} µs`);
   if (r.error !== undefined) return console.log(`${r.workload.padEnd(52)} not measured: ${r.error}`);
   const ms = r.median_us! >= 10_000;
   const time = (us: number) => (ms ? `${(us / 1e3).toFixed(1)}` : us.toFixed(1));
