@@ -10,6 +10,10 @@ import { describeModel } from '../src/model/describe.js';
 import { initialParameters } from '../src/train/trainer.js';
 import { createSession, ort } from '../src/runtime/session.js';
 import { loadFixture } from './util/fixtures.js';
+import { DataType, makeGraph, makeModel, makeNode, makeTensor, makeValueInfo } from '../src/onnx/builder.js';
+import { Rng } from '../src/train/rng.js';
+import { attachLinearHead } from '../src/model/attach-head.js';
+import { buildMlpBackbone } from '../src/model/seed-backbone.js';
 import { checkerPython, checkModelFile } from './util/onnx-checker.js';
 
 const seed = loadFixture('torch-seed');
@@ -24,10 +28,7 @@ describe('training artifacts', () => {
     expect(a.train.graph.input.map((i) => i.name)).to.deep.equal(['x', ...ALL, 'labels']);
   });
 
-  it('a large model has no flat gradients output, and its weight gradients are plain MatMuls on a transposed copy', async () => {
-    const { attachLinearHead } = await import('../src/model/attach-head.js');
-    const { buildMlpBackbone } = await import('../src/model/seed-backbone.js');
-    const { Rng } = await import('../src/train/rng.js');
+  it('a large model has no flat gradients output, and its weight gradients are plain MatMuls on a transposed copy', () => {
     // 512·256 + 256 + 10·256 + 10 gradient elements: past FLAT_GRADIENTS_MAX_ELEMENTS (2^17). The 512x256
     // weight is past the Gemm rule's 2^16 elements, the head's is not.
     const model = attachLinearHead(buildMlpBackbone([512, 256], new Rng(1), 0), 10, new Rng(2));
@@ -36,6 +37,40 @@ describe('training artifacts', () => {
     expect(g.output.map((o) => o.name)).to.deep.equal(['loss', 'logits', ...names.map((n) => `${n}_grad`)]);
     expect(g.node.find((n) => n.output[0] === 'backbone.0.weight_grad')!.opType).to.equal('MatMul');
     expect(g.node.find((n) => n.output[0] === 'head.weight_grad')!.opType).to.equal('Gemm');
+  });
+
+  it("a big weight's MatMul gradient matches dYᵀ·X computed in float64", async () => {
+    // y = x·Wᵀ + b with W 256x512 (past the Gemm rule's 2^16 elements), MSE: dW = (2/numel)·(y - t)ᵀ·x.
+    const [batch, inputs, outputs] = [8, 512, 256];
+    const rng = new Rng(3);
+    const values = (n: number) => Float32Array.from({ length: n }, () => Math.fround(rng.normal() * 0.1));
+    const [W, b, x, t] = [values(outputs * inputs), values(outputs), values(batch * inputs), values(batch * outputs)];
+    const model = makeModel(makeGraph([makeNode('Gemm', ['x', 'W', 'b'], ['y'], { transB: 1 })], 'big',
+      [makeValueInfo('x', DataType.FLOAT, ['batch', inputs])], [makeValueInfo('y', DataType.FLOAT, ['batch', outputs])],
+      [makeTensor('W', DataType.FLOAT, [outputs, inputs], W), makeTensor('b', DataType.FLOAT, [outputs], b)]));
+    const a = buildArtifacts(model, ['W', 'b'], LOSSES.mse);
+    expect(a.train.graph.node.find((n) => n.output[0] === 'W_grad')!.opType).to.equal('MatMul');
+    const session = await createSession(a.train);
+    const out = await session.run({ x: new ort.Tensor('float32', x, [batch, inputs]), W: new ort.Tensor('float32', W, [outputs, inputs]),
+      b: new ort.Tensor('float32', b, [outputs]), labels: new ort.Tensor('float32', t, [batch, outputs]) }, ['W_grad']);
+    await session.release();
+    const dW = out.W_grad.data as Float32Array;
+    const dY = Array.from({ length: batch * outputs }, (_, k) => {
+      const [n, o] = [Math.floor(k / outputs), k % outputs];
+      let y = b[o];
+      for (let i = 0; i < inputs; i++) y += x[n * inputs + i] * W[o * inputs + i];
+      return (2 * (y - t[k])) / (batch * outputs);
+    });
+    let worst = 0, largest = 0;
+    for (let o = 0; o < outputs; o++) {
+      for (let i = 0; i < inputs; i++) {
+        let expected = 0;
+        for (let n = 0; n < batch; n++) expected += dY[n * outputs + o] * x[n * inputs + i];
+        worst = Math.max(worst, Math.abs(dW[o * inputs + i] - expected));
+        largest = Math.max(largest, Math.abs(expected));
+      }
+    }
+    expect(worst / largest).to.be.below(1e-5);
   });
 
   it('a frozen backbone gets no gradient node at all: a linear probe trains on its output', () => {
