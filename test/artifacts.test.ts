@@ -112,8 +112,9 @@ describe('training artifacts', () => {
     expect(Buffer.from(encodeModel(first.eval)).equals(Buffer.from(encodeModel(second.eval)))).to.equal(true);
   });
 
-  it('rejects a trainable name that is not a parameter', () => {
+  it('rejects a trainable name that is not a parameter, and an empty list', () => {
     expect(() => buildArtifacts(seed.model, ['head.scale'], LOSSES.bce)).to.throw(/'head.scale' is not a parameter/);
+    expect(() => buildArtifacts(seed.model, [], LOSSES.bce)).to.throw(/at least one trainable parameter/);
   });
 
   it('the inference model keeps the source input, output and parameter names with new values', () => {

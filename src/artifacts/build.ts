@@ -109,12 +109,14 @@ export function buildArtifacts(model: ModelProto, trainable: string[], loss: Los
     return { name, dims, gradient: backward.gradients.get(name)!, offset: offset - size, size };
   });
   const flat = offset < FLAT_GRADIENTS_MAX_ELEMENTS;
+  const flatNodes = flat ? flatGradients(createEmitter(GRADIENTS, floatType, summary.opset, lossInits), trainableOut) : [];
+  const flatOutput = flat ? [makeValueInfo(GRADIENTS, floatType, [offset])] : [];
   const trainModel = withGraph(base, {
     ...graph,
     input: forwardGraph.input,
-    node: [...graph.node, ...forward, ...lossGradient, ...backward.nodes, ...(flat ? flatGradients(createEmitter(GRADIENTS, floatType, summary.opset, lossInits), trainableOut) : [])],
+    node: [...graph.node, ...forward, ...lossGradient, ...backward.nodes, ...flatNodes],
     initializer: [...usedBy(graph.node, graph.initializer), ...lossInits, ...backward.initializers],
-    output: [lossOutput, logitsOutput, ...trainableOut.map((p) => makeValueInfo(p.gradient, floatType, p.dims)), ...(flat ? [makeValueInfo(GRADIENTS, floatType, [offset])] : [])],
+    output: [lossOutput, logitsOutput, ...trainableOut.map((p) => makeValueInfo(p.gradient, floatType, p.dims)), ...flatOutput],
   });
   return { train: trainModel, eval: evalModel, prefix, input: dataInput.name, summary, trainable: trainableOut, labelShape, labelType: loss.labelType, masks: dropout.masks };
 }
