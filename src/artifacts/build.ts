@@ -38,6 +38,8 @@ export interface Artifacts {
    * lie (row-major) in the flat GRADIENTS output, when the graph has one (see FLAT_GRADIENTS_MAX_ELEMENTS).
    */
   trainable: { name: string; dims: number[]; gradient: string; offset: number; size: number }[];
+  /** Whether the train graph has the flat GRADIENTS output (see FLAT_GRADIENTS_MAX_ELEMENTS). */
+  flatGradients: boolean;
   labelShape: Dim[];
   labelType: 'float' | 'int64';
   /** Training-mode Dropout masks the train graph takes as inputs, one per node, drawn by the trainer. */
@@ -118,7 +120,7 @@ export function buildArtifacts(model: ModelProto, trainable: string[], loss: Los
     initializer: [...usedBy(graph.node, graph.initializer), ...lossInits, ...backward.initializers],
     output: [lossOutput, logitsOutput, ...trainableOut.map((p) => makeValueInfo(p.gradient, floatType, p.dims)), ...flatOutput],
   });
-  return { train: trainModel, eval: evalModel, prefix, input: dataInput.name, summary, trainable: trainableOut, labelShape, labelType: loss.labelType, masks: dropout.masks };
+  return { train: trainModel, eval: evalModel, prefix, input: dataInput.name, summary, trainable: trainableOut, flatGradients: flat, labelShape, labelType: loss.labelType, masks: dropout.masks };
 }
 
 /**

@@ -55,8 +55,11 @@ export class AdamKernel implements UpdateKernel {
   private constructor(
     private readonly x: KernelExports,
     private readonly heap: Float32Array,
-    /** Each parameter's first moment: where it starts in the kernel's memory, and views of both moments. */
-    private readonly moments: ReadonlyMap<string, { offset: number; m: Float32Array; v: Float32Array }>,
+    /**
+     * Each parameter's first moment: where it starts in the kernel's memory, views of both moments, and a
+     * view of the updated parameter chunk to copy out (a whole parameter of at most CHUNK elements).
+     */
+    private readonly moments: ReadonlyMap<string, { offset: number; m: Float32Array; v: Float32Array; updated: Float32Array }>,
     /** How far past its first moment a parameter's second moment starts. */
     private readonly second: number,
   ) {}
@@ -71,7 +74,8 @@ export class AdamKernel implements UpdateKernel {
     const moments = new Map([...sizes].map(([name, n]) => {
       const at = offset;
       offset += lanes(n);
-      return [name, { offset: at, m: k.heap.subarray(at, at + n), v: k.heap.subarray(at + second, at + second + n) }];
+      const m = k.heap.subarray(at, at + n), v = k.heap.subarray(at + second, at + second + n);
+      return [name, { offset: at, m, v, updated: k.heap.subarray(P, P + Math.min(n, CHUNK)) }];
     }));
     return new AdamKernel(k.x, k.heap, moments, second);
   }
@@ -83,18 +87,21 @@ export class AdamKernel implements UpdateKernel {
       for (const name of group.params) {
         const state = optimizer.state.get(name)!;
         const p = params.get(name)!, g = grads.get(name)!;
-        const { offset: M, m, v } = this.moments.get(name)!, V = M + this.second;
+        const { offset: M, m, v, updated } = this.moments.get(name)!, V = M + this.second;
         state.expAvg = adopt(m, state.expAvg);
         state.expAvgSq = adopt(v, state.expAvgSq);
         const { w1, b2, w2, eps, wd, decay, negStep, bc2 } = adamScalars(group, state.step);
+        // A parameter that fits one chunk is copied whole, through views made once: a small model's step
+        // is short enough that making three views per parameter each step shows.
+        const whole = p.length <= CHUNK;
         for (let start = 0; start < p.length; start += CHUNK) {
           const end = Math.min(start + CHUNK, p.length), n = end - start;
-          heap.set(p.subarray(start, end), P);
-          heap.set(g.subarray(start, end), G);
+          heap.set(whole ? p : p.subarray(start, end), P);
+          heap.set(whole ? g : g.subarray(start, end), G);
           if (decoupled) x.scale(4 * P, lanes(n), decay);
           if (coupled) x.decayGradient(4 * G, 4 * P, lanes(n), wd);
           x.adam(4 * P, 4 * G, 4 * (M + start), 4 * (V + start), lanes(n), w1, b2, w2, eps, negStep, bc2);
-          p.set(heap.subarray(P, P + n), start);
+          p.set(whole ? updated : heap.subarray(P, P + n), start);
         }
       }
     }

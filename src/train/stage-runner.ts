@@ -19,6 +19,8 @@ import { drawMask } from '../artifacts/dropout-masks.js';
  */
 export class StageRunner {
   private readonly grads = new Map<string, Float32Array>();
+  /** Every gradient in one buffer, where the train graph outputs them flat (a small model). */
+  private readonly flatGradients: Float32Array | undefined;
 
   private constructor(
     readonly artifacts: Artifacts,
@@ -28,14 +30,19 @@ export class StageRunner {
     private readonly feeds: Record<string, ort.Tensor>,
     private readonly batches: BatchBuffers,
     private readonly dropoutRng: Rng,
-  ) {}
+  ) {
+    if (artifacts.flatGradients) {
+      this.flatGradients = new Float32Array(artifacts.trainable.reduce((n, p) => n + p.size, 0));
+      for (const p of artifacts.trainable) this.grads.set(p.name, this.flatGradients.subarray(p.offset, p.offset + p.size));
+    }
+  }
 
   static async create(model: ModelProto, parameters: Map<string, Float32Array>, stage: Stage, data: Dataset, config: TrainConfig, dropoutRng: Rng): Promise<StageRunner> {
     const optimizer = new Optimizer(config.optimizer, stage.groups, [...parameters.keys()], { weightDecay: config.weightDecay });
     const trainable = [...parameters.keys()].filter((n) => optimizer.parameterNames.includes(n));
     const artifacts = buildArtifacts(inferenceModel(model, parameters), trainable, config.loss);
-    const flat = artifacts.train.graph.output.some((o) => o.name === GRADIENTS);
-    const session = await createStepSession(artifacts.train, config, [LOSS, ...(flat ? [GRADIENTS] : artifacts.trainable.map((p) => p.gradient))]);
+    const gradients = artifacts.flatGradients ? [GRADIENTS] : artifacts.trainable.map((p) => p.gradient);
+    const session = await createStepSession(artifacts.train, config, [LOSS, ...gradients]);
     const kernel = updateKernel(optimizer, artifacts, config);
     const examples = artifacts.prefix ? await prefixFeatures(artifacts.prefix, data, config, config.signal) : data;
     const batches = new BatchBuffers(examples, artifacts.labelShape, artifacts.labelType);
@@ -66,12 +73,17 @@ export class StageRunner {
     }
     const out = await this.session.run(this.feeds);
     const loss = out[LOSS].data[0] as number;
-    const flat = out[GRADIENTS]?.data as Float32Array | undefined;
     let finite = Number.isFinite(loss);
-    for (const p of this.artifacts.trainable) {
-      const g = flat ? flat.subarray(p.offset, p.offset + p.size) : (out[p.gradient].data as Float32Array);
-      this.grads.set(p.name, g);
-      if (finite) finite = allFinite(g);
+    if (this.flatGradients) {
+      // Copied into one buffer whose per-parameter views (this.grads) were made once.
+      this.flatGradients.set(out[GRADIENTS].data as Float32Array);
+      finite &&= allFinite(this.flatGradients);
+    } else {
+      for (const p of this.artifacts.trainable) {
+        const g = out[p.gradient].data as Float32Array;
+        this.grads.set(p.name, g);
+        finite &&= allFinite(g);
+      }
     }
     if (!finite) return { loss, skipped: onNonFinite };
     this.optimizer.step(this.parameters, this.grads);
