@@ -2,7 +2,7 @@
 // loop's bits on arrays that span several chunks and end mid-vector.
 import { expect } from 'chai';
 import { Optimizer } from '../src/optim/optimizer.js';
-import { AdamKernel, allFinite } from '../src/optim/adam-kernel.js';
+import { AdamKernel, allFinite, CHUNK } from '../src/optim/adam-kernel.js';
 import { ADAM_KERNEL_WASM } from '../src/optim/adam-kernel-wasm.js';
 import { assembleAdamKernel } from '../scripts/wasm.js';
 import { Rng } from '../src/train/rng.js';
@@ -16,12 +16,13 @@ describe('the WebAssembly Adam kernel', () => {
 
   it('gives the JavaScript loop\'s bits: adam and adamw, with and without weight decay, two groups', () => {
     const rng = new Rng(5);
-    // 3 chunks and a partial vector; values from tiny (subnormal products) to large, and exact zeros.
-    const shapes = new Map([['a', 4096 * 2 + 4093], ['b', 7], ['c', 1]]);
+    // 'a' spans 3 chunks and ends mid-vector, 'd' fits one chunk; values from tiny (subnormal products) to
+    // large, and exact zeros.
+    const shapes = new Map([['a', CHUNK * 2 + 4093], ['b', 7], ['c', 1], ['d', 1001]]);
     const random = (n: number) => Float32Array.from({ length: n }, (_, i) => (i % 97 === 0 ? 0 : rng.normal() * 10 ** Math.floor(rng.next() * 12 - 8)));
     for (const kind of ['adam', 'adamw'] as const) {
       for (const weightDecay of [0, 0.05]) {
-        const groups = [{ params: 'a', lr: 3e-3 }, { params: ['b', 'c'], lr: 0.1, betas: [0.8, 0.99] as [number, number] }];
+        const groups = [{ params: 'a', lr: 3e-3 }, { params: ['b', 'c', 'd'], lr: 0.1, betas: [0.8, 0.99] as [number, number] }];
         const loop = new Optimizer(kind, groups, [...shapes.keys()], { weightDecay });
         const kernel = new Optimizer(kind, groups, [...shapes.keys()], { weightDecay });
         kernel.kernel = AdamKernel.create(shapes);
@@ -44,11 +45,11 @@ describe('the WebAssembly Adam kernel', () => {
   });
 
   it('allFinite finds a NaN or an infinity anywhere, the last element too', () => {
-    const n = 4096 * 3 + 5;
+    const n = CHUNK * 3 + 5;
     const values = Float32Array.from({ length: n }, (_, i) => (i % 2 ? 3.4e38 : -1e-45));
     expect(allFinite(values)).to.equal(true);
     for (const bad of [NaN, Infinity, -Infinity]) {
-      for (const at of [0, 4095, 4096, n - 1]) {
+      for (const at of [0, CHUNK - 1, CHUNK, n - 1]) {
         const copy = values.slice();
         copy[at] = bad;
         expect(allFinite(copy), `${bad} at ${at}`).to.equal(false);

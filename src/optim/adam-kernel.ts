@@ -7,7 +7,7 @@ import { ADAM_KERNEL_WASM } from './adam-kernel-wasm.js';
 import { adamScalars, type Optimizer, type UpdateKernel } from './optimizer.js';
 
 /** Elements per chunk: a parameter chunk and its gradient (256 KiB) stay in a core's L2 cache. */
-const CHUNK = 1 << 15;
+export const CHUNK = 1 << 15;
 /**
  * Where the parameter and gradient chunks and then Adam's moments lie in the kernel's memory (in elements).
  * 64-byte gaps keep arrays from starting at the same offset in a 4 KiB page, where loads and stores of the
