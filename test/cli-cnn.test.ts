@@ -85,9 +85,10 @@ describe('onnx-finetune on a PyTorch CNN (torch-digits-cnn)', function () {
     expect((await settings(['--weight-decay', '0'], 'adamw0')).weight_decay).to.equal(0);
   });
 
-  it('--threads sets ONNX Runtime\'s intra-op threads, and the run trains the same', async () => {
-    const args = (n: string, out: string) => ['full-finetune', ...files, '--no-shuffle', '--batch-size', '32', '--epochs', '1', '--threads', n, '--json', '--out', join(tmp, out)];
-    const one = JSON.parse((await cli(args('1', 't1'), tmp)).stdout), two = await cli(args('2', 't2'), tmp);
+  it('--threads sets ONNX Runtime\'s intra-op threads, and the run trains the same; a small model defaults to 1', async () => {
+    const args = (n: string | undefined, out: string) => ['full-finetune', ...files, '--no-shuffle', '--batch-size', '32', '--epochs', '1', ...(n ? ['--threads', n] : []), '--json', '--out', join(tmp, out)];
+    const one = JSON.parse((await cli(args(undefined, 't1'), tmp)).stdout), two = await cli(args('2', 't2'), tmp);
+    expect(JSON.parse(readFileSync(join(tmp, 't1', 'full_fine_tune.json'), 'utf8')).settings.threads).to.equal(1);
     expect(two.code, two.stderr).to.equal(0);
     expect(JSON.parse(readFileSync(join(tmp, 't2', 'full_fine_tune.json'), 'utf8')).settings.threads).to.equal(2);
     expect(JSON.parse(two.stdout).epoch_losses[0]).to.be.closeTo(one.epoch_losses[0], 1e-6);

@@ -2,7 +2,8 @@
 // giving the same outputs in onnxruntime-web (WASM backend, run here in Node).
 import { expect } from 'chai';
 import * as ortWeb from 'onnxruntime-web';
-import { createSession, cudaProviderInstalled, ort, CUDA_INSTALL_HINT } from '../src/runtime/session.js';
+import { availableParallelism } from 'node:os';
+import { createSession, cudaProviderInstalled, defaultThreads, MULTI_THREAD_MIN_PARAMETERS, ort, CUDA_INSTALL_HINT } from '../src/runtime/session.js';
 import { encodeModel } from '../src/onnx/io.js';
 import { inferenceModel } from '../src/artifacts/build.js';
 import { train, DEFAULT_TRAIN_CONFIG } from '../src/train/trainer.js';
@@ -25,6 +26,12 @@ describe('runtime', () => {
       expect((e as Error).message).to.include(CUDA_INSTALL_HINT);
       expect((e as Error).message).to.not.include('\n');
     }
+  });
+
+  it('defaults to 1 intra-op thread for a small model, every core from 2^20 parameters', () => {
+    expect(defaultThreads(897)).to.equal(1);
+    expect(defaultThreads(MULTI_THREAD_MIN_PARAMETERS - 1)).to.equal(1);
+    expect(defaultThreads(MULTI_THREAD_MIN_PARAMETERS)).to.equal(availableParallelism());
   });
 
   it('rejects an unknown device', async () => {

@@ -39,7 +39,7 @@ export const COMMON_OPTIONS = {
   loss: string(`loss [choices: ${LOSS_NAMES.join(', ')}; default: bce for one logit, ce for several]`),
   'weight-decay': number('nonnegative', 'weight decay: L2 for adam and sgd, decoupled for adamw [default: 0, for adamw 0.01 as in PyTorch]'),
   device: string(`execution provider [choices: ${DEVICES.join(', ')}]`, { default: DEFAULT_TRAIN_CONFIG.device }),
-  threads: number('count', 'ONNX Runtime intra-op threads (1 suits small models; more pays off for wide layers)', DEFAULT_TRAIN_CONFIG.threads),
+  threads: number('count', 'ONNX Runtime intra-op threads [default: 1; every core for a model of 2^20 parameters or more]'),
   out: string('output folder [default: runs/<strategy>-<timestamp>, runs/compare-<timestamp> for compare]'),
   'checkpoint-every': number('count', 'write a checkpoint every N steps [default: at the end of each epoch]'),
   'keep-checkpoints': number('count', 'checkpoints to keep per strategy (older ones are deleted)', 2),

@@ -9,6 +9,8 @@ import { claimFolder, dropCheckpoints } from './run-folder.js';
 import { resumePoint, runIdentity, trainRuns } from './train-runs.js';
 import { fullFineTune, linearProbe, NOTEBOOK_DEFAULTS, partialUnfreeze, type Plan, type StrategyKey } from '../train/strategies.js';
 import { UserError } from '../errors.js';
+import { defaultThreads } from '../runtime/session.js';
+import { parameterCount } from '../model/describe.js';
 import { COMMON_OPTIONS, STRATEGY_OPTIONS, readDevice, readLoss, readNumber, readOnNonFinite, readOptimizer, readString, type Argv } from './options.js';
 import { checkModelRuns, loadInputs, type Inputs } from './inputs.js';
 import { outputFolder, modelFile, writeOutputs, type OutputFolder } from './outputs.js';
@@ -102,8 +104,8 @@ export async function runCommand(command: CommandKey, argv: Argv, io: CommandIo)
     shuffle: argv.shuffle !== false,
     seed: common('seed'),
     device: readDevice(argv),
-    threads: common('threads'),
   };
+  const threads = argv.threads === undefined ? undefined : common('threads');
   const resumeDir = readString(argv, 'resume');
   const out = readString(argv, 'out');
   if (resumeDir !== undefined && out !== undefined && resolve(out) !== resolve(resumeDir)) throw new UserError(`--resume ${resumeDir} continues the run in that folder; --out ${out} would name another`);
@@ -113,7 +115,10 @@ export async function runCommand(command: CommandKey, argv: Argv, io: CommandIo)
   const inputs = loadInputs(argv, settings.seed);
   await checkModelRuns(inputs, settings.device);
   checkPlans(plans, globs, inputs);
-  const config: TrainConfig = { ...DEFAULT_TRAIN_CONFIG, ...settings, loss: chooseLoss(readLoss(argv), inputs.logitCount), onNonFinite: readOnNonFinite(argv), snapshotEvery: checkpointEvery };
+  const config: TrainConfig = {
+    ...DEFAULT_TRAIN_CONFIG, ...settings, threads: threads ?? defaultThreads(parameterCount(inputs.summary.parameters)),
+    loss: chooseLoss(readLoss(argv), inputs.logitCount), onNonFinite: readOnNonFinite(argv), snapshotEvery: checkpointEvery,
+  };
   for (const plan of plans) checkPlan(inputs.model, plan, config);
   const runs = plans.map((plan) => ({ plan, identity: runIdentity(plan, config, inputs) }));
   const resumes = resumeDir === undefined ? [] : runs.map(({ identity }) => resumePoint(resumeDir, identity));

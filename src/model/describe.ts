@@ -60,3 +60,8 @@ export function describeModel(model: ModelProto, source = 'model'): ModelSummary
 function isFloat(t: TensorProto): boolean {
   return t.dataType === DataType.FLOAT || t.dataType === DataType.DOUBLE;
 }
+
+/** How many values the parameters hold. */
+export function parameterCount(parameters: ModelSummary['parameters']): number {
+  return parameters.reduce((n, p) => n + p.dims.reduce((a, b) => a * b, 1), 0);
+}
