@@ -3,7 +3,7 @@
 // Trainable parameters become graph inputs; frozen ones stay initializers, so no gradient is built for them.
 import { DataType, makeValueInfo, type Dim } from '../onnx/builder.js';
 import { onnx, type GraphProto, type ModelProto, type NodeProto, type TensorProto } from '../onnx/proto.js';
-import { rawBytes, type TypedArray } from '../onnx/tensor.js';
+import { elementCount, rawBytes, type TypedArray } from '../onnx/tensor.js';
 import { indexGraph, nameNodes } from '../graph/graph-index.js';
 import { inferShapes } from '../graph/shapes.js';
 import { createEmitter, type Emitter } from '../graph/emitter.js';
@@ -106,7 +106,7 @@ export function buildArtifacts(model: ModelProto, trainable: string[], loss: Los
   const backward = buildBackward({ graph: forwardGraph, index, infos, opset: summary.opset, seeds: new Map([[summary.logits, seedName]]), wrt: trainable });
   let offset = 0;
   const trainableOut = trainable.map((name) => {
-    const dims = known.get(name)!.dims, size = dims.reduce((a, b) => a * b, 1);
+    const dims = known.get(name)!.dims, size = elementCount(dims);
     offset += size;
     return { name, dims, gradient: backward.gradients.get(name)!, offset: offset - size, size };
   });

@@ -1,7 +1,7 @@
 // What the rest of the project needs to know about a model: its data input, its logits, its parameters.
 import { DataType } from '../onnx/builder.js';
 import type { ModelProto, TensorProto } from '../onnx/proto.js';
-import { tensorDims } from '../onnx/tensor.js';
+import { elementCount, tensorDims } from '../onnx/tensor.js';
 import { valueInfoShape, type Shape } from '../graph/shapes.js';
 import { MIN_OPSET } from '../autodiff/emit.js';
 import { UserError } from '../errors.js';
@@ -63,5 +63,5 @@ function isFloat(t: TensorProto): boolean {
 
 /** How many values the parameters hold. */
 export function parameterCount(parameters: ModelSummary['parameters']): number {
-  return parameters.reduce((n, p) => n + p.dims.reduce((a, b) => a * b, 1), 0);
+  return parameters.reduce((n, p) => n + elementCount(p.dims), 0);
 }

@@ -1,4 +1,5 @@
 // Y = alpha * op(A) * op(B) + beta * C, where op transposes when transA / transB is set.
+import { elementCount } from '../../onnx/tensor.js';
 import type { GradContext, GradRule } from '../rule.js';
 
 /**
@@ -10,7 +11,7 @@ const TRANSPOSED_COPY_MIN_ELEMENTS = 1 << 16;
 
 function elements(ctx: GradContext, tensor: string): number {
   const shape = ctx.shape(tensor);
-  return shape?.every((d) => typeof d === 'number') ? (shape as number[]).reduce((a, b) => a * b, 1) : 0;
+  return shape?.every((d) => typeof d === 'number') ? elementCount(shape as number[]) : 0;
 }
 
 export const gemm: GradRule = {
