@@ -6,7 +6,7 @@ import { DEFAULT_TRAIN_CONFIG, initialParameters, type TrainConfig } from '../sr
 import { StageRunner } from '../src/train/stage-runner.js';
 import { fullFineTune, linearProbe, partialUnfreeze, type Plan } from '../src/train/strategies.js';
 import { Rng } from '../src/train/rng.js';
-import type { Dataset } from '../src/data/dataset.js';
+import { singleInputDataset, type Dataset } from '../src/data/dataset.js';
 import type { ModelProto } from '../src/onnx/proto.js';
 import { attachLinearHead } from '../src/model/attach-head.js';
 import { buildMlpBackbone } from '../src/model/seed-backbone.js';
@@ -57,7 +57,7 @@ function randomDataset(rows: number, featureShape: number[], classes: number, se
   const size = featureShape.reduce((a, b) => a * b, 1);
   const features = Float32Array.from({ length: rows * size }, () => rng.normal());
   const labels = Float64Array.from({ length: rows }, () => Math.floor(rng.next() * classes));
-  return { source: 'generated', count: rows, featureShape, features, labels };
+  return singleInputDataset('generated', 'x', featureShape, features, labels);
 }
 
 async function measure(w: Workload): Promise<Result> {

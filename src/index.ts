@@ -2,10 +2,12 @@
 export { loadModel, saveModel, decodeModel, encodeModel } from './onnx/io.js';
 export { makeAttribute, makeGraph, makeModel, makeNode, makeTensor, makeValueInfo, DataType, OPSET, IR_VERSION } from './onnx/builder.js';
 export type { ModelProto, GraphProto, NodeProto, TensorProto } from './onnx/proto.js';
-export { describeModel, type ModelSummary } from './model/describe.js';
+export { describeModel, type ModelSummary, type DataInputInfo } from './model/describe.js';
 export { attachLinearHead } from './model/attach-head.js';
 export { readCsvDataset } from './data/csv.js';
-export type { Dataset } from './data/dataset.js';
+export { readJsonlDataset, type JsonlInput, type JsonlOptions } from './data/jsonl.js';
+export { readDataset } from './data/read.js';
+export { singleInput, singleInputDataset, type Dataset, type DataInput, type InputValues, type InputType } from './data/dataset.js';
 export { buildArtifacts, inferenceModel, type Artifacts } from './artifacts/build.js';
 export { buildBackward } from './autodiff/backward.js';
 export { RULES } from './autodiff/rules/index.js';

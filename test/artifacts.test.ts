@@ -15,6 +15,7 @@ import { Rng } from '../src/train/rng.js';
 import { attachLinearHead } from '../src/model/attach-head.js';
 import { buildMlpBackbone } from '../src/model/seed-backbone.js';
 import { checkerPython, checkModelFile } from './util/onnx-checker.js';
+import { singleInput } from '../src/data/dataset.js';
 
 const seed = loadFixture('torch-seed');
 const HEAD = ['head.weight', 'head.bias'];
@@ -78,7 +79,7 @@ describe('training artifacts', () => {
     // The backbone reads no trainable parameter, so it is a frozen prefix, computed once per example.
     expect(a.prefix!.graph.output.map((o) => o.name)).to.deep.equal(['/backbone/backbone.3/Relu_output_0']);
     expect(a.prefix!.graph.initializer.map((t) => t.name)).to.have.members(['backbone.0.weight', 'backbone.0.bias', 'backbone.2.weight', 'backbone.2.bias']);
-    expect(a.input).to.equal('/backbone/backbone.3/Relu_output_0');
+    expect(a.inputs).to.deep.equal(['/backbone/backbone.3/Relu_output_0']);
     const g = a.train.graph;
     expect(g.node.filter((n) => n.name.startsWith('/backbone'))).to.deep.equal([]);
     const backward = g.node.filter((n) => n.name.includes('_Grad/'));
@@ -101,7 +102,7 @@ describe('training artifacts', () => {
 
   it('partial unfreeze trains from the last frozen layer on', () => {
     const a = buildArtifacts(seed.model, ['backbone.2.weight', 'backbone.2.bias', ...HEAD], LOSSES.bce);
-    expect(a.input).to.equal('/backbone/backbone.1/Relu_output_0');
+    expect(a.inputs).to.deep.equal(['/backbone/backbone.1/Relu_output_0']);
     expect(a.train.graph.node.flatMap((n) => n.output).filter((o) => o.startsWith('backbone.0'))).to.deep.equal([]);
   });
 
@@ -146,7 +147,7 @@ describe('training artifacts', () => {
     const a = buildArtifacts(seed.model, ALL, LOSSES.bce);
     const params = initialParameters(seed.model);
     const feeds: Record<string, ort.Tensor> = {
-      x: new ort.Tensor('float32', seed.train.features.slice(0, 40), [4, 10]),
+      x: new ort.Tensor('float32', (singleInput(seed.train).values as Float32Array).slice(0, 40), [4, 10]),
       labels: new ort.Tensor('float32', Float32Array.from(seed.train.labels.slice(0, 4)), [4, 1]),
     };
     for (const p of a.trainable) feeds[p.name] = new ort.Tensor('float32', params.get(p.name)!, p.dims);

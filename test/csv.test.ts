@@ -4,6 +4,7 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { readCsvDataset } from '../src/data/csv.js';
+import { singleInput } from '../src/data/dataset.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'onnx-finetune-csv-'));
 const file = (name: string, text: string) => {
@@ -15,14 +16,14 @@ describe('CSV datasets', () => {
   it('reads mixed line endings and a byte-order mark', () => {
     const d = readCsvDataset(file('mixed.csv', '\ufeffa,b,y\r\n1,2,0\n3,4,1\r\n'));
     expect(d.count).to.equal(2);
-    expect(Array.from(d.features)).to.deep.equal([1, 2, 3, 4]);
+    expect(Array.from(singleInput(d).values as Float32Array)).to.deep.equal([1, 2, 3, 4]);
     expect(Array.from(d.labels)).to.deep.equal([0, 1]);
   });
 
   it("takes the label from 'y', else the last column, else the --label column", () => {
-    expect(Array.from(readCsvDataset(file('y-first.csv', 'y,a\n1,5\n')).features)).to.deep.equal([5]);
+    expect(Array.from(singleInput(readCsvDataset(file('y-first.csv', 'y,a\n1,5\n'))).values as Float32Array)).to.deep.equal([5]);
     expect(Array.from(readCsvDataset(file('last.csv', 'a,target\n5,1\n')).labels)).to.deep.equal([1]);
-    expect(Array.from(readCsvDataset(file('named.csv', 'k,a,b\n1,5,6\n'), { label: 'k' }).features)).to.deep.equal([5, 6]);
+    expect(Array.from(singleInput(readCsvDataset(file('named.csv', 'k,a,b\n1,5,6\n'), { label: 'k' })).values as Float32Array)).to.deep.equal([5, 6]);
   });
 
   it('names the line and column of a bad cell', () => {
@@ -46,7 +47,7 @@ describe('CSV datasets', () => {
   });
 
   it('reshapes rows to the example shape and refuses a mismatch', () => {
-    expect(readCsvDataset(file('img.csv', 'p0,p1,p2,p3,y\n1,2,3,4,0\n'), { featureShape: [1, 2, 2] }).featureShape).to.deep.equal([1, 2, 2]);
+    expect(readCsvDataset(file('img.csv', 'p0,p1,p2,p3,y\n1,2,3,4,0\n'), { featureShape: [1, 2, 2] }).inputs.x.shape).to.deep.equal([1, 2, 2]);
     expect(() => readCsvDataset(file('img3.csv', 'p0,p1,p2,y\n1,2,3,0\n'), { featureShape: [1, 2, 2] })).to.throw(/3 feature columns, but the model's input takes 4 values per example \(shape \[1,2,2\]\)/);
   });
 });

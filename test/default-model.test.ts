@@ -14,6 +14,7 @@ import { notebookTask } from '../src/data/synthetic.js';
 import { createSession, ort } from '../src/runtime/session.js';
 import { Rng } from '../src/train/rng.js';
 import { checkerPython, checkModelFile } from './util/onnx-checker.js';
+import { singleInput } from '../src/data/dataset.js';
 
 const values = (model: ReturnType<typeof loadModel>, name: string) => tensorValues(model.graph.initializer.find((t) => t.name === name)!) as Float32Array;
 
@@ -32,8 +33,7 @@ describe('built-in default', () => {
       expect(model.graph.node.map((n) => n.opType)).to.deep.equal(['Gemm', 'Relu', 'Gemm', 'Relu']);
       for (const gemm of model.graph.node.filter((n) => n.opType === 'Gemm')) expect(Number(gemm.attribute.find((a) => a.name === 'transB')?.i)).to.equal(1);
       const summary = describeModel(model);
-      expect(summary.input).to.equal('x');
-      expect(summary.inputShape).to.deep.equal(['batch', 10]);
+      expect(summary.inputs).to.deep.equal([{ name: 'x', elemType: DataType.FLOAT, shape: ['batch', 10] }]);
       expect(summary.logits).to.equal('features');
       expect(summary.logitsShape).to.deep.equal(['batch', 16]);
       expect(summary.parameters).to.deep.equal([
@@ -127,10 +127,10 @@ describe('built-in default', () => {
     it('has 900 training and 300 test rows of 10 standard-normal features, labels in {0, 1}', () => {
       const { train, test } = notebookTask(17);
       expect([train.count, test.count]).to.deep.equal([900, 300]);
-      expect(train.featureShape).to.deep.equal([10]);
-      expect(train.features.length).to.equal(9000);
-      expect(test.features.length).to.equal(3000);
-      const all = [...train.features, ...test.features];
+      expect(singleInput(train).shape).to.deep.equal([10]);
+      expect(singleInput(train).values.length).to.equal(9000);
+      expect(singleInput(test).values.length).to.equal(3000);
+      const all = [...singleInput(train).values, ...singleInput(test).values] as number[];
       const mean = all.reduce((a, b) => a + b, 0) / all.length;
       const variance = all.reduce((a, b) => a + (b - mean) ** 2, 0) / all.length;
       expect(Math.abs(mean)).to.be.below(0.05);
@@ -142,7 +142,7 @@ describe('built-in default', () => {
       const { train } = notebookTask(17);
       let agree = 0, positive = 0;
       for (let r = 0; r < train.count; r++) {
-        const x = train.features.subarray(r * 10, r * 10 + 10);
+        const x = singleInput(train).values.subarray(r * 10, r * 10 + 10) as Float32Array;
         const clean = 1.5 * x[0] - 0.7 * x[1] + 0.4 * x[2] * x[3];
         if ((clean > 0 ? 1 : 0) === train.labels[r]) agree++;
         positive += train.labels[r];
@@ -153,8 +153,8 @@ describe('built-in default', () => {
     });
 
     it('is the same for the same seed and differs between seeds', () => {
-      expect(notebookTask(17).train.features).to.deep.equal(notebookTask(17).train.features);
-      expect(notebookTask(18).train.features).to.not.deep.equal(notebookTask(17).train.features);
+      expect(notebookTask(17).train.inputs.x.values).to.deep.equal(notebookTask(17).train.inputs.x.values);
+      expect(notebookTask(18).train.inputs.x.values).to.not.deep.equal(notebookTask(17).train.inputs.x.values);
     });
   });
 });

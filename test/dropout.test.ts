@@ -10,6 +10,7 @@ import { LOSSES } from '../src/losses/index.js';
 import { createSession, ort } from '../src/runtime/session.js';
 import { encodeModel } from '../src/onnx/io.js';
 import { loadFixture } from './util/fixtures.js';
+import { singleInput } from '../src/data/dataset.js';
 
 const seed = loadFixture('torch-seed');
 
@@ -41,7 +42,7 @@ describe('Dropout in training mode', () => {
     expect(a.eval.graph.node.find((n) => n.name === '/backbone/drop/Dropout')!.opType).to.equal('Identity');
     const result = await train(model, plan, data, config);
     const exported = await createSession(encodeModel(result.model));
-    const x = new ort.Tensor('float32', seed.test.features.slice(0, 50), [5, 10]);
+    const x = new ort.Tensor('float32', (singleInput(seed.test).values as Float32Array).slice(0, 50), [5, 10]);
     const logits = async () => Array.from((await exported.run({ x })).logits.data as Float32Array);
     expect(await logits()).to.deep.equal(await logits());
   });

@@ -11,6 +11,7 @@ import { linearProbe } from '../src/train/strategies.js';
 import { LOSSES } from '../src/losses/index.js';
 import { initialParameters } from '../src/train/trainer.js';
 import { loadFixture } from './util/fixtures.js';
+import { singleInput } from '../src/data/dataset.js';
 
 const seed = loadFixture('torch-seed');
 
@@ -47,7 +48,7 @@ describe('runtime', () => {
   it('a trained, exported model gives the same outputs in onnxruntime-web as in onnxruntime-node', async () => {
     const result = await train(seed.model, linearProbe({ lr: 0.01, epochs: 2 }), { train: seed.train, test: seed.test }, { ...DEFAULT_TRAIN_CONFIG, loss: LOSSES.bce });
     const bytes = encodeModel(result.model);
-    const x = seed.test.features.slice(0, 300 * 10);
+    const x = (singleInput(seed.test).values as Float32Array).slice(0, 300 * 10);
     const node = await (await createSession(bytes)).run({ x: new ort.Tensor('float32', x, [300, 10]) });
     ortWeb.env.wasm.numThreads = 1;
     const web = await (await ortWeb.InferenceSession.create(bytes)).run({ x: new ortWeb.Tensor('float32', x, [300, 10]) });

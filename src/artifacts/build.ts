@@ -28,10 +28,13 @@ export const FLAT_GRADIENTS_MAX_ELEMENTS = 1 << 17;
 export interface Artifacts {
   train: ModelProto;
   eval: ModelProto;
-  /** The frozen prefix (data input -> `input`), when the train and eval graphs start after it. */
+  /** The frozen prefix (data inputs -> its outputs), when the train and eval graphs start after it. */
   prefix?: ModelProto;
-  /** The tensor the train and eval graphs take as data: the model's input, or the prefix's output. */
-  input: string;
+  /**
+   * The tensors the train and eval graphs take as data, one value per example: the model's data inputs, or
+   * the prefix's outputs and the data inputs the rest of the model reads directly.
+   */
+  inputs: string[];
   summary: ModelSummary;
   /**
    * Trainable parameters in feed order: the train graph's gradient output for each, and where its values
@@ -66,19 +69,22 @@ export function buildArtifacts(model: ModelProto, trainable: string[], loss: Los
 
   const dropout = dropoutMasks(graph, inferShapes(graph, indexGraph(graph), summary.opset));
   graph.node = dropout.train;
+  const dataNames = summary.inputs.map((i) => i.name);
+  let dataInputs = graph.input.filter((i) => dataNames.includes(i.name));
   // A fed mask changes every step, like a trainable parameter: what reads one is not a frozen prefix.
-  const split = splitFrozenPrefix(graph, summary.input, new Set([...trainable, ...dropout.masks.map((m) => m.input)]));
-  let dataInput = graph.input.find((i) => i.name === summary.input)!;
+  const shapes = inferShapes(graph, indexGraph(graph), summary.opset);
+  const split = splitFrozenPrefix(graph, dataNames, new Set([...trainable, ...dropout.masks.map((m) => m.input)]), shapes);
   let prefix: ModelProto | undefined;
   if (split) {
-    const infos = inferShapes(graph, indexGraph(graph), summary.opset).get(split.boundary);
-    dataInput = makeValueInfo(split.boundary, infos?.dtype ?? floatType, infos?.shape ?? null);
-    prefix = withGraph(base, { ...graph, node: split.prefix, output: [dataInput], initializer: usedBy(split.prefix, graph.initializer) });
+    const boundary = split.boundary.map((name) => makeValueInfo(name, shapes.get(name)!.dtype, shapes.get(name)!.shape));
+    const prefixInputs = dataInputs.filter((i) => split.prefixInputs.includes(i.name));
+    prefix = withGraph(base, { ...graph, input: prefixInputs, node: split.prefix, output: boundary, initializer: usedBy(split.prefix, graph.initializer) });
     graph.node = split.rest;
+    dataInputs = [...boundary, ...dataInputs.filter((i) => split.direct.includes(i.name))];
   }
   graph.initializer = graph.initializer.filter((t) => !trainableSet.has(t.name));
   graph.input = [
-    dataInput,
+    ...dataInputs,
     ...trainable.map((name) => makeValueInfo(name, floatType, known.get(name)!.dims)),
     makeValueInfo(LABELS, loss.labelType === 'int64' ? DataType.INT64 : floatType, labelShape),
   ];
@@ -120,7 +126,7 @@ export function buildArtifacts(model: ModelProto, trainable: string[], loss: Los
     initializer: [...usedBy(graph.node, graph.initializer), ...lossInits, ...backward.initializers],
     output: [lossOutput, logitsOutput, ...trainableOut.map((p) => makeValueInfo(p.gradient, floatType, p.dims)), ...flatOutput],
   });
-  return { train: trainModel, eval: evalModel, prefix, input: dataInput.name, summary, trainable: trainableOut, flatGradients: flat, labelShape, labelType: loss.labelType, masks: dropout.masks };
+  return { train: trainModel, eval: evalModel, prefix, inputs: dataInputs.map((i) => i.name), summary, trainable: trainableOut, flatGradients: flat, labelShape, labelType: loss.labelType, masks: dropout.masks };
 }
 
 /**

@@ -1,48 +1,89 @@
-// The frozen prefix: the nodes that read the data input but no trainable parameter (a frozen backbone).
-// Their output is the same every epoch, so a stage computes it once per example and trains on it; the
-// training step then runs only the part of the model that learns. Used only when the prefix meets the rest
-// of the graph in one tensor and is deterministic.
+// The frozen prefix: the nodes that read the data inputs but no trainable parameter (a frozen backbone).
+// Their outputs are the same every epoch, so a stage computes them once per example and trains on them; the
+// training step then runs only the part of the model that learns. The rest of the graph reads the prefix's
+// outputs (the boundary) plus whatever data inputs it reads directly (BERT's attention mask, read in every
+// layer). Every boundary tensor must hold one value per example, batch first: one that does not (a Shape, a
+// batch statistic) is computed in the rest instead, from the tensors it is computed from.
 import type { GraphProto, NodeProto } from '../onnx/proto.js';
+import type { TensorInfo } from '../graph/shapes.js';
+import type { Dim } from '../onnx/builder.js';
+import { INPUT_TYPES } from '../data/dataset.js';
 
 // Ops whose output differs from run to run: their prefix cannot be computed once.
 const RANDOM_OPS = new Set(['RandomNormal', 'RandomNormalLike', 'RandomUniform', 'RandomUniformLike', 'Bernoulli', 'Multinomial']);
 
 export interface PrefixSplit {
-  /** Nodes computing `boundary` from the data input (with the constant-only nodes they need). */
+  /** Nodes computing the boundary from the data inputs (with the constant-only nodes they need). */
   prefix: NodeProto[];
-  /** Nodes of the rest of the model, reading `boundary` instead of the data input. */
+  /** The data inputs the prefix reads. */
+  prefixInputs: string[];
+  /** Nodes of the rest of the model, reading the boundary instead of what the prefix computes. */
   rest: NodeProto[];
-  boundary: string;
+  /** Tensors the prefix computes and the rest reads, in graph order. */
+  boundary: string[];
+  /** Data inputs the rest reads directly. */
+  direct: string[];
 }
 
-/** Expects graph.node in topological order. */
-/** `varying`: the inputs that change from step to step (trainable parameters, fed Dropout masks). */
-export function splitFrozenPrefix(graph: GraphProto, dataInput: string, varying: ReadonlySet<string>): PrefixSplit | null {
+/**
+ * Expects graph.node in topological order. `varying`: the inputs that change from step to step (trainable
+ * parameters, fed Dropout masks). `shapes`: the graph's inferred tensor types and shapes.
+ */
+export function splitFrozenPrefix(graph: GraphProto, dataInputs: readonly string[], varying: ReadonlySet<string>, shapes: ReadonlyMap<string, TensorInfo>): PrefixSplit | null {
   const fromTrainable = reachable(graph.node, varying);
-  const fromData = reachable(graph.node, new Set([dataInput]));
-  const isPrefix = (n: NodeProto) => n.input.some((i) => fromData.has(i)) && !n.input.some((i) => fromTrainable.has(i));
-  const prefixData = graph.node.filter(isPrefix);
-  if (prefixData.length === 0 || prefixData.some((n) => RANDOM_OPS.has(n.opType))) return null;
-  const rest = graph.node.filter((n) => !isPrefix(n));
-  const produced = new Set(prefixData.flatMap((n) => n.output));
-  const graphOutputs = new Set(graph.output.map((o) => o.name));
-  const boundary = new Set<string>();
-  for (const n of rest) for (const i of n.input) if (produced.has(i) || i === dataInput) boundary.add(i);
-  for (const o of graphOutputs) if (produced.has(o)) boundary.add(o);
-  if (boundary.size !== 1 || boundary.has(dataInput)) return null;
-  const [name] = boundary;
-  return { prefix: closure(graph.node, name, fromTrainable), rest, boundary: name };
+  const fromData = reachable(graph.node, new Set(dataInputs));
+  const perExample = perExampleTest(graph, dataInputs, shapes);
+  const inPrefix = new Set(graph.node.filter((n) => n.input.some((i) => fromData.has(i)) && !n.input.some((i) => fromTrainable.has(i))));
+  if ([...inPrefix].some((n) => RANDOM_OPS.has(n.opType))) return null;
+  const producer = new Map(graph.node.flatMap((n) => n.output.map((o) => [o, n] as const)));
+  let boundary: string[];
+  for (;;) {
+    boundary = boundaryOf(graph, inPrefix);
+    const moved = boundary.filter((b) => !perExample(b));
+    if (moved.length === 0) break;
+    for (const b of moved) inPrefix.delete(producer.get(b)!);
+  }
+  if (boundary.length === 0) return null;
+  const rest = graph.node.filter((n) => !inPrefix.has(n));
+  const prefix = closure(graph.node, boundary, fromTrainable);
+  const readBy = (nodes: NodeProto[]) => dataInputs.filter((d) => nodes.some((n) => n.input.includes(d)));
+  return { prefix, prefixInputs: readBy(prefix), rest, boundary, direct: readBy(rest) };
 }
 
-function reachable(nodes: NodeProto[], sources: ReadonlySet<string>): Set<string> {
+/** Tensors that prefix nodes produce and other nodes (or the logits output) read. */
+function boundaryOf(graph: GraphProto, inPrefix: ReadonlySet<NodeProto>): string[] {
+  const produced = new Set([...inPrefix].flatMap((n) => n.output));
+  const read = new Set(graph.node.filter((n) => !inPrefix.has(n)).flatMap((n) => n.input));
+  const logits = graph.output[0]?.name;
+  if (logits !== undefined) read.add(logits);
+  return graph.node.flatMap((n) => n.output).filter((o) => produced.has(o) && read.has(o));
+}
+
+/**
+ * Whether a tensor holds one value per example, batch first, of a type a dataset holds: its inferred first
+ * dim is the data's batch dim or, where that is unknown, it is computed from the data's values (not only
+ * from their shapes, through Shape or Size).
+ */
+function perExampleTest(graph: GraphProto, dataInputs: readonly string[], shapes: ReadonlyMap<string, TensorInfo>): (name: string) => boolean {
+  const batchDims = new Set<Dim | undefined>(dataInputs.map((d) => shapes.get(d)?.shape?.[0]).filter((d) => typeof d === 'string'));
+  const fromValues = reachable(graph.node, new Set(dataInputs), (n) => n.opType !== 'Shape' && n.opType !== 'Size');
+  return (name) => {
+    const info = shapes.get(name);
+    if (!info || !INPUT_TYPES[info.dtype] || info.shape?.length === 0) return false;
+    const first = info.shape?.[0];
+    return first === undefined || first === null ? fromValues.has(name) : batchDims.has(first);
+  };
+}
+
+function reachable(nodes: NodeProto[], sources: ReadonlySet<string>, through: (n: NodeProto) => boolean = () => true): Set<string> {
   const seen = new Set(sources);
-  for (const n of nodes) if (n.input.some((i) => seen.has(i))) for (const o of n.output) seen.add(o);
+  for (const n of nodes) if (through(n) && n.input.some((i) => seen.has(i))) for (const o of n.output) seen.add(o);
   return seen;
 }
 
-/** The nodes `target` depends on, in graph order (prefix nodes and constant-only nodes alike). */
-function closure(nodes: NodeProto[], target: string, fromTrainable: Set<string>): NodeProto[] {
-  const needed = new Set([target]);
+/** The nodes the targets depend on, in graph order (prefix nodes and constant-only nodes alike). */
+function closure(nodes: NodeProto[], targets: string[], fromTrainable: Set<string>): NodeProto[] {
+  const needed = new Set(targets);
   const picked = new Set<NodeProto>();
   for (const n of [...nodes].reverse()) {
     if (!n.output.some((o) => needed.has(o)) || n.input.some((i) => fromTrainable.has(i))) continue;

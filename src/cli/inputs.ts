@@ -1,18 +1,17 @@
-// What a command trains on: an imported model with CSV files (--model, --train, --test), or, with none of
+// What a command trains on: an imported model with CSV or JSONL files (--model, --train, --test), or, with none of
 // them, the built-in default, the seed notebook's job: the synthetic task and the seed backbone with a fresh
 // Linear(16,1) head. Everything is read and checked here, before any training starts.
 import { loadModel } from '../onnx/io.js';
 import type { ModelProto } from '../onnx/proto.js';
-import { describeModel, type ModelSummary } from '../model/describe.js';
+import { checkInputTypes, describeModel, type ModelSummary } from '../model/describe.js';
 import { attachLinearHead } from '../model/attach-head.js';
 import { DEFAULT_BACKBONE_PATH } from '../model/seed-backbone.js';
-import { readCsvDataset } from '../data/csv.js';
+import { readDataset } from '../data/read.js';
 import { notebookTask, streamSeed, STREAMS } from '../data/synthetic.js';
 import type { Dataset } from '../data/dataset.js';
 import { Rng } from '../train/rng.js';
 import { UserError } from '../errors.js';
-import { DataType } from '../onnx/builder.js';
-import { featureSize } from '../data/dataset.js';
+import { exampleSize, inputType } from '../data/dataset.js';
 import { checkDevice, createSession, ort, type Device } from '../runtime/session.js';
 import { COMMON_OPTIONS, readNumber, readString, type Argv } from './options.js';
 
@@ -50,15 +49,14 @@ export function loadInputs(argv: Argv, seed: number): Inputs {
   // A backbone gets the head a PyTorch user would add: nn.Linear(features, classes), seeded like the built-in one.
   const model = classes === undefined ? loaded : attachLinearHead(loaded, classes, new Rng(streamSeed(seed, STREAMS.head)), modelPath);
   const summary = describeModel(model, modelPath);
+  checkInputTypes(summary, modelPath);
   const logitCount = countLogits(summary, modelPath);
-  const exampleShape = summary.inputShape?.slice(1);
-  const featureShape = exampleShape?.every((d): d is number => typeof d === 'number') ? exampleShape : undefined;
   const label = readString(argv, 'label');
   const data = {
-    train: readCsvDataset(files.train!, { label, featureShape }),
-    test: readCsvDataset(files.test!, { label, featureShape }),
+    train: readDataset(files.train!, summary.inputs, { label }),
+    test: readDataset(files.test!, summary.inputs, { label }),
   };
-  if (data.train.columns!.join(',') !== data.test.columns!.join(',')) {
+  if (data.train.columns && data.test.columns && data.train.columns.join(',') !== data.test.columns.join(',')) {
     throw new UserError(`${files.test}: columns (${data.test.columns!.join(', ')}) differ from ${files.train}'s (${data.train.columns!.join(', ')})`);
   }
   return {
@@ -95,27 +93,27 @@ function countLogits(summary: ModelSummary, source: string): number {
 }
 
 /**
- * The user's model must load and run in ONNX Runtime as it is, on float32 batches of any size, before
- * onnx-finetune builds training graphs from it: a failure here is the model's, and says so in one line.
+ * The user's model must load and run in ONNX Runtime as it is, on batches of any size, before onnx-finetune
+ * builds training graphs from it: a failure here is the model's, and says so in one line.
  */
 export async function checkModelRuns(inputs: Inputs, device: Device): Promise<void> {
   if (inputs.builtIn) return checkDevice(device); // our own model (the tests run it): only the device is left to check
   const { summary, sources } = inputs;
-  const input = inputs.model.graph.input.find((i) => i.name === summary.input)!;
-  const elemType = input.type?.tensorType?.elemType;
-  if (elemType !== DataType.FLOAT) {
-    throw new UserError(`${sources.model}: input '${summary.input}' is ${DataType[elemType ?? 0] ?? elemType}, but onnx-finetune feeds float32 features`);
+  for (const input of summary.inputs) {
+    const batch = input.shape?.[0];
+    if (typeof batch === 'number') {
+      throw new UserError(`${sources.model}: input '${input.name}' has a fixed batch size of ${batch}; export it with a dynamic batch axis (torch.onnx.export(..., dynamic_axes={'${input.name}': {0: 'batch'}}))`);
+    }
   }
-  const batch = summary.inputShape?.[0];
-  if (typeof batch === 'number') {
-    throw new UserError(`${sources.model}: input '${summary.input}' has a fixed batch size of ${batch}; export it with a dynamic batch axis (torch.onnx.export(..., dynamic_axes={'${summary.input}': {0: 'batch'}}))`);
-  }
-  const rows = Math.min(2, inputs.data.train.count);
   const data = inputs.data.train;
-  const x = new ort.Tensor('float32', data.features.slice(0, rows * featureSize(data)), [rows, ...data.featureShape]);
+  const rows = Math.min(2, data.count);
+  const feeds = Object.fromEntries(summary.inputs.map(({ name }) => {
+    const { shape, values } = data.inputs[name];
+    return [name, new ort.Tensor(inputType(values), values.slice(0, rows * exampleSize({ shape })), [rows, ...shape])];
+  }));
   try {
     const session = await createSession(inputs.model, { device });
-    await session.run({ [summary.input]: x });
+    await session.run(feeds);
     await session.release();
   } catch (e) {
     if (e instanceof UserError) throw e;

@@ -48,9 +48,11 @@ export function runIdentity(plan: Plan, config: TrainConfig, inputs: Inputs): Ru
     plan: plan.stages,
     settings: { loss: config.loss.name, optimizer: config.optimizer, weight_decay: config.weightDecay, batch_size: config.batchSize, shuffle: config.shuffle, seed: config.seed },
     model: fingerprint(...modelBytes(inputs.model)),
-    data: fingerprint(new Uint8Array(train.features.buffer), new Uint8Array(train.labels.buffer)),
+    data: fingerprint(...inputs.summary.inputs.map((i) => bytesOf(train.inputs[i.name].values)), bytesOf(train.labels)),
   };
 }
+
+const bytesOf = (v: ArrayBufferView) => new Uint8Array(v.buffer, v.byteOffset, v.byteLength);
 
 /** The model's structure and then each weight, without one buffer of it all (a model may pass 2 GiB). */
 function modelBytes(model: ModelProto): Uint8Array[] {

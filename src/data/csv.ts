@@ -5,13 +5,15 @@ import type { parse as Parse } from 'csv-parse/sync';
 import { requirePackage } from '../require.js';
 import { UserError } from '../errors.js';
 import { parseDecimal } from '../decimal.js';
-import type { Dataset } from './dataset.js';
+import { singleInputDataset, type Dataset } from './dataset.js';
 
 export interface CsvOptions {
   /** Label column; default 'y', else the last column. */
   label?: string;
   /** Shape of one example; default [features]. */
   featureShape?: number[];
+  /** The model input the feature columns feed; default 'x' (a one-input model takes them whatever its input's name). */
+  input?: string;
 }
 
 export function readCsvDataset(path: string, options: CsvOptions = {}): Dataset {
@@ -58,7 +60,7 @@ export function readCsvDataset(path: string, options: CsvOptions = {}): Dataset 
       else features[f++] = value;
     }
   }
-  return { source: path, count, featureShape, features, labels, lines: Int32Array.from(lines.slice(1)), columns: header };
+  return { ...singleInputDataset(path, options.input ?? 'x', featureShape, features, labels), lines: Int32Array.from(lines.slice(1)), columns: header };
 }
 
 function labelColumn(header: string[], label: string | undefined, path: string): number {

@@ -1,16 +1,43 @@
-// An in-memory table of examples: row-major float32 features and one numeric label per row.
+// An in-memory table of examples: for each model input, one row-major typed array of its values, plus one
+// numeric label per example. Every format (CSV, JSONL, ...) reads into this; the trainer never learns which.
+import { DataType } from '../onnx/builder.js';
+import { elementCount } from '../onnx/tensor.js';
+import { UserError } from '../errors.js';
+
+/** The element types a data input may have, and the arrays that hold them. */
+export type InputValues = Float32Array | BigInt64Array | Int32Array;
+export type InputType = 'float32' | 'int64' | 'int32';
+
+export interface DataInput {
+  /** Shape of one example, without the batch dimension. */
+  shape: number[];
+  /** count × elementCount(shape) values, example after example. */
+  values: InputValues;
+}
+
 export interface Dataset {
   /** Where the rows came from, for error messages. */
   source: string;
   count: number;
-  /** Shape of one example, without the batch dimension. */
-  featureShape: number[];
-  features: Float32Array;
+  /** One entry per model input, keyed by the input's name. */
+  inputs: Record<string, DataInput>;
   labels: Float64Array;
   /** The file line of each example, so that errors can point at it. */
   lines?: Int32Array;
-  /** The file's header, label included. */
+  /** The file's header, label included (CSV). */
   columns?: string[];
+}
+
+/** ONNX element types accepted for data inputs, with their onnxruntime name and array. */
+export const INPUT_TYPES: Partial<Record<number, { type: InputType; make(length: number): InputValues }>> = {
+  [DataType.FLOAT]: { type: 'float32', make: (n) => new Float32Array(n) },
+  [DataType.INT64]: { type: 'int64', make: (n) => new BigInt64Array(n) },
+  [DataType.INT32]: { type: 'int32', make: (n) => new Int32Array(n) },
+};
+
+/** The onnxruntime element type of an input's values. */
+export function inputType(values: InputValues): InputType {
+  return values instanceof Float32Array ? 'float32' : values instanceof BigInt64Array ? 'int64' : 'int32';
 }
 
 /** Where example i came from, for error messages: 'line 7' in a file, else 'row 6'. */
@@ -18,6 +45,33 @@ export function exampleLocation(d: Pick<Dataset, 'lines'>, i: number): string {
   return d.lines ? `line ${d.lines[i]}` : `row ${i + 1}`;
 }
 
-export function featureSize(d: Pick<Dataset, 'featureShape'>): number {
-  return d.featureShape.reduce((a, b) => a * b, 1);
+/** Values per example of an input. */
+export function exampleSize(input: Pick<DataInput, 'shape'>): number {
+  return elementCount(input.shape);
+}
+
+/** A dataset with one input (a CSV file's feature columns, generated data). */
+export function singleInputDataset(source: string, name: string, shape: number[], values: InputValues, labels: Float64Array): Dataset {
+  return { source, count: labels.length, inputs: { [name]: { shape, values } }, labels };
+}
+
+/** The input of a one-input dataset (a CSV file's features). */
+export function singleInput(data: Dataset): DataInput {
+  const keys = Object.keys(data.inputs);
+  if (keys.length !== 1) throw new UserError(`${data.source}: ${keys.length} inputs (${keys.join(', ')}), not one`);
+  return data.inputs[keys[0]];
+}
+
+/**
+ * The dataset's inputs keyed by the given model input names. A CSV file names no input, so a one-input
+ * dataset feeds a one-input model whatever its key; otherwise every name must be there.
+ */
+export function inputsFor(data: Dataset, names: readonly string[]): Record<string, DataInput> {
+  const keys = Object.keys(data.inputs);
+  if (names.length === 1 && keys.length === 1) return { [names[0]]: data.inputs[keys[0]] };
+  const missing = names.filter((n) => !Object.hasOwn(data.inputs, n));
+  if (missing.length > 0) {
+    throw new UserError(`${data.source}: no values for the model's input${missing.length > 1 ? 's' : ''} ${missing.map((n) => `'${n}'`).join(', ')} (the data has ${keys.map((k) => `'${k}'`).join(', ') || 'none'})`);
+  }
+  return Object.fromEntries(names.map((n) => [n, data.inputs[n]]));
 }

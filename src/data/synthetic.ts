@@ -2,7 +2,7 @@
 //   score = 1.5·x0 − 0.7·x1 + 0.4·x2·x3 + 0.4·noise,  label = score > 0,
 // the first 900 rows for training and the last 300 for testing. Everything comes from one seed.
 import { Rng } from '../train/rng.js';
-import type { Dataset } from './dataset.js';
+import { singleInputDataset, type Dataset } from './dataset.js';
 
 export const NOTEBOOK_TASK = { rows: 1200, trainRows: 900, features: 10 } as const;
 
@@ -32,12 +32,7 @@ export function notebookTask(seed: number): { train: Dataset; test: Dataset } {
     const score = 1.5 * x[o] - 0.7 * x[o + 1] + 0.4 * x[o + 2] * x[o + 3] + 0.4 * rng.normal();
     labels[r] = score > 0 ? 1 : 0;
   }
-  const part = (start: number, end: number): Dataset => ({
-    source: `synthetic task (seed ${seed}), rows ${start + 1}-${end}`,
-    count: end - start,
-    featureShape: [d],
-    features: x.slice(start * d, end * d),
-    labels: labels.slice(start, end),
-  });
+  const part = (start: number, end: number): Dataset =>
+    singleInputDataset(`synthetic task (seed ${seed}), rows ${start + 1}-${end}`, 'x', [d], x.slice(start * d, end * d), labels.slice(start, end));
   return { train: part(0, trainRows), test: part(trainRows, rows) };
 }

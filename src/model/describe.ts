@@ -1,15 +1,24 @@
-// What the rest of the project needs to know about a model: its data input, its logits, its parameters.
+// What the rest of the project needs to know about a model: its data inputs, its logits, its parameters.
 import { DataType } from '../onnx/builder.js';
 import type { ModelProto, TensorProto } from '../onnx/proto.js';
 import { elementCount, tensorDims } from '../onnx/tensor.js';
 import { valueInfoShape, type Shape } from '../graph/shapes.js';
 import { MIN_OPSET } from '../autodiff/emit.js';
 import { UserError } from '../errors.js';
+import { INPUT_TYPES } from '../data/dataset.js';
+
+/** A graph input that is not an initializer: what the data feeds. */
+export interface DataInputInfo {
+  name: string;
+  /** ONNX element type (DataType). */
+  elemType: number;
+  shape: Shape;
+}
 
 export interface ModelSummary {
   opset: number;
-  input: string;
-  inputShape: Shape;
+  /** Every data input, in graph order. */
+  inputs: DataInputInfo[];
   /** The model's first output. */
   logits: string;
   logitsShape: Shape;
@@ -38,9 +47,7 @@ export function describeModel(model: ModelProto, source = 'model'): ModelSummary
   if (opset < MIN_OPSET) throw new UserError(`${source}: opset ${opset} is older than ${MIN_OPSET}; re-export the model with opset_version >= ${MIN_OPSET}`);
   const initializerNames = new Set(graph.initializer.map((t) => t.name));
   const dataInputs = graph.input.filter((i) => !initializerNames.has(i.name));
-  if (dataInputs.length !== 1) {
-    throw new UserError(`${source}: expected exactly one data input, found ${dataInputs.length} (${dataInputs.map((i) => i.name).join(', ') || 'none'})`);
-  }
+  if (dataInputs.length === 0) throw new UserError(`${source}: the graph has no data input (every input is an initializer)`);
   if (graph.output.length === 0) throw new UserError(`${source}: the graph has no outputs`);
   const constants = new Set<string>();
   for (const node of graph.node) for (const slot of NON_PARAMETER_INPUTS[node.opType] ?? []) if (node.input[slot]) constants.add(node.input[slot]);
@@ -49,12 +56,20 @@ export function describeModel(model: ModelProto, source = 'model'): ModelSummary
     .map((t) => ({ name: t.name, dims: tensorDims(t) }));
   return {
     opset,
-    input: dataInputs[0].name,
-    inputShape: valueInfoShape(dataInputs[0])?.shape ?? null,
+    inputs: dataInputs.map((i) => ({ name: i.name, elemType: i.type?.tensorType?.elemType ?? 0, shape: valueInfoShape(i)?.shape ?? null })),
     logits: graph.output[0].name,
     logitsShape: valueInfoShape(graph.output[0])?.shape ?? null,
     parameters,
   };
+}
+
+/** Data inputs must be float32, int64 or int32: what the data readers produce and the trainer feeds. */
+export function checkInputTypes(summary: Pick<ModelSummary, 'inputs'>, source = 'model'): void {
+  for (const input of summary.inputs) {
+    if (!INPUT_TYPES[input.elemType]) {
+      throw new UserError(`${source}: input '${input.name}' is ${DataType[input.elemType] ?? input.elemType}; onnx-finetune feeds float32, int64 or int32 inputs`);
+    }
+  }
 }
 
 function isFloat(t: TensorProto): boolean {

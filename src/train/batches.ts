@@ -1,40 +1,38 @@
-// Gathers examples into reused batch buffers, with one ort.Tensor per batch size wrapping them, so a
-// training step allocates nothing for its inputs.
+// Gathers examples into reused batch buffers, one per data input, with one ort.Tensor per input and batch
+// size wrapping them, so a training step allocates nothing for its inputs.
 import { ort } from '../runtime/session.js';
-import type { Dataset } from '../data/dataset.js';
-import { featureSize } from '../data/dataset.js';
+import type { Dataset, InputValues } from '../data/dataset.js';
+import { exampleSize, inputsFor, inputType } from '../data/dataset.js';
 import type { Dim } from '../onnx/builder.js';
 
 export interface Batch {
   size: number;
-  features: ort.Tensor;
+  /** One tensor per data input, in the order of BatchBuffers.names. */
+  inputs: ort.Tensor[];
   labels: ort.Tensor;
 }
 
 const LONG_ROW = 64;
 
-export class BatchBuffers {
-  private readonly bySize = new Map<number, { batch: Batch; x: Float32Array; y: Float32Array | BigInt64Array }>();
-  private readonly rowSize: number;
+interface Column { values: InputValues; shape: number[]; rowSize: number }
 
-  /** `labelShape` is the loss's label shape; its first dim is the batch. */
-  constructor(private readonly data: Dataset, private readonly labelShape: Dim[], private readonly labelType: 'float' | 'int64') {
-    this.rowSize = featureSize(data);
+export class BatchBuffers {
+  private readonly bySize = new Map<number, { batch: Batch; x: InputValues[]; y: Float32Array | BigInt64Array }>();
+  private readonly columns: Column[];
+
+  /** `names`: the graph's data inputs, fed in this order; `labelShape` is the loss's label shape, its first dim the batch. */
+  constructor(private readonly data: Dataset, readonly names: readonly string[], private readonly labelShape: Dim[], private readonly labelType: 'float' | 'int64') {
+    const inputs = inputsFor(data, names);
+    this.columns = names.map((n) => ({ values: inputs[n].values, shape: inputs[n].shape, rowSize: exampleSize(inputs[n]) }));
   }
 
   /** The batch holding rows order[start..end). */
   gather(order: Int32Array, start: number, end: number): Batch {
     const size = end - start;
     const entry = this.buffersFor(size);
-    const { x, y } = entry;
-    const { features, labels } = this.data;
-    const rowSize = this.rowSize;
-    // A small row is copied in a plain loop, cheaper than making a subarray for it; a long one with set.
-    for (let i = 0; i < size; i++) {
-      const from = order[start + i] * rowSize, to = i * rowSize;
-      if (rowSize >= LONG_ROW) x.set(features.subarray(from, from + rowSize), to);
-      else for (let k = 0; k < rowSize; k++) x[to + k] = features[from + k];
-    }
+    for (let c = 0; c < this.columns.length; c++) gatherRows(this.columns[c].values, entry.x[c], this.columns[c].rowSize, order, start, size);
+    const { y } = entry;
+    const labels = this.data.labels;
     if (y instanceof BigInt64Array) for (let i = 0; i < size; i++) y[i] = BigInt(labels[order[start + i]]);
     else for (let i = 0; i < size; i++) y[i] = labels[order[start + i]];
     return entry.batch;
@@ -43,18 +41,27 @@ export class BatchBuffers {
   private buffersFor(size: number) {
     let entry = this.bySize.get(size);
     if (!entry) {
-      const x = new Float32Array(size * this.rowSize);
+      const x = this.columns.map((c) => new (c.values.constructor as new (n: number) => InputValues)(size * c.rowSize));
       const labelDims = [size, ...this.labelShape.slice(1).map((d) => (typeof d === 'number' ? d : 1))];
       const y = this.labelType === 'int64' ? new BigInt64Array(size) : new Float32Array(size);
       const batch: Batch = {
         size,
-        features: new ort.Tensor('float32', x, [size, ...this.data.featureShape]),
+        inputs: this.columns.map((c, i) => new ort.Tensor(inputType(x[i]), x[i], [size, ...c.shape])),
         labels: this.labelType === 'int64' ? new ort.Tensor('int64', y as BigInt64Array, labelDims) : new ort.Tensor('float32', y as Float32Array, labelDims),
       };
       entry = { batch, x, y };
       this.bySize.set(size, entry);
     }
     return entry;
+  }
+}
+
+/** Rows order[start..start+size) of `from` into `to`: a small row in a plain loop, cheaper than a subarray; a long one with set. */
+function gatherRows(from: InputValues, to: InputValues, rowSize: number, order: Int32Array, start: number, size: number): void {
+  for (let i = 0; i < size; i++) {
+    const f = order[start + i] * rowSize, t = i * rowSize;
+    if (rowSize >= LONG_ROW) to.set(from.subarray(f, f + rowSize) as never, t);
+    else for (let k = 0; k < rowSize; k++) (to as Float32Array)[t + k] = (from as Float32Array)[f + k]; // the same array type: a column's buffer is made like its values
   }
 }
 

@@ -3,7 +3,7 @@ import { LABELS, LOSS, type Artifacts } from '../artifacts/build.js';
 import { createStepSession } from '../runtime/session.js';
 import type { Dataset } from '../data/dataset.js';
 import { BatchBuffers, batchStarts } from './batches.js';
-import { prefixFeatures } from './prefix-features.js';
+import { trainingExamples } from './prefix-features.js';
 import { parameterFeeds } from './stage-runner.js';
 import type { TrainConfig } from './trainer.js';
 import { breathe } from './breathe.js';
@@ -12,14 +12,13 @@ import { breathe } from './breathe.js';
 export async function evaluate(artifacts: Artifacts, parameters: Map<string, Float32Array>, data: Dataset, config: TrainConfig) {
   const session = await createStepSession(artifacts.eval, config);
   const feeds = parameterFeeds(artifacts, parameters);
-  const examples = artifacts.prefix ? await prefixFeatures(artifacts.prefix, data, config, config.signal) : data;
-  const batches = new BatchBuffers(examples, artifacts.labelShape, artifacts.labelType);
+  const batches = new BatchBuffers(await trainingExamples(artifacts, data, config, config.signal), artifacts.inputs, artifacts.labelShape, artifacts.labelType);
   const order = new Int32Array(data.count).map((_, i) => i);
   let correct = 0, lossSum = 0;
   for (const start of batchStarts(data.count, config.testBatchSize)) {
     const end = Math.min(start + config.testBatchSize, data.count);
     const batch = batches.gather(order, start, end);
-    feeds[artifacts.input] = batch.features;
+    for (let i = 0; i < batch.inputs.length; i++) feeds[batches.names[i]] = batch.inputs[i];
     feeds[LABELS] = batch.labels;
     const out = await session.run(feeds);
     await breathe(config.signal, 'during evaluation');

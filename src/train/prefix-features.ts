@@ -1,30 +1,48 @@
-// A stage whose trainable parameters sit after a frozen prefix trains on the prefix's output: computed here
-// once per example, in chunks, instead of once per step.
+// The examples a stage's train and eval graphs take: the dataset's inputs by model input name, or, where the
+// stage's trainable parameters sit after a frozen prefix, the prefix's outputs computed here once per example,
+// in chunks, instead of once per step (and the data inputs the rest of the model reads directly).
 import type { ModelProto } from '../onnx/proto.js';
-import type { Dataset } from '../data/dataset.js';
-import { featureSize } from '../data/dataset.js';
+import type { Artifacts } from '../artifacts/build.js';
+import { exampleSize, inputsFor, inputType, INPUT_TYPES, type DataInput, type Dataset, type InputValues } from '../data/dataset.js';
 import { createStepSession, ort, type SessionOptions } from '../runtime/session.js';
 import { breathe } from './breathe.js';
 
 const CHUNK = 256;
 
-export async function prefixFeatures(prefix: ModelProto, data: Dataset, options: SessionOptions, signal?: AbortSignal): Promise<Dataset> {
+/** The dataset keyed by the names of `artifacts.inputs`. */
+export async function trainingExamples(artifacts: Artifacts, data: Dataset, options: SessionOptions, signal?: AbortSignal): Promise<Dataset> {
+  const byModelInput = { ...data, inputs: inputsFor(data, artifacts.summary.inputs.map((i) => i.name)) };
+  if (!artifacts.prefix) return byModelInput;
+  const computed = await prefixFeatures(artifacts.prefix, byModelInput, options, signal);
+  return { ...data, inputs: Object.fromEntries(artifacts.inputs.map((name) => [name, computed[name] ?? byModelInput.inputs[name]])) };
+}
+
+async function prefixFeatures(prefix: ModelProto, data: Dataset, options: SessionOptions, signal?: AbortSignal): Promise<Record<string, DataInput>> {
   const session = await createStepSession(prefix, options);
-  const input = prefix.graph.input[0].name, output = prefix.graph.output[0].name;
-  const rowSize = featureSize(data);
-  let features = new Float32Array(0);
-  let featureShape: number[] = [];
+  const inputs = prefix.graph.input.map((i) => [i.name, data.inputs[i.name]] as const);
+  const outputs: Record<string, DataInput> = {};
   for (let start = 0; start < data.count; start += CHUNK) {
     const rows = Math.min(CHUNK, data.count - start);
-    const x = new ort.Tensor('float32', data.features.subarray(start * rowSize, (start + rows) * rowSize), [rows, ...data.featureShape]);
-    const y = (await session.run({ [input]: x }))[output];
-    if (start === 0) {
-      featureShape = y.dims.slice(1) as number[];
-      features = new Float32Array(data.count * featureSize({ featureShape }));
+    const feeds = Object.fromEntries(inputs.map(([name, input]) => {
+      const size = exampleSize(input);
+      return [name, new ort.Tensor(inputType(input.values), input.values.subarray(start * size, (start + rows) * size), [rows, ...input.shape])];
+    }));
+    const results = await session.run(feeds);
+    for (const { name } of prefix.graph.output) {
+      const y = results[name];
+      // The boundary was chosen as batch-first tensors (see splitFrozenPrefix); this is the check that it is.
+      if (y.dims[0] !== rows) throw new Error(`frozen prefix output '${name}' has dims [${y.dims}] for a chunk of ${rows} examples`);
+      outputs[name] ??= { shape: y.dims.slice(1) as number[], values: valuesFor(y.type, data.count * (y.size / rows), name) };
+      outputs[name].values.set(y.data as never, start * exampleSize(outputs[name]));
     }
-    features.set(y.data as Float32Array, start * featureSize({ featureShape }));
     await breathe(signal, 'while computing the frozen layers\' features');
   }
   await session.release();
-  return { ...data, featureShape, features };
+  return outputs;
+}
+
+function valuesFor(type: string, length: number, name: string): InputValues {
+  const kind = Object.values(INPUT_TYPES).find((t) => t!.type === type);
+  if (!kind) throw new Error(`frozen prefix output '${name}' is ${type}`);
+  return kind.make(length);
 }

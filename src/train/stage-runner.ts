@@ -7,7 +7,7 @@ import { Optimizer, type ParamState, type UpdateKernel } from '../optim/optimize
 import { AdamKernel, allFinite } from '../optim/adam-kernel.js';
 import type { Dataset } from '../data/dataset.js';
 import { BatchBuffers } from './batches.js';
-import { prefixFeatures } from './prefix-features.js';
+import { trainingExamples } from './prefix-features.js';
 import type { Stage } from './strategies.js';
 import type { TrainConfig } from './trainer.js';
 import type { Rng } from './rng.js';
@@ -44,8 +44,7 @@ export class StageRunner {
     const gradients = artifacts.flatGradients ? [GRADIENTS] : artifacts.trainable.map((p) => p.gradient);
     const session = await createStepSession(artifacts.train, config, [LOSS, ...gradients]);
     const kernel = updateKernel(optimizer, artifacts, config);
-    const examples = artifacts.prefix ? await prefixFeatures(artifacts.prefix, data, config, config.signal) : data;
-    const batches = new BatchBuffers(examples, artifacts.labelShape, artifacts.labelType);
+    const batches = new BatchBuffers(await trainingExamples(artifacts, data, config, config.signal), artifacts.inputs, artifacts.labelShape, artifacts.labelType);
     optimizer.kernel = kernel;
     return new StageRunner(artifacts, session, optimizer, parameters, parameterFeeds(artifacts, parameters), batches, dropoutRng);
   }
@@ -65,7 +64,7 @@ export class StageRunner {
    */
   async step(order: Int32Array, start: number, end: number, onNonFinite: 'stop' | 'skip-batch' = 'stop'): Promise<{ loss: number; skipped: false | 'stop' | 'skip-batch' }> {
     const batch = this.batches.gather(order, start, end);
-    this.feeds[this.artifacts.input] = batch.features;
+    for (let i = 0; i < batch.inputs.length; i++) this.feeds[this.batches.names[i]] = batch.inputs[i];
     this.feeds[LABELS] = batch.labels;
     for (const mask of this.artifacts.masks) {
       const values = drawMask(mask, batch.size, () => this.dropoutRng.next());

@@ -5,12 +5,13 @@ import type { ModelProto } from '../onnx/proto.js';
 import { tensorValues } from '../onnx/tensor.js';
 import { buildArtifacts, inferenceModel, type Artifacts } from '../artifacts/build.js';
 import { inEvalMode } from '../artifacts/dropout-masks.js';
-import { describeModel, type ModelSummary } from '../model/describe.js';
+import { checkInputTypes, describeModel, type ModelSummary } from '../model/describe.js';
 import type { Device } from '../runtime/session.js';
 import { Optimizer, type OptimizerKind, type ParamState } from '../optim/optimizer.js';
 import type { Loss } from '../losses/index.js';
 import type { Dataset } from '../data/dataset.js';
-import { exampleLocation, featureSize } from '../data/dataset.js';
+import { exampleLocation } from '../data/dataset.js';
+import { checkDataInputs } from '../data/check-inputs.js';
 import { UserError } from '../errors.js';
 import { Rng } from './rng.js';
 import { batchStarts } from './batches.js';
@@ -108,6 +109,7 @@ export { InterruptedError } from './breathe.js';
 export async function train(model: ModelProto, plan: Plan, data: { train: Dataset; test: Dataset }, config: TrainConfig): Promise<TrainResult> {
   const started = performance.now();
   const summary = describeModel(model);
+  checkInputTypes(summary);
   checkDataset(data.train, summary, config.loss);
   checkDataset(data.test, summary, config.loss);
   const run = config.resume ? resumeState(config.resume, plan, data.train) : freshState(model, summary, plan, data.train, config.seed);
@@ -202,16 +204,10 @@ export function initialParameters(model: ModelProto, summary = describeModel(mod
   return new Map(summary.parameters.map((p) => [p.name, tensorValues(model.graph.initializer.find((t) => t.name === p.name)!) as Float32Array]));
 }
 
-/** Rows must fit the model's input, and labels the head: {0,1} for one logit, [0, classes) for several. */
+/** Every input's values must fit the model's input, and labels the head: {0,1} for one logit, [0, classes) for several. */
 function checkDataset(data: Dataset, summary: ModelSummary, loss: Loss): void {
-  const inputDims = summary.inputShape?.slice(1);
-  if (inputDims && inputDims.every((d) => typeof d === 'number')) {
-    const expected = (inputDims as number[]).reduce((a, b) => a * b, 1);
-    if (featureSize(data) !== expected) {
-      throw new UserError(`${data.source}: ${featureSize(data)} feature columns, but the model's input '${summary.input}' takes ${expected} values per example (shape [${inputDims}])`);
-    }
-  }
   if (data.count === 0) throw new UserError(`${data.source}: no rows`);
+  checkDataInputs(data, summary.inputs);
   const classes = summary.logitsShape?.[1];
   for (let i = 0; i < data.count; i++) {
     const y = data.labels[i];

@@ -7,7 +7,7 @@ import { fileURLToPath } from 'node:url';
 import * as ortWeb from 'onnxruntime-web';
 import { createSession, ort } from '../../src/runtime/session.js';
 import { countCorrect } from '../../src/train/evaluate.js';
-import type { Dataset } from '../../src/data/dataset.js';
+import { singleInput, type Dataset } from '../../src/data/dataset.js';
 
 export const CLI = join(dirname(fileURLToPath(import.meta.url)), '..', '..', 'src', 'cli', 'main.js');
 
@@ -27,12 +27,13 @@ export function cli(args: string[], cwd: string, env: Record<string, string> = {
 /** The predictions and logits of an exported model on a dataset, in onnxruntime-node and onnxruntime-web. */
 export async function bothRuntimes(file: string, data: Dataset) {
   const bytes = readFileSync(file);
-  const dims = [data.count, ...data.featureShape];
+  const { shape, values } = singleInput(data);
+  const dims = [data.count, ...shape];
   const node = await createSession(bytes);
-  const a = (await node.run({ [node.inputNames[0]]: new ort.Tensor('float32', data.features, dims) }))[node.outputNames[0]];
+  const a = (await node.run({ [node.inputNames[0]]: new ort.Tensor('float32', values as Float32Array, dims) }))[node.outputNames[0]];
   await node.release();
   const web = await ortWeb.InferenceSession.create(bytes);
-  const b = (await web.run({ [web.inputNames[0]]: new ortWeb.Tensor('float32', data.features, dims) }))[web.outputNames[0]];
+  const b = (await web.run({ [web.inputNames[0]]: new ortWeb.Tensor('float32', values as Float32Array, dims) }))[web.outputNames[0]];
   await web.release();
   return { node: a.data as Float32Array, web: b.data as Float32Array, classes: a.dims[1] ?? 1 };
 }

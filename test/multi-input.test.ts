@@ -1,0 +1,171 @@
+// Models with several data inputs and integer inputs: every input is batched and fed by name, a frozen prefix
+// may read any of them while the rest reads the others directly, and training gives the same parameters as a
+// twin model that takes the same values through one float input or float inputs.
+import { expect } from 'chai';
+import { buildArtifacts } from '../src/artifacts/build.js';
+import { splitFrozenPrefix } from '../src/artifacts/frozen-prefix.js';
+import { indexGraph } from '../src/graph/graph-index.js';
+import { inferShapes } from '../src/graph/shapes.js';
+import { LOSSES } from '../src/losses/index.js';
+import { describeModel } from '../src/model/describe.js';
+import { DataType, makeGraph, makeNode, makeTensor, makeValueInfo } from '../src/onnx/builder.js';
+import { fullFineTune, linearProbe, partialUnfreeze, type Plan } from '../src/train/strategies.js';
+import { DEFAULT_TRAIN_CONFIG, train, type TrainConfig, type TrainResult } from '../src/train/trainer.js';
+import type { Dataset } from '../src/data/dataset.js';
+import type { ModelProto } from '../src/onnx/proto.js';
+import { textData, textModel, twoInputData, twoInputModel } from './util/multi-input-models.js';
+
+const config: TrainConfig = { ...DEFAULT_TRAIN_CONFIG, loss: LOSSES.ce, batchSize: 8, testBatchSize: 16, shuffle: false };
+const partial = (unfreeze: string) => partialUnfreeze({ headLr: 1e-2, headEpochs: 2, unfreeze, backboneLr: 1e-2, epochs: 2 });
+
+function expectSameTraining(a: TrainResult, b: TrainResult, names: string[]) {
+  expect(a.accuracy).to.equal(b.accuracy);
+  a.epochLosses.forEach((l, i) => expect(l, `epoch ${i + 1} loss`).to.be.closeTo(b.epochLosses[i], 1e-6));
+  for (const name of names) {
+    const x = a.parameters.get(name)!, y = b.parameters.get(name)!;
+    x.forEach((v, i) => expect(v, `${name}[${i}]`).to.be.closeTo(y[i], 1e-6));
+  }
+}
+
+const run = (model: ModelProto, plan: Plan, data: { train: Dataset; test: Dataset }) => train(model, plan, data, config);
+
+describe('several data inputs', function () {
+  this.timeout(30_000);
+
+  describe('two float inputs', () => {
+    const train1 = twoInputData(40, 1), test1 = twoInputData(24, 2);
+    const split = { train: train1.split, test: test1.split }, joined = { train: train1.joined, test: test1.joined };
+    const NAMES = ['body.weight', 'body.bias', 'head.weight', 'head.bias', 'side.weight'];
+
+    it('ModelSummary lists both inputs, in graph order', () => {
+      expect(describeModel(twoInputModel()).inputs).to.deep.equal([
+        { name: 'a', elemType: DataType.FLOAT, shape: ['batch', 3] },
+        { name: 'b', elemType: DataType.FLOAT, shape: ['batch', 2] },
+      ]);
+    });
+
+    it('a frozen prefix reads one input while the rest reads the other directly', () => {
+      const a = buildArtifacts(twoInputModel(), ['head.weight', 'head.bias', 'side.weight'], LOSSES.ce);
+      expect(a.prefix!.graph.input.map((i) => i.name)).to.deep.equal(['a']);
+      expect(a.prefix!.graph.output.map((o) => o.name)).to.deep.equal(['relu']);
+      expect(a.inputs).to.deep.equal(['relu', 'b']);
+      expect(a.train.graph.input.map((i) => i.name)).to.deep.equal(['relu', 'b', 'head.weight', 'head.bias', 'side.weight', 'labels']);
+      // With side.weight frozen, both inputs go through the prefix: two boundary tensors.
+      expect(buildArtifacts(twoInputModel(), ['head.weight', 'head.bias'], LOSSES.ce).inputs).to.deep.equal(['relu', 'side']);
+      // A full fine-tune has no prefix: both inputs are fed to the train graph.
+      const full = buildArtifacts(twoInputModel(), NAMES, LOSSES.ce);
+      expect(full.prefix).to.equal(undefined);
+      expect(full.inputs).to.deep.equal(['a', 'b']);
+    });
+
+    for (const [what, plan] of [
+      ['linear probe (both inputs through the prefix)', linearProbe({ lr: 1e-2, epochs: 3 })],
+      ['partial unfreeze (the rest reads b directly)', partial('side.*')],
+      ['full fine-tune (no prefix)', fullFineTune({ lr: 1e-2, epochs: 3 })],
+    ] as const) {
+      it(`trains as the twin that slices one input: ${what}`, async () => {
+        expectSameTraining(await run(twoInputModel(), plan, split), await run(twoInputModel(true), plan, joined), NAMES);
+      });
+    }
+  });
+
+  describe('int64 input_ids into a Gather embedding, and an int64 attention_mask', () => {
+    const ints = { train: textData(48, 5, 1).ints, test: textData(24, 5, 2).ints };
+    const floats = { train: textData(48, 5, 1).floats, test: textData(24, 5, 2).floats };
+    const NAMES = ['layer.weight', 'layer.bias', 'head.weight', 'head.bias'];
+
+    it('the prefix ends where the trainable layers start: the pooled features, or the embeddings and the float mask', () => {
+      expect(buildArtifacts(textModel(), ['head.weight', 'head.bias'], LOSSES.ce).inputs).to.deep.equal(['pooled']);
+      const a = buildArtifacts(textModel(), NAMES, LOSSES.ce);
+      expect(a.prefix!.graph.input.map((i) => i.name)).to.deep.equal(['input_ids', 'attention_mask']);
+      expect(a.inputs).to.deep.equal(['embedded', 'mask_3d']);
+      expect(a.prefix!.graph.node.map((n) => n.opType)).to.deep.equal(['Gather', 'Cast', 'Unsqueeze']);
+    });
+
+    for (const [what, plan] of [
+      ['linear probe', linearProbe({ lr: 1e-2, epochs: 3 })],
+      ['partial unfreeze', partial('layer.*')],
+    ] as const) {
+      it(`trains as its twin with float inputs: ${what}`, async () => {
+        const a = await run(textModel(), plan, ints), b = await run(textModel({ floatTwin: true }), plan, floats);
+        expectSameTraining(a, b, NAMES);
+        expect(a.epochLosses[a.epochLosses.length - 1]).to.be.below(a.epochLosses[0]);
+      });
+    }
+
+    it('int32 ids train too', async () => {
+      const data32 = { train: textData(48, 5, 1, 'int32').ints, test: textData(24, 5, 2, 'int32').ints };
+      const plan = partial('layer.*');
+      expectSameTraining(await run(textModel({ ids: DataType.INT32 }), plan, data32), await run(textModel(), plan, ints), NAMES);
+    });
+
+    it('the trained model is the source model with new weights: same inputs, int64 included', async () => {
+      const result = await run(textModel(), linearProbe({ lr: 1e-2, epochs: 1 }), ints);
+      expect(result.model.graph.input.map((i) => [i.name, i.type!.tensorType!.elemType])).to.deep.equal([['input_ids', DataType.INT64], ['attention_mask', DataType.INT64]]);
+    });
+  });
+
+  describe('data that does not fit the model: one clear error', () => {
+    const ints = { train: textData(8, 5, 1).ints, test: textData(8, 5, 2).ints };
+    const plan = linearProbe({ lr: 1e-2, epochs: 1 });
+    const variant = (change: (d: Dataset) => Dataset) => ({ train: change(ints.train), test: ints.test });
+    const twoInputVariant = (inputs: Dataset['inputs']) => {
+      const { split } = twoInputData(8, 1);
+      return { train: { ...split, inputs: { ...split.inputs, ...inputs } }, test: split };
+    };
+    const cases: [string, () => Promise<unknown>, RegExp][] = [
+      ['a missing input', () => run(textModel(), plan, variant((d) => ({ ...d, inputs: { input_ids: d.inputs.input_ids } }))),
+        /text \(seed 1\): no values for the model's input 'attention_mask' \(the data has 'input_ids'\)/],
+      ['float values for an int64 input', () => run(textModel(), plan, variant((d) => ({ ...d, inputs: { ...d.inputs, input_ids: { shape: [5], values: new Float32Array(40) } } }))),
+        /input 'input_ids' is int64 in the model, but the data holds float32 values/],
+      ['a sequence length that differs between inputs', () => run(textModel(), plan, variant((d) => ({ ...d, inputs: { ...d.inputs, attention_mask: { shape: [4], values: new BigInt64Array(32) } } }))),
+        /input 'attention_mask': dimension 'sequence' is 4, but 5 in input 'input_ids'/],
+      ['examples of the wrong shape', () => run(twoInputModel(), plan, twoInputVariant({ a: { shape: [4], values: new Float32Array(32) } })),
+        /input 'a': examples of shape \[4\] \(4 values\), but the model's input takes \[3\] per example/],
+      ['too few values', () => run(twoInputModel(), plan, twoInputVariant({ b: { shape: [2], values: new Float32Array(15) } })),
+        /input 'b': 15 values for 8 examples of shape \[2\]/],
+    ];
+    for (const [what, attempt, message] of cases) {
+      it(what, async () => {
+        const error = await attempt().then(() => undefined, (e: Error) => e);
+        expect(error?.name).to.equal('UserError');
+        expect(error!.message).to.match(message);
+      });
+    }
+
+    it('an input of another element type', async () => {
+      const model = textModel();
+      model.graph.input[1].type!.tensorType!.elemType = DataType.UINT8;
+      const error = await run(model, plan, ints).then(() => undefined, (e: Error) => e);
+      expect(error?.message).to.equal("model: input 'attention_mask' is UINT8; onnx-finetune feeds float32, int64 or int32 inputs");
+    });
+  });
+
+  describe('the frozen prefix boundary', () => {
+    it('a Shape the rest reads is computed in the rest, from a tensor with one value per example', () => {
+      const graph = makeGraph([
+        makeNode('Relu', ['x'], ['e'], {}, 'relu'),
+        makeNode('Shape', ['e'], ['s'], {}, 'shape'),
+        makeNode('MatMul', ['e', 'w'], ['m'], {}, 'mm'),
+        makeNode('Reshape', ['m', 's'], ['y'], {}, 'reshape'),
+      ], 'g', [makeValueInfo('x', DataType.FLOAT, ['batch', 4])], [makeValueInfo('y', DataType.FLOAT, ['batch', 4])], [makeTensor('w', DataType.FLOAT, [4, 4], new Float32Array(16))]);
+      const split = splitFrozenPrefix(graph, ['x'], new Set(['w']), inferShapes(graph, indexGraph(graph), 17))!;
+      expect(split.boundary).to.deep.equal(['e']);
+      expect(split.rest.map((n) => n.name)).to.deep.equal(['shape', 'mm', 'reshape']);
+      expect(split.prefix.map((n) => n.name)).to.deep.equal(['relu']);
+    });
+
+    it('so is a shape computed from a tensor whose shape is unknown', () => {
+      const graph = makeGraph([
+        makeNode('Gather', ['table', 'ids'], ['e'], {}, 'embed'),
+        makeNode('Shape', ['e'], ['s'], {}, 'shape'),
+        makeNode('Reshape', ['w', 's'], ['wide'], {}, 'reshape'),
+        makeNode('Mul', ['e', 'wide'], ['y'], {}, 'mul'),
+      ], 'g', [makeValueInfo('ids', DataType.INT64, ['batch', 3])], [makeValueInfo('y', DataType.FLOAT, null)],
+      [makeTensor('w', DataType.FLOAT, [6], new Float32Array(6)), makeTensor('table', DataType.FLOAT, [5, 2], new Float32Array(10))]);
+      const split = splitFrozenPrefix(graph, ['ids'], new Set(['w']), inferShapes(graph, indexGraph(graph), 17))!;
+      expect(split.boundary).to.deep.equal(['e']);
+      expect(split.rest.map((n) => n.name)).to.deep.equal(['shape', 'reshape', 'mul']);
+    });
+  });
+});
