@@ -8,9 +8,11 @@ import { indexGraph } from '../src/graph/graph-index.js';
 import { inferShapes } from '../src/graph/shapes.js';
 import { LOSSES } from '../src/losses/index.js';
 import { describeModel } from '../src/model/describe.js';
-import { DataType, makeGraph, makeNode, makeTensor, makeValueInfo } from '../src/onnx/builder.js';
+import { DataType, makeGraph, makeModel, makeNode, makeTensor, makeValueInfo } from '../src/onnx/builder.js';
+import { StageRunner } from '../src/train/stage-runner.js';
+import { Rng } from '../src/train/rng.js';
 import { fullFineTune, linearProbe, partialUnfreeze, type Plan } from '../src/train/strategies.js';
-import { DEFAULT_TRAIN_CONFIG, train, type TrainConfig, type TrainResult } from '../src/train/trainer.js';
+import { DEFAULT_TRAIN_CONFIG, initialParameters, train, type TrainConfig, type TrainResult } from '../src/train/trainer.js';
 import type { Dataset } from '../src/data/dataset.js';
 import type { ModelProto } from '../src/onnx/proto.js';
 import { textData, textModel, twoInputData, twoInputModel } from './util/multi-input-models.js';
@@ -153,6 +155,34 @@ describe('several data inputs', function () {
       expect(split.boundary).to.deep.equal(['e']);
       expect(split.rest.map((n) => n.name)).to.deep.equal(['shape', 'mm', 'reshape']);
       expect(split.prefix.map((n) => n.name)).to.deep.equal(['relu']);
+    });
+
+    it('a guessed boundary that running the prefix shows is not one row per example is computed in the trained part', async () => {
+      // relu [batch, 3, 2] -> r [batch * 3, 2]: shape inference cannot tell r's first dim, the prefix run can.
+      const model = (declared: boolean) => {
+        const graph = makeGraph([
+          makeNode('Relu', ['x'], ['relu'], {}, 'relu'),
+          makeNode('Reshape', ['relu', 'rows'], ['r'], {}, 'rows'),
+          makeNode('MatMul', ['r', 'mix.weight'], ['m'], {}, 'mix'),
+          makeNode('Reshape', ['m', 'examples'], ['flat'], {}, 'examples'),
+          makeNode('Gemm', ['flat', 'head.weight', 'head.bias'], ['logits'], { transB: 1 }, 'head'),
+        ], 'g', [makeValueInfo('x', DataType.FLOAT, ['batch', 3, 2])], [makeValueInfo('logits', DataType.FLOAT, ['batch', 2])], [
+          makeTensor('rows', DataType.INT64, [2], [-1, 2]), makeTensor('examples', DataType.INT64, [2], [-1, 6]),
+          makeTensor('mix.weight', DataType.FLOAT, [2, 2], [0.5, -0.3, 0.2, 0.8]),
+          makeTensor('head.weight', DataType.FLOAT, [2, 6], [0.1, -0.2, 0.3, 0.4, -0.5, 0.6, 0.7, 0.1, -0.1, 0.2, 0.3, -0.4]), makeTensor('head.bias', DataType.FLOAT, [2], [0, 0.1]),
+        ]);
+        if (declared) graph.valueInfo.push(makeValueInfo('r', DataType.FLOAT, ['rows', 2]));
+        return makeModel(graph);
+      };
+      expect(buildArtifacts(model(false), ['mix.weight', 'head.weight', 'head.bias'], LOSSES.ce).inputs).to.deep.equal(['r']); // the guess
+      expect(buildArtifacts(model(true), ['mix.weight', 'head.weight', 'head.bias'], LOSSES.ce).inputs).to.deep.equal(['relu']);
+      const { split } = twoInputData(20, 1);
+      const data = { source: 'x', count: 20, inputs: { x: { shape: [3, 2], values: Float32Array.from({ length: 120 }, (_, i) => Math.sin(i)) } }, labels: split.labels };
+      const runner = await StageRunner.create(model(false), initialParameters(model(false)), fullFineTune({ lr: 1e-2, epochs: 1 }).stages[0], data, config, new Rng(1));
+      expect(runner.artifacts.inputs).to.deep.equal(['relu']);
+      await runner.release();
+      const plan = fullFineTune({ lr: 1e-2, epochs: 2 });
+      expectSameTraining(await run(model(false), plan, { train: data, test: data }), await run(model(true), plan, { train: data, test: data }), ['mix.weight', 'head.weight', 'head.bias']);
     });
 
     it('so is a shape computed from a tensor whose shape is unknown', () => {

@@ -53,7 +53,12 @@ export function cloneModel(model: ModelProto): ModelProto {
   return onnx.ModelProto.decode(onnx.ModelProto.encode(model as never).finish()) as unknown as ModelProto;
 }
 
-export function buildArtifacts(model: ModelProto, trainable: string[], loss: Loss): Artifacts {
+export interface BuildOptions {
+  /** Tensors that must not end a frozen prefix: running it showed they do not hold one row per example. */
+  notPerExample?: ReadonlySet<string>;
+}
+
+export function buildArtifacts(model: ModelProto, trainable: string[], loss: Loss, options: BuildOptions = {}): Artifacts {
   const summary = describeModel(model);
   const known = new Map(summary.parameters.map((p) => [p.name, p]));
   for (const name of trainable) if (!known.has(name)) throw new UserError(`'${name}' is not a parameter of the model`);
@@ -73,7 +78,7 @@ export function buildArtifacts(model: ModelProto, trainable: string[], loss: Los
   let dataInputs = graph.input.filter((i) => dataNames.includes(i.name));
   // A fed mask changes every step, like a trainable parameter: what reads one is not a frozen prefix.
   const shapes = inferShapes(graph, indexGraph(graph), summary.opset);
-  const split = splitFrozenPrefix(graph, dataNames, new Set([...trainable, ...dropout.masks.map((m) => m.input)]), shapes);
+  const split = splitFrozenPrefix(graph, dataNames, new Set([...trainable, ...dropout.masks.map((m) => m.input)]), shapes, options.notPerExample);
   let prefix: ModelProto | undefined;
   if (split) {
     const boundary = split.boundary.map((name) => makeValueInfo(name, shapes.get(name)!.dtype, shapes.get(name)!.shape));

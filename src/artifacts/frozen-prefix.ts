@@ -27,12 +27,15 @@ export interface PrefixSplit {
 
 /**
  * Expects graph.node in topological order. `varying`: the inputs that change from step to step (trainable
- * parameters, fed Dropout masks). `shapes`: the graph's inferred tensor types and shapes.
+ * parameters, fed Dropout masks). `shapes`: the graph's inferred tensor types and shapes. `notPerExample`:
+ * tensors found, by running an earlier prefix, not to hold one row per example.
  */
-export function splitFrozenPrefix(graph: GraphProto, dataInputs: readonly string[], varying: ReadonlySet<string>, shapes: ReadonlyMap<string, TensorInfo>): PrefixSplit | null {
+export function splitFrozenPrefix(graph: GraphProto, dataInputs: readonly string[], varying: ReadonlySet<string>, shapes: ReadonlyMap<string, TensorInfo>,
+  notPerExample: ReadonlySet<string> = new Set()): PrefixSplit | null {
   const fromTrainable = reachable(graph.node, varying);
   const fromData = reachable(graph.node, new Set(dataInputs));
-  const perExample = perExampleTest(graph, dataInputs, shapes);
+  const batchFirst = perExampleTest(graph, dataInputs, shapes);
+  const perExample = (name: string) => !notPerExample.has(name) && batchFirst(name);
   const inPrefix = new Set(graph.node.filter((n) => n.input.some((i) => fromData.has(i)) && !n.input.some((i) => fromTrainable.has(i))));
   if ([...inPrefix].some((n) => RANDOM_OPS.has(n.opType))) return null;
   const producer = new Map(graph.node.flatMap((n) => n.output.map((o) => [o, n] as const)));
@@ -62,7 +65,8 @@ function boundaryOf(graph: GraphProto, inPrefix: ReadonlySet<NodeProto>): string
 /**
  * Whether a tensor holds one value per example, batch first, of a type a dataset holds: its inferred first
  * dim is the data's batch dim or, where that is unknown, it is computed from the data's values (not only
- * from their shapes, through Shape or Size).
+ * from their shapes, through Shape or Size). The second is a guess (a Reshape to [batch · sequence, hidden]
+ * passes it), which running the prefix checks (see stageExamples).
  */
 function perExampleTest(graph: GraphProto, dataInputs: readonly string[], shapes: ReadonlyMap<string, TensorInfo>): (name: string) => boolean {
   const batchDims = new Set<Dim | undefined>(dataInputs.map((d) => shapes.get(d)?.shape?.[0]).filter((d) => typeof d === 'string'));

@@ -7,7 +7,7 @@ import { Optimizer, type ParamState, type UpdateKernel } from '../optim/optimize
 import { AdamKernel, allFinite } from '../optim/adam-kernel.js';
 import type { Dataset } from '../data/dataset.js';
 import { BatchBuffers } from './batches.js';
-import { trainingExamples } from './prefix-features.js';
+import { stageExamples } from './prefix-features.js';
 import type { Stage } from './strategies.js';
 import type { TrainConfig } from './trainer.js';
 import type { Rng } from './rng.js';
@@ -40,11 +40,12 @@ export class StageRunner {
   static async create(model: ModelProto, parameters: Map<string, Float32Array>, stage: Stage, data: Dataset, config: TrainConfig, dropoutRng: Rng): Promise<StageRunner> {
     const optimizer = new Optimizer(config.optimizer, stage.groups, [...parameters.keys()], { weightDecay: config.weightDecay });
     const trainable = [...parameters.keys()].filter((n) => optimizer.parameterNames.includes(n));
-    const artifacts = buildArtifacts(inferenceModel(model, parameters), trainable, config.loss);
+    const current = inferenceModel(model, parameters);
+    const { artifacts, examples } = await stageExamples((notPerExample) => buildArtifacts(current, trainable, config.loss, { notPerExample }), data, config, config.signal);
     const gradients = artifacts.flatGradients ? [GRADIENTS] : artifacts.trainable.map((p) => p.gradient);
     const session = await createStepSession(artifacts.train, config, [LOSS, ...gradients]);
     const kernel = updateKernel(optimizer, artifacts, config);
-    const batches = new BatchBuffers(await trainingExamples(artifacts, data, config, config.signal), artifacts.inputs, artifacts.labelShape, artifacts.labelType);
+    const batches = new BatchBuffers(examples, artifacts.inputs, artifacts.labelShape, artifacts.labelType);
     optimizer.kernel = kernel;
     return new StageRunner(artifacts, session, optimizer, parameters, parameterFeeds(artifacts, parameters), batches, dropoutRng);
   }
