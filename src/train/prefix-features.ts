@@ -9,7 +9,7 @@ import { breathe } from './breathe.js';
 
 const CHUNK = 256;
 
-/** Prefix outputs that, run on 1 and 2 examples, did not come out with that many rows. */
+/** Prefix outputs that, run on 1 and 2 examples, did not come out with that many rows (or of their inferred type). */
 export class NotPerExampleError extends Error {
   constructor(readonly names: string[]) {
     super(`frozen prefix outputs without one row per example: ${names.join(', ')}`);
@@ -49,7 +49,10 @@ async function prefixFeatures(prefix: ModelProto, data: Dataset, options: Sessio
     const wrong = new Set<string>();
     for (const rows of [1, 2].filter((r) => r <= data.count)) {
       const results = await run(0, rows);
-      for (const { name } of prefix.graph.output) if (results[name].dims[0] !== rows) wrong.add(name);
+      for (const { name, type } of prefix.graph.output) {
+        // An inferred element type may be a guess too (an op shape inference does not know): the run says.
+        if (results[name].dims[0] !== rows || results[name].type !== INPUT_TYPES[type?.tensorType?.elemType ?? 0]?.type) wrong.add(name);
+      }
     }
     if (wrong.size > 0) throw new NotPerExampleError([...wrong]);
     const outputs: Record<string, DataInput> = {};
