@@ -185,6 +185,19 @@ describe('several data inputs', function () {
       expectSameTraining(await run(model(false), plan, { train: data, test: data }), await run(model(true), plan, { train: data, test: data }), ['mix.weight', 'head.weight', 'head.bias']);
     });
 
+    it('the rest leaves out the constant nodes only the prefix reads (a frozen weight transposed, as torch.export writes Linear)', () => {
+      const graph = makeGraph([
+        makeNode('Transpose', ['frozen.weight'], ['frozen_t'], { perm: [1, 0] }, 'transpose'),
+        makeNode('MatMul', ['x', 'frozen_t'], ['h'], {}, 'frozen'),
+        makeNode('Relu', ['dead_input'], ['dead'], {}, 'dead'),
+        makeNode('MatMul', ['h', 'head.weight'], ['y'], {}, 'head'),
+      ], 'g', [makeValueInfo('x', DataType.FLOAT, ['batch', 2])], [makeValueInfo('y', DataType.FLOAT, ['batch', 2])],
+      [makeTensor('frozen.weight', DataType.FLOAT, [2, 2], new Float32Array(4)), makeTensor('head.weight', DataType.FLOAT, [2, 2], new Float32Array(4)), makeTensor('dead_input', DataType.FLOAT, [1], [1])]);
+      const split = splitFrozenPrefix(graph, ['x'], new Set(['head.weight']), inferShapes(graph, indexGraph(graph), 17))!;
+      expect(split.prefix.map((n) => n.name)).to.deep.equal(['transpose', 'frozen']);
+      expect(split.rest.map((n) => n.name)).to.deep.equal(['head']);
+    });
+
     it('so is a shape computed from a tensor whose shape is unknown', () => {
       const graph = makeGraph([
         makeNode('Gather', ['table', 'ids'], ['e'], {}, 'embed'),

@@ -32,34 +32,30 @@ export interface PrefixSplit {
  */
 export function splitFrozenPrefix(graph: GraphProto, dataInputs: readonly string[], varying: ReadonlySet<string>, shapes: ReadonlyMap<string, TensorInfo>,
   notPerExample: ReadonlySet<string> = new Set()): PrefixSplit | null {
-  const fromTrainable = reachable(graph.node, varying);
-  const fromData = reachable(graph.node, new Set(dataInputs));
-  const batchFirst = perExampleTest(graph, dataInputs, shapes);
+  // Only what the logits depend on: the train and eval graphs output nothing else.
+  const logits = graph.output[0].name;
+  const nodes = closure(graph.node, [logits], new Set());
+  const fromTrainable = reachable(nodes, varying);
+  const fromData = reachable(nodes, new Set(dataInputs));
+  const batchFirst = perExampleTest(nodes, dataInputs, shapes);
   const perExample = (name: string) => !notPerExample.has(name) && batchFirst(name);
-  const inPrefix = new Set(graph.node.filter((n) => n.input.some((i) => fromData.has(i)) && !n.input.some((i) => fromTrainable.has(i))));
+  const inPrefix = new Set(nodes.filter((n) => n.input.some((i) => fromData.has(i)) && !n.input.some((i) => fromTrainable.has(i))));
   if ([...inPrefix].some((n) => RANDOM_OPS.has(n.opType))) return null;
-  const producer = new Map(graph.node.flatMap((n) => n.output.map((o) => [o, n] as const)));
-  let boundary: string[];
+  const producer = new Map(nodes.flatMap((n) => n.output.map((o) => [o, n] as const)));
+  let rest: NodeProto[], boundary: string[];
   for (;;) {
-    boundary = boundaryOf(graph, inPrefix);
+    // What the logits need besides the prefix (not the constant nodes only the prefix reads), and what it reads of the prefix.
+    rest = closure(nodes.filter((n) => !inPrefix.has(n)), [logits], new Set());
+    const read = new Set([logits, ...rest.flatMap((n) => n.input)]);
+    boundary = [...inPrefix].flatMap((n) => n.output).filter((o) => read.has(o));
     const moved = boundary.filter((b) => !perExample(b));
     if (moved.length === 0) break;
     for (const b of moved) inPrefix.delete(producer.get(b)!);
   }
   if (boundary.length === 0) return null;
-  const rest = graph.node.filter((n) => !inPrefix.has(n));
-  const prefix = closure(graph.node, boundary, fromTrainable);
-  const readBy = (nodes: NodeProto[]) => dataInputs.filter((d) => nodes.some((n) => n.input.includes(d)));
+  const prefix = closure(nodes, boundary, fromTrainable);
+  const readBy = (some: NodeProto[]) => dataInputs.filter((d) => some.some((n) => n.input.includes(d)));
   return { prefix, prefixInputs: readBy(prefix), rest, boundary, direct: readBy(rest) };
-}
-
-/** Tensors that prefix nodes produce and other nodes (or the logits output) read. */
-function boundaryOf(graph: GraphProto, inPrefix: ReadonlySet<NodeProto>): string[] {
-  const produced = new Set([...inPrefix].flatMap((n) => n.output));
-  const read = new Set(graph.node.filter((n) => !inPrefix.has(n)).flatMap((n) => n.input));
-  const logits = graph.output[0]?.name;
-  if (logits !== undefined) read.add(logits);
-  return graph.node.flatMap((n) => n.output).filter((o) => produced.has(o) && read.has(o));
 }
 
 /**
@@ -68,9 +64,9 @@ function boundaryOf(graph: GraphProto, inPrefix: ReadonlySet<NodeProto>): string
  * from their shapes, through Shape or Size). The second is a guess (a Reshape to [batch · sequence, hidden]
  * passes it), which running the prefix checks (see stageExamples).
  */
-function perExampleTest(graph: GraphProto, dataInputs: readonly string[], shapes: ReadonlyMap<string, TensorInfo>): (name: string) => boolean {
+function perExampleTest(nodes: NodeProto[], dataInputs: readonly string[], shapes: ReadonlyMap<string, TensorInfo>): (name: string) => boolean {
   const batchDims = new Set<Dim | undefined>(dataInputs.map((d) => shapes.get(d)?.shape?.[0]).filter((d) => typeof d === 'string'));
-  const fromValues = reachable(graph.node, new Set(dataInputs), (n) => n.opType !== 'Shape' && n.opType !== 'Size');
+  const fromValues = reachable(nodes, new Set(dataInputs), (n) => n.opType !== 'Shape' && n.opType !== 'Size');
   return (name) => {
     const info = shapes.get(name);
     if (!info || !INPUT_TYPES[info.dtype] || info.shape?.length === 0) return false;
@@ -85,8 +81,8 @@ function reachable(nodes: NodeProto[], sources: ReadonlySet<string>, through: (n
   return seen;
 }
 
-/** The nodes the targets depend on, in graph order (prefix nodes and constant-only nodes alike). */
-function closure(nodes: NodeProto[], targets: string[], fromTrainable: Set<string>): NodeProto[] {
+/** The nodes the targets depend on, in graph order (prefix nodes and constant-only nodes alike), short of those reading `fromTrainable`. */
+function closure(nodes: NodeProto[], targets: string[], fromTrainable: ReadonlySet<string>): NodeProto[] {
   const needed = new Set(targets);
   const picked = new Set<NodeProto>();
   for (const n of [...nodes].reverse()) {
