@@ -16,20 +16,29 @@ CLASSES = 3
 IMAGE_SHAPE = (3, 32, 32)
 SEQ_LEN = 16
 VOCAB = 64
+# BERT's default initializer_range 0.02 leaves a 32-wide classifier at logits ~0 that 9 Adam steps barely move.
+BERT_INIT_RANGE = 0.1
 
 
-def randomize_batchnorm(model, seed):
-    """A pretrained model's BatchNorm is not the identity: give every BN random affine params and running stats,
-    so that eval-mode BN, folding and running-stat updates are all visible in the fixtures."""
+def pretrain_batchnorm(model, seed):
+    """A pretrained model's BatchNorm is not the identity: give every BN random affine parameters and running stats
+    measured on noise images like the fixtures' (as a pretrained model's would fit its data), so that eval-mode
+    BN, folding and running-stat updates all show in the fixtures. Leaves the model in eval mode."""
     g = torch.Generator().manual_seed(seed)
+    bns = [m for m in model.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
     with torch.no_grad():
-        for m in model.modules():
-            if isinstance(m, nn.modules.batchnorm._BatchNorm):
-                n = m.num_features
-                m.weight.copy_(0.75 + 0.5 * torch.rand(n, generator=g))
-                m.bias.copy_(0.1 * torch.randn(n, generator=g))
-                m.running_mean.copy_(0.1 * torch.randn(n, generator=g))
-                m.running_var.copy_(0.75 + 0.5 * torch.rand(n, generator=g))
+        for m in bns:
+            m.weight.copy_(0.75 + 0.5 * torch.rand(m.num_features, generator=g))
+            m.bias.copy_(0.1 * torch.randn(m.num_features, generator=g))
+            m.reset_running_stats()
+            m.momentum = None  # cumulative average over the calibration batches
+        model.train()
+        for _ in range(4):
+            model(torch.randn(16, *IMAGE_SHAPE, generator=g))
+        for m in bns:
+            m.momentum = 0.1
+            m.num_batches_tracked.zero_()
+    return model.eval()
 
 
 def resnet():
@@ -59,7 +68,7 @@ def resnet():
 
     torch.manual_seed(SEED)
     model = TinyResNet()
-    randomize_batchnorm(model, SEED)
+    pretrain_batchnorm(model, SEED)
     return model
 
 
@@ -74,7 +83,12 @@ def mobilenet():
     ]
     torch.manual_seed(SEED)
     model = MobileNetV3(setting, last_channel=32, num_classes=CLASSES, dropout=0.0)
-    randomize_batchnorm(model, SEED)
+    # torchvision draws Linear weights from N(0, 0.01): logits ~0 that a few Adam steps barely move. Use nn.Linear's
+    # own initialisation, as a freshly attached head would have.
+    for m in model.classifier:
+        if isinstance(m, nn.Linear):
+            m.reset_parameters()
+    pretrain_batchnorm(model, SEED)
     return model
 
 
@@ -113,7 +127,7 @@ def bert():
     config = BertConfig(vocab_size=VOCAB, hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
                         intermediate_size=64, max_position_embeddings=SEQ_LEN, type_vocab_size=2,
                         num_labels=CLASSES, hidden_dropout_prob=0.0, attention_probs_dropout_prob=0.0,
-                        classifier_dropout=0.0, pad_token_id=0)
+                        classifier_dropout=0.0, pad_token_id=0, initializer_range=BERT_INIT_RANGE)
     torch.manual_seed(SEED)
     return BertLogits(config)
 
@@ -146,6 +160,7 @@ FIXTURES = {
     'convnext': (convnext, 'images'),
     'bert': (bert, 'text'),
     'gpt2': (gpt2, 'text'),
+    'gpt2-dynamo': (gpt2, 'text'),
 }
 
 INPUT_NAMES = {'images': ['x'], 'text': ['input_ids', 'attention_mask']}
