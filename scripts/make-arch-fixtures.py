@@ -23,6 +23,8 @@ import numpy as np  # noqa: E402
 import onnx  # noqa: E402
 import onnxruntime as ort  # noqa: E402
 import torch  # noqa: E402
+
+ort.set_default_logger_severity(3)  # its CastLike constant-folding warnings on dynamo exports are noise here
 import torch.nn.functional as F  # noqa: E402
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -175,6 +177,14 @@ def strip_metadata(path):
     onnx.save(proto, path)
 
 
+def identity_aliases(path):
+    """{PyTorch name: initializer}: the TorchScript exporter stores equal-valued tensors once and reads the copies
+    through Identity nodes whose outputs carry the other PyTorch names (zero biases, LayerNorm ones)."""
+    graph = onnx.load(path).graph
+    init = {i.name for i in graph.initializer}
+    return {n.output[0]: n.input[0] for n in graph.node if n.op_type == 'Identity' and n.input[0] in init}
+
+
 def op_types(path):
     return sorted({n.op_type for n in onnx.load(path).graph.node})
 
@@ -303,6 +313,8 @@ def config(fixture, spec, kind, model, path):
         'export_options': export['options'],
         'inputs': {i.name: onnx.helper.printable_type(i.type) for i in onnx.load(path).graph.input},
         'output': 'logits',
+        'op_types': op_types(path),
+        'identity_aliases': identity_aliases(path),
         'classes': A.CLASSES,
         'loss': 'cross_entropy',
         'label': 'y',
