@@ -26,7 +26,7 @@ export function readSafetensors(bytes: Uint8Array): ReadSafetensors {
     const [begin, stop] = entry.data_offsets;
     expect(begin, `${name} starts where the previous tensor ends`).to.equal(end);
     expect(stop - begin, `${name}: bytes for its shape`).to.equal(4 * entry.shape.reduce((a, b) => a * b, 1));
-    const values = new Float32Array(data.slice(begin, stop).buffer);
+    const values = new Float32Array(new Uint8Array(data.subarray(begin, stop)).buffer); // a copy: aligned, and not a Buffer's pool
     tensors.set(name, { dims: entry.shape, values });
     end = stop;
   }
