@@ -91,6 +91,15 @@ describe('initializers shared through Identity nodes', () => {
     expect(Array.from(initialParameters(model).get('b.bias')!)).to.deep.equal([0.5, 0.5]);
   });
 
+  it('an Identity that only aliases a PyTorch-named tensor read nowhere else changes nothing', () => {
+    const model = load(graphModel([
+      makeNode('Identity', ['fc.weight'], ['alias']),
+      makeNode('Gemm', ['x', 'alias', 'fc.bias'], ['logits'], gemm),
+    ], [f32('fc.weight', [2, 2], [1, 0, 0, 1]), f32('fc.bias', [2], [0, 0])]));
+    expect(model.graph.node.map((n) => n.opType)).to.deep.equal(['Identity', 'Gemm']);
+    expect(names(model)).to.deep.equal(['fc.weight', 'fc.bias']);
+  });
+
   it('a tensor two nodes read directly (tied weights) stays one parameter, trained by both uses', async () => {
     const tied = graphModel([
       makeNode('Gemm', ['x', 'w', 'a.bias'], ['h'], gemm),
@@ -191,6 +200,11 @@ describe('parameters found by role', () => {
     expect(exporterNamesWarning(load(foldedCnn(true)), 'model.onnx')).to.equal(
       'model.onnx: 2 parameters have exporter-made names (onnx::Conv_10, onnx::Conv_11): they train, but PyTorch knows them by other names, '
       + 'so the .safetensors file leaves them out; re-export with torch.onnx.export(..., do_constant_folding=False) to keep PyTorch\'s names');
+    // torch.export's optimizer pre-transposes a Linear weight into `val_12`: the advice is dynamo's.
+    const dynamo = graphModel([makeNode('MatMul', ['x', 'val_12'], ['m']), makeNode('Add', ['m', 'fc.bias'], ['logits'])], [f32('val_12', [2, 2], [1, 0, 0, 1]), f32('fc.bias', [2], [0, 0])]);
+    expect(exporterNamesWarning(dynamo, 'model.onnx')).to.equal(
+      'model.onnx: 1 parameter has an exporter-made name (val_12): they train, but PyTorch knows them by other names, '
+      + 'so the .safetensors file leaves them out; re-export with torch.onnx.export(..., dynamo=True, optimize=False) to keep PyTorch\'s names');
   });
 
   it('the CLI prints the warning once, trains the folded weights and leaves them out of the .safetensors file', async function () {

@@ -61,10 +61,10 @@ export function exporterNamesWarning(model: ModelProto, source: string): string 
   const graph = model.graph;
   const convSlots = fedSlots(graph, { Conv: [1, 2], ConvTranspose: [1, 2] });
   const foldedBatchNorm = exporterNamed.every((name) => convSlots.has(name)) && !graph.node.some((n) => n.opType === 'BatchNormalization');
+  // TorchScript names its constants `onnx::...`; torch.export (dynamo=True) folds and renames unless told not to optimize.
+  const reexport = exporterNamed.every((name) => name.startsWith('onnx::')) ? 'torch.onnx.export(..., do_constant_folding=False)' : 'torch.onnx.export(..., dynamo=True, optimize=False)';
   if (foldedBatchNorm) {
-    return `${what}: BatchNorm was folded into the convolutions at export, so they train, but results cannot match PyTorch; `
-      + 're-export with torch.onnx.export(..., do_constant_folding=False) for exact parity';
+    return `${what}: BatchNorm was folded into the convolutions at export, so they train, but results cannot match PyTorch; re-export with ${reexport} for exact parity`;
   }
-  return `${what}: they train, but PyTorch knows them by other names, so the .safetensors file leaves them out; `
-    + 're-export with torch.onnx.export(..., do_constant_folding=False) to keep PyTorch\'s names';
+  return `${what}: they train, but PyTorch knows them by other names, so the .safetensors file leaves them out; re-export with ${reexport} to keep PyTorch's names`;
 }

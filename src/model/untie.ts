@@ -7,16 +7,18 @@ import { indexGraph } from '../graph/graph-index.js';
 import { EXPORTER_CONSTANT, isFloatTensor } from './parameter-roles.js';
 
 /**
- * Rewrites the model in place: every Identity that reads a float initializer and writes a PyTorch-style name
- * (not an exporter constant's, not a node output's `/scope/...`) is replaced by an initializer of that name
- * holding a copy of the value. A copy follows its source in the initializer list; the source stays only while
- * something still reads it. Returns the names of the new initializers.
+ * Rewrites the model in place: every Identity that reads a shared float initializer and writes a PyTorch-style
+ * name (not an exporter constant's, not a node output's `/scope/...`) is replaced by an initializer of that name
+ * holding a copy of the value. Shared: read by more than one node, or named by the exporter; an Identity that
+ * merely aliases a tensor under another name (torch.export's `alias`) changes nothing. A copy follows its source
+ * in the initializer list; the source stays only while something still reads it. Returns the new names.
  */
 export function untieSharedInitializers(model: ModelProto): string[] {
   const graph = model.graph;
   const initializers = new Map(graph.initializer.map((t) => [t.name, t]));
   const graphOutputs = new Set(graph.output.map((o) => o.name));
   const { order, consumers } = indexGraph(graph);
+  const shared = (name: string) => EXPORTER_CONSTANT.test(name) || (consumers.get(name)?.length ?? 0) + (graphOutputs.has(name) ? 1 : 0) > 1;
   const root = new Map<string, string>(); // copy's name -> the original initializer it came from
   const copies = new Map<string, TensorProto[]>(); // original's name -> its copies, in node order
   const removed = new Set<unknown>();
@@ -25,11 +27,11 @@ export function untieSharedInitializers(model: ModelProto): string[] {
     const [source, name] = [initializers.get(node.input[0]), node.output[0]];
     if (node.opType !== 'Identity' || (node.domain && node.domain !== 'ai.onnx') || !source || !isFloatTensor(source)) continue;
     if (!name || !pytorchStyleName(name) || initializers.has(name) || graphOutputs.has(name) || !consumers.has(name)) continue;
-    const copy = copyTensor(source, name);
     const origin = root.get(source.name) ?? source.name;
-    initializers.set(name, copy);
+    if (!shared(origin)) continue;
+    initializers.set(name, copyTensor(source, name));
     root.set(name, origin);
-    copies.set(origin, [...(copies.get(origin) ?? []), copy]);
+    copies.set(origin, [...(copies.get(origin) ?? []), initializers.get(name)!]);
     removed.add(node);
   }
   if (removed.size === 0) return [];
