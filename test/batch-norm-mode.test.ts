@@ -15,53 +15,11 @@ import { fullFineTune, linearProbe, partialUnfreeze } from '../src/train/strateg
 import { decodeCheckpoint, encodeCheckpoint } from '../src/checkpoint/checkpoint.js';
 import { createSession, ort } from '../src/runtime/session.js';
 import type { Dataset } from '../src/data/dataset.js';
-import { Rng } from '../src/train/rng.js';
+import { C, CLASSES, cnn, dataset, EPS, H, IN, PARAMETERS, RUNNING, W, WEIGHTS } from './util/bn-cnn.js';
 import { gradCheck, type GradCheckSpec } from './util/gradcheck.js';
 import { convReference } from './gradients-reference.js';
 import { expectUserError } from './util/backward.js';
 
-const [IN, H, W, C, CLASSES, EPS] = [2, 4, 4, 3, 2, 1e-5];
-const PARAMETERS = ['conv.weight', 'conv.bias', 'bn.weight', 'bn.bias', 'head.weight', 'head.bias'];
-const RUNNING = { mean: [0.1, -0.2, 0.3], var: [0.5, 1.5, 2] };
-
-function values(rng: Rng, n: number, scale: number): Float32Array {
-  return Float32Array.from({ length: n }, () => Math.fround(rng.normal() * scale));
-}
-
-const rng = new Rng(5);
-const WEIGHTS: Record<string, Float32Array> = {
-  'conv.weight': values(rng, C * IN * 9, 0.3), 'conv.bias': values(rng, C, 0.1),
-  'bn.weight': Float32Array.from([1.1, 0.8, 1.3]), 'bn.bias': Float32Array.from([0.2, -0.1, 0.05]),
-  'head.weight': values(rng, CLASSES * C, 0.5), 'head.bias': values(rng, CLASSES, 0.1),
-};
-
-/** The CNN; `training` writes its BatchNorm as torch.onnx.export does in TrainingMode.TRAINING. */
-function cnn(opts: { training?: boolean; opset?: number } = {}): ModelProto {
-  const bn = opts.training
-    ? makeNode('BatchNormalization', ['c', 'bn.weight', 'bn.bias', 'bn.running_mean', 'bn.running_var'], ['b', 'running_mean_out', 'running_var_out'], { epsilon: EPS, momentum: 0.9, training_mode: 1 }, 'bn')
-    : makeNode('BatchNormalization', ['c', 'bn.weight', 'bn.bias', 'bn.running_mean', 'bn.running_var'], ['b'], { epsilon: EPS, momentum: 0.9 }, 'bn');
-  const nodes = [
-    makeNode('Conv', ['x', 'conv.weight', 'conv.bias'], ['c'], { kernel_shape: [3, 3], pads: [1, 1, 1, 1] }, 'conv'),
-    bn,
-    makeNode('Relu', ['b'], ['r'], {}, 'relu'),
-    makeNode('GlobalAveragePool', ['r'], ['g'], {}, 'pool'),
-    makeNode('Flatten', ['g'], ['f'], {}, 'flatten'),
-    makeNode('Gemm', ['f', 'head.weight', 'head.bias'], ['logits'], { transB: 1 }, 'head'),
-  ];
-  const dims: Record<string, number[]> = { 'conv.weight': [C, IN, 3, 3], 'conv.bias': [C], 'bn.weight': [C], 'bn.bias': [C], 'head.weight': [CLASSES, C], 'head.bias': [CLASSES] };
-  const initializers = [
-    ...PARAMETERS.map((name) => makeTensor(name, DataType.FLOAT, dims[name], WEIGHTS[name])),
-    makeTensor('bn.running_mean', DataType.FLOAT, [C], RUNNING.mean),
-    makeTensor('bn.running_var', DataType.FLOAT, [C], RUNNING.var),
-  ];
-  return makeModel(makeGraph(nodes, 'cnn', [makeValueInfo('x', DataType.FLOAT, ['batch', IN, H, W])], [makeValueInfo('logits', DataType.FLOAT, ['batch', CLASSES])], initializers),
-    { opset: opts.opset ?? 17 });
-}
-
-function dataset(count: number, seed: number): Dataset {
-  const r = new Rng(seed);
-  return { source: `data-${seed}`, count, featureShape: [IN, H, W], features: values(r, count * IN * H * W, 1), labels: Float64Array.from({ length: count }, (_, i) => i % CLASSES) };
-}
 
 /** The CNN's forward and CE loss in float64, BatchNorm on batch statistics or the given running ones. */
 function reference(weights: Record<string, ArrayLike<number>>, data: Dataset, stats?: { mean: ArrayLike<number>; var: ArrayLike<number> }) {
@@ -160,16 +118,18 @@ describe('BatchNorm on batch statistics (--batchnorm train)', () => {
     expect(Math.max(...Array.from(out['conv.bias_grad'].data as Float32Array, Math.abs))).to.be.below(1e-6);
   });
 
-  for (const [name, dims] of [['batchnorm_batch_stats_4d', [3, 2, 3, 2]], ['batchnorm_batch_stats_2d', [5, 3]], ['batchnorm_batch_stats_3d', [2, 3, 4]]] as const) {
+  const cases = [['batchnorm_batch_stats_4d', [3, 2, 3, 2], 17], ['batchnorm_batch_stats_2d', [5, 3], 17], ['batchnorm_batch_stats_3d', [2, 3, 4], 17],
+    ['batchnorm_batch_stats_4d_opset18', [2, 3, 2, 2], 18]] as const; // ReduceMean takes its axes as an input from opset 18
+  for (const [name, dims, opset] of cases) {
     it(`${name}: the spelled-out BatchNorm's gradients (x, scale, bias) pass the float64 finite-difference check`, async () => {
       const channels = dims[1];
       const node = makeNode('BatchNormalization', ['x', 'scale', 'bias', 'mean', 'var'], ['y'], { epsilon: 0.01 }, 'bn');
       const stats = [makeTensor('mean', DataType.DOUBLE, [channels], new Array(channels).fill(0)), makeTensor('var', DataType.DOUBLE, [channels], new Array(channels).fill(1))];
       const graph = makeGraph(markBatchStatistics([node], new Set(['scale']), 'auto'), 'g',
         ['x', 'scale', 'bias'].map((n) => makeValueInfo(n, DataType.DOUBLE, n === 'x' ? [...dims] : [channels])), [makeValueInfo('y', DataType.DOUBLE, null)], stats);
-      const spelled = batchStatistics(graph.node, inferShapes(graph, indexGraph(graph), 17), stats, 17);
+      const spelled = batchStatistics(graph.node, inferShapes(graph, indexGraph(graph), opset), stats, opset);
       const spec: GradCheckSpec = {
-        name, nodes: spelled.train, output: 'y', constants: spelled.constants,
+        name, nodes: spelled.train, output: 'y', constants: spelled.constants, opset,
         inputs: [{ name: 'x', dims: [...dims] }, { name: 'scale', dims: [channels] }, { name: 'bias', dims: [channels] }],
       };
       const report = await gradCheck(spec);
