@@ -12,7 +12,7 @@ import type { Stage } from './strategies.js';
 import type { TrainConfig } from './trainer.js';
 import type { Rng } from './rng.js';
 import { drawMask } from '../artifacts/dropout-masks.js';
-import { updateRunningStatistics } from '../artifacts/batch-norm-mode.js';
+import { runningStatistics, updateRunningStatistics } from '../artifacts/batch-norm-mode.js';
 
 /**
  * One stage's training session: artifacts built for the parameters its groups select (the rest baked in at
@@ -40,7 +40,7 @@ export class StageRunner {
   }
 
   static async create(model: ModelProto, parameters: Map<string, Float32Array>, stage: Stage, data: Dataset, config: TrainConfig, dropoutRng: Rng,
-    buffers = new Map<string, Float32Array>()): Promise<StageRunner> {
+    buffers = runningStatistics(model.graph)): Promise<StageRunner> {
     const optimizer = new Optimizer(config.optimizer, stage.groups, [...parameters.keys()], { weightDecay: config.weightDecay });
     const trainable = [...parameters.keys()].filter((n) => optimizer.parameterNames.includes(n));
     const artifacts = buildArtifacts(inferenceModel(model, new Map([...parameters, ...buffers])), trainable, config.loss, { batchNorm: config.batchNorm });
