@@ -49,8 +49,8 @@ describe('onnx-finetune command', function () {
       expect(partial).to.be.below(full);
     });
 
-    it('writes <strategy>.onnx and <strategy>.json for each strategy, and nothing else', () => {
-      expect(readdirSync(out).sort()).to.deep.equal(STRATEGIES.flatMap((s) => [`${s}.json`, `${s}.onnx`]).sort());
+    it('writes <strategy>.onnx, .safetensors and .json for each strategy, and nothing else', () => {
+      expect(readdirSync(out).sort()).to.deep.equal(STRATEGIES.flatMap((s) => [`${s}.json`, `${s}.onnx`, `${s}.safetensors`]).sort());
       for (const s of STRATEGIES) {
         const report = JSON.parse(readFileSync(join(out, `${s}.json`), 'utf8'));
         expect(report.strategy).to.equal(s);
@@ -111,7 +111,7 @@ describe('onnx-finetune command', function () {
         expect(Object.keys(record).sort()).to.deep.equal(['accuracy', 'epoch_losses', 'model', 'seconds', 'steps', 'strategy']);
         expect(record.strategy).to.equal(s);
         expect(record.model).to.equal(join(out, `${s}.onnx`));
-        expect(readdirSync(out).sort()).to.deep.equal([`${s}.json`, `${s}.onnx`]);
+        expect(readdirSync(out).sort()).to.deep.equal([`${s}.json`, `${s}.onnx`, `${s}.safetensors`]);
       }
     });
 
@@ -124,7 +124,7 @@ describe('onnx-finetune command', function () {
       }
       // compare runs the notebook's defaults, which are also this fixture's hyperparameters.
       for (const s of STRATEGIES) expect(value[s].accuracy, s).to.equal(fixture.expected.results[s].accuracy);
-      expect(readdirSync(compared.out)).to.have.length(6);
+      expect(readdirSync(compared.out)).to.have.length(9);
     });
 
     for (const s of STRATEGIES) {
@@ -156,7 +156,7 @@ describe('onnx-finetune command', function () {
     const dirs = readdirSync(join(cwd, 'runs'));
     expect(dirs).to.have.length(1);
     expect(dirs[0]).to.match(/^linear_probe-\d{8}-\d{6}$/);
-    expect(readdirSync(join(cwd, 'runs', dirs[0])).sort()).to.deep.equal(['linear_probe.json', 'linear_probe.onnx']);
+    expect(readdirSync(join(cwd, 'runs', dirs[0])).sort()).to.deep.equal(['linear_probe.json', 'linear_probe.onnx', 'linear_probe.safetensors']);
     expect(run.stdout).to.include(join('runs', dirs[0]));
   });
 

@@ -1,11 +1,14 @@
-// The output folder: `<strategy>.onnx` (the trained model, inference-ready) and `<strategy>.json` (its report)
-// for each strategy run. Files are written only after every strategy has trained, each one atomically; if any
-// write fails, what this run wrote (and a folder it created) is removed again.
+// The output folder: `<strategy>.onnx` (the trained model, inference-ready), `<strategy>.safetensors` (its
+// weights under their PyTorch names, for load_state_dict) and `<strategy>.json` (its report) for each strategy
+// run. Files are written only after every strategy has trained, each one atomically; if any write fails, what
+// this run wrote (and a folder it created) is removed again.
 import { mkdirSync, rmSync, statSync } from 'node:fs';
-import { join } from 'node:path';
+import { basename, join } from 'node:path';
 import { saveModel, writeFileAtomic } from '../onnx/io.js';
 import type { ModelProto } from '../onnx/proto.js';
 import type { StrategyKey } from '../train/strategies.js';
+import { encodeSafetensors } from '../export/safetensors.js';
+import { pytorchStateDict } from '../export/state-dict.js';
 import { UserError } from '../errors.js';
 
 export interface OutputFolder {
@@ -40,6 +43,7 @@ function timestamp(d: Date): string {
 
 export const modelFile = (folder: OutputFolder, key: StrategyKey): string => join(folder.dir, `${key}.onnx`);
 export const reportFile = (folder: OutputFolder, key: StrategyKey): string => join(folder.dir, `${key}.json`);
+export const weightsFile = (folder: OutputFolder, key: StrategyKey): string => join(folder.dir, `${key}.safetensors`);
 
 export interface Output {
   key: StrategyKey;
@@ -57,8 +61,14 @@ export function writeOutputs(folder: OutputFolder, outputs: Output[]): void {
       current = modelFile(folder, o.key);
       written.push(current, `${current}.data`); // the data file exists only for models past 2 GiB
       saveModel(current, o.model);
+      current = weightsFile(folder, o.key);
+      written.push(current);
+      const { tensors, leftOut } = pytorchStateDict(o.model);
+      writeFileAtomic(current, ...encodeSafetensors(tensors, { format: 'pt' }));
       current = reportFile(folder, o.key);
-      writeFileAtomic(current, JSON.stringify(o.report, null, 2) + '\n');
+      // The report says what the weights file holds, and which tensors PyTorch has no name for.
+      const safetensors = { file: basename(weightsFile(folder, o.key)), tensors: tensors.length, left_out_exporter_named: leftOut };
+      writeFileAtomic(current, JSON.stringify({ ...o.report, safetensors }, null, 2) + '\n');
       written.push(current);
     }
   } catch (e) {

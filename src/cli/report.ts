@@ -39,7 +39,7 @@ export function humanSummary(records: RunRecord[], results: TrainResult[], dir: 
   });
   for (const r of records) lines.push(`  ${r.strategy} epoch losses: ${r.epoch_losses.map((l) => l.toFixed(4)).join(' ')}`);
   results.forEach((r) => r.skippedBatches > 0 && lines.push(`  ${r.strategy}: skipped ${r.skippedBatches} of ${r.steps} batches for a non-finite loss or gradient`));
-  lines.push(`wrote ${records.map((r) => r.strategy).join(', ')} (.onnx + .json) to ${dir}`);
+  lines.push(`wrote ${records.map((r) => r.strategy).join(', ')} (.onnx + .safetensors + .json) to ${dir}`);
   return lines.join('\n') + '\n';
 }
 

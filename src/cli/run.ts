@@ -11,6 +11,7 @@ import { fullFineTune, linearProbe, NOTEBOOK_DEFAULTS, partialUnfreeze, type Pla
 import { UserError } from '../errors.js';
 import { defaultThreads } from '../runtime/session.js';
 import { parameterCount } from '../model/describe.js';
+import { exporterNamesWarning } from '../model/parameter-roles.js';
 import { COMMON_OPTIONS, STRATEGY_OPTIONS, readBatchNorm, readDevice, readLoss, readNumber, readOnNonFinite, readOptimizer, readString, type Argv } from './options.js';
 import { checkModelRuns, loadInputs, type Inputs } from './inputs.js';
 import { outputFolder, modelFile, writeOutputs, type OutputFolder } from './outputs.js';
@@ -126,6 +127,8 @@ export async function runCommand(command: CommandKey, argv: Argv, io: CommandIo)
   const resumes = resumeDir === undefined ? [] : runs.map(({ identity }) => resumePoint(resumeDir, identity));
   if (resumeDir !== undefined && resumes.every((r) => r === undefined)) throw new UserError(`--resume ${resumeDir}: no checkpoints of this command there`);
 
+  const warning = exporterNamesWarning(inputs.model, inputs.sources.model);
+  if (warning) process.stderr.write(`warning: ${warning}\n`);
   const claimed = claimFolder(folder);
   if (claimed.note) process.stderr.write(`onnx-finetune: ${claimed.note}\n`);
   let records: RunRecord[], results: TrainResult[];

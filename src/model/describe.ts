@@ -1,10 +1,10 @@
 // What the rest of the project needs to know about a model: its data input, its logits, its parameters.
-import { DataType } from '../onnx/builder.js';
-import type { ModelProto, TensorProto } from '../onnx/proto.js';
+import type { ModelProto } from '../onnx/proto.js';
 import { elementCount, tensorDims } from '../onnx/tensor.js';
 import { valueInfoShape, type Shape } from '../graph/shapes.js';
 import { MIN_OPSET } from '../autodiff/emit.js';
 import { UserError } from '../errors.js';
+import { findParameters } from './parameter-roles.js';
 
 export interface ModelSummary {
   opset: number;
@@ -13,19 +13,11 @@ export interface ModelSummary {
   /** The model's first output. */
   logits: string;
   logitsShape: Shape;
-  /** Trainable-in-principle tensors (float initializers), in file order, with their dims. */
+  /** Trainable-in-principle tensors (float initializers), in file order, with their dims: see findParameters. */
   parameters: { name: string; dims: number[] }[];
+  /** The parameters whose names the exporter made up (`onnx::Conv_193`): PyTorch has no such keys. */
+  exporterNamed: string[];
 }
-
-// Inputs of these ops are constants by nature, never parameters: BatchNormalization's running statistics,
-// bounds, pads, exponents, ratios and scales that shape an op rather than learn.
-const NON_PARAMETER_INPUTS: Record<string, number[]> = {
-  BatchNormalization: [3, 4], Clip: [1, 2], Pad: [1, 2, 3], Pow: [1], Dropout: [1, 2], Resize: [1, 2, 3], Upsample: [1],
-};
-
-// Names PyTorch's exporters give the constants they lift into initializers (TorchScript: `onnx::Mul_12`;
-// torch.export: `val_7`, `_tensor_constant0`, `scalar_tensor_default`). Parameters keep state_dict names.
-const EXPORTER_CONSTANT = /^(onnx::|val_\d|_val_\d|_tensor_constant|scalar_tensor)/;
 
 export function defaultOpset(model: ModelProto): number {
   const entry = model.opsetImport.find((o) => !o.domain || o.domain === 'ai.onnx');
@@ -42,23 +34,16 @@ export function describeModel(model: ModelProto, source = 'model'): ModelSummary
     throw new UserError(`${source}: expected exactly one data input, found ${dataInputs.length} (${dataInputs.map((i) => i.name).join(', ') || 'none'})`);
   }
   if (graph.output.length === 0) throw new UserError(`${source}: the graph has no outputs`);
-  const constants = new Set<string>();
-  for (const node of graph.node) for (const slot of NON_PARAMETER_INPUTS[node.opType] ?? []) if (node.input[slot]) constants.add(node.input[slot]);
-  const parameters = graph.initializer
-    .filter((t) => isFloat(t) && !constants.has(t.name) && !EXPORTER_CONSTANT.test(t.name))
-    .map((t) => ({ name: t.name, dims: tensorDims(t) }));
+  const { parameters, exporterNamed } = findParameters(graph);
   return {
     opset,
     input: dataInputs[0].name,
     inputShape: valueInfoShape(dataInputs[0])?.shape ?? null,
     logits: graph.output[0].name,
     logitsShape: valueInfoShape(graph.output[0])?.shape ?? null,
-    parameters,
+    parameters: parameters.map((t) => ({ name: t.name, dims: tensorDims(t) })),
+    exporterNamed,
   };
-}
-
-function isFloat(t: TensorProto): boolean {
-  return t.dataType === DataType.FLOAT || t.dataType === DataType.DOUBLE;
 }
 
 /** How many values the parameters hold. */

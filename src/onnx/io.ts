@@ -5,6 +5,7 @@ import { basename, dirname, isAbsolute, join, relative, resolve, sep } from 'nod
 import { onnx, toNumber, type ModelProto, type TensorProto } from './proto.js';
 import { UserError } from '../errors.js';
 import { validateModel } from './validate.js';
+import { untieSharedInitializers } from '../model/untie.js';
 import { batchNormInInferenceForm } from '../artifacts/batch-norm-mode.js';
 
 export function loadModel(path: string): ModelProto {
@@ -30,6 +31,7 @@ export function decodeModel(bytes: Uint8Array, path: string): ModelProto {
     if (t.dataLocation === onnx.TensorProto.DataLocation.EXTERNAL) loadExternalData(t, path);
   }
   validateModel(model, path);
+  untieSharedInitializers(model);
   batchNormInInferenceForm(model.graph, path); // a model exported in training mode
   return model;
 }

@@ -14,6 +14,8 @@ export function validateModel(model: ModelProto, source: string): void {
   if (model.opsetImport.length === 0) throw fail('no opset_import: not a usable ONNX model');
   const defined = new Set<string>(['']);
   for (const t of graph.initializer) {
+    // Two initializers of one name: which one a node reads (and which one trains) would be a guess.
+    if (t.name && defined.has(t.name)) throw fail(`initializer '${t.name}' is defined twice; every initializer needs a name of its own`);
     try {
       checkTensorData(t);
     } catch (e) {
