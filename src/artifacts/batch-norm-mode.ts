@@ -10,7 +10,7 @@
 // keeps the inference form and takes that node's running statistics (buffers) as inputs: they change
 // during the stage. A model exported in training mode is brought to inference form on load.
 import { onnx, type AttributeProto, type GraphProto, type NodeProto, type TensorProto, type ValueInfoProto } from '../onnx/proto.js';
-import { makeAttribute, makeValueInfo } from '../onnx/builder.js';
+import { DataType, makeAttribute, makeValueInfo } from '../onnx/builder.js';
 import { tensorValues } from '../onnx/tensor.js';
 import type { TensorInfo } from '../graph/shapes.js';
 import { createEmitter } from '../graph/emitter.js';
@@ -109,13 +109,9 @@ export function batchStatistics(nodes: NodeProto[], infos: Map<string, TensorInf
       momentum: attribute(node, 'momentum')?.f ?? 0.9, channels: dims[0], perExample: dims.slice(1).reduce((a, b) => a * b, 1),
     };
     statistics.push(stat);
-    const e = createEmitter(node.name, info!.dtype, opset, constants);
+    const dtype = info!.dtype || DataType.FLOAT;
+    const e = createEmitter(node.name, dtype, opset, constants);
     const axes = [0, ...dims.slice(1).map((_, i) => i + 2)];
-    const perChannel = (t: string, nodes: NodeProto[]) => {
-      if (dims.length === 1) return t;
-      nodes.push(unsqueeze(e, t, axes.slice(1).map((a) => a - 1), e.tmp(`${t}_bc`)));
-      return e.tmp(`${t}_bc`);
-    };
     // Y = (X − mean) · scale / √(var + ε) + B, mean and var over the batch and the spatial axes.
     const spelled: NodeProto[] = [
       reduceMean(e, X, axes, true, stat.mean),
@@ -125,7 +121,14 @@ export function batchStatistics(nodes: NodeProto[], infos: Map<string, TensorInf
       e.make('Add', [stat.variance, e.constant('epsilon', [attribute(node, 'epsilon')?.f ?? 1e-5])], [e.tmp('var_eps')]),
       e.make('Sqrt', [e.tmp('var_eps')], [e.tmp('sigma')]),
     ];
-    const scaleBc = perChannel(scale, spelled), biasBc = perChannel(bias, spelled);
+    /** A per-channel [C] tensor shaped [C, 1, …] to broadcast against X (once, should scale and bias be one). */
+    const perChannel = (t: string) => {
+      const shaped = e.tmp(`${t}_bc`);
+      if (dims.length === 1) return t;
+      if (!spelled.some((n) => n.output[0] === shaped)) spelled.push(unsqueeze(e, t, axes.slice(1).map((a) => a - 1), shaped));
+      return shaped;
+    };
+    const scaleBc = perChannel(scale), biasBc = perChannel(bias);
     spelled.push(
       e.make('Div', [scaleBc, e.tmp('sigma')], [e.tmp('k')]),
       e.make('Mul', [e.tmp('centered'), e.tmp('k')], [e.tmp('scaled')]),
@@ -133,7 +136,7 @@ export function batchStatistics(nodes: NodeProto[], infos: Map<string, TensorInf
     );
     train.push(...spelled);
     const statShape = [1, ...dims.map((d, i) => (i === 0 ? d : 1))];
-    outputs.push(makeValueInfo(stat.mean, info!.dtype, statShape), makeValueInfo(stat.variance, info!.dtype, statShape));
+    outputs.push(makeValueInfo(stat.mean, dtype, statShape), makeValueInfo(stat.variance, dtype, statShape));
     evalNodes.push(withAttributes(node, node.attribute.filter((a) => a.name !== 'training_mode')));
     for (const name of [runningMean, runningVar]) {
       const t = initializers.find((i) => i.name === name);
