@@ -11,6 +11,7 @@ export { attachLinearHead } from './model/attach-head.js';
 export { readCsvDataset } from './data/csv.js';
 export type { Dataset } from './data/dataset.js';
 export { buildArtifacts, inferenceModel, type Artifacts } from './artifacts/build.js';
+export { BATCH_NORM_MODES, runningStatistics, type BatchNormMode, type BatchStatistics } from './artifacts/batch-norm-mode.js';
 export { buildBackward } from './autodiff/backward.js';
 export { RULES } from './autodiff/rules/index.js';
 export type { GradRule, GradContext } from './autodiff/rule.js';

@@ -13,6 +13,7 @@ import type { Loss } from '../losses/index.js';
 import { UserError } from '../errors.js';
 import { splitFrozenPrefix } from './frozen-prefix.js';
 import { dropoutMasks, type DropoutMask } from './dropout-masks.js';
+import { batchNormInInferenceForm, batchStatistics, markBatchStatistics, type BatchNormMode, type BatchStatistics } from './batch-norm-mode.js';
 
 export const LABELS = 'labels';
 export const LOSS = 'loss';
@@ -44,13 +45,15 @@ export interface Artifacts {
   labelType: 'float' | 'int64';
   /** Training-mode Dropout masks the train graph takes as inputs, one per node, drawn by the trainer. */
   masks: DropoutMask[];
+  /** BatchNorms on batch statistics: the train graph outputs them, the eval graph takes the running ones. */
+  batchStatistics: BatchStatistics[];
 }
 
 export function cloneModel(model: ModelProto): ModelProto {
   return onnx.ModelProto.decode(onnx.ModelProto.encode(model as never).finish()) as unknown as ModelProto;
 }
 
-export function buildArtifacts(model: ModelProto, trainable: string[], loss: Loss): Artifacts {
+export function buildArtifacts(model: ModelProto, trainable: string[], loss: Loss, options: { batchNorm?: BatchNormMode } = {}): Artifacts {
   const summary = describeModel(model);
   const known = new Map(summary.parameters.map((p) => [p.name, p]));
   for (const name of trainable) if (!known.has(name)) throw new UserError(`'${name}' is not a parameter of the model`);
@@ -58,14 +61,16 @@ export function buildArtifacts(model: ModelProto, trainable: string[], loss: Los
   const base = cloneModel(model);
   const graph = base.graph;
   nameNodes(graph);
+  batchNormInInferenceForm(graph);
   graph.node = indexGraph(graph).order;
   const trainableSet = new Set(trainable);
   const floatType = graph.initializer.find((t) => trainableSet.has(t.name))?.dataType ?? DataType.FLOAT;
   const logitsShape: Dim[] = summary.logitsShape ?? ['batch', null];
   const labelShape = loss.labelShape(logitsShape);
 
-  const dropout = dropoutMasks(graph, inferShapes(graph, indexGraph(graph), summary.opset));
-  graph.node = dropout.train;
+  const shapes = inferShapes(graph, indexGraph(graph), summary.opset);
+  const dropout = dropoutMasks(graph, shapes);
+  graph.node = markBatchStatistics(dropout.train, trainableSet, options.batchNorm ?? 'auto');
   // A fed mask changes every step, like a trainable parameter: what reads one is not a frozen prefix.
   const split = splitFrozenPrefix(graph, summary.input, new Set([...trainable, ...dropout.masks.map((m) => m.input)]));
   let dataInput = graph.input.find((i) => i.name === summary.input)!;
@@ -82,7 +87,10 @@ export function buildArtifacts(model: ModelProto, trainable: string[], loss: Los
     ...trainable.map((name) => makeValueInfo(name, floatType, known.get(name)!.dims)),
     makeValueInfo(LABELS, loss.labelType === 'int64' ? DataType.INT64 : floatType, labelShape),
   ];
-  const evalNodes = graph.node.map((n) => dropout.evalVersion.get(n) ?? n);
+  const batchNorm = batchStatistics(graph.node, shapes, graph.initializer, summary.opset);
+  const evalNodes = batchNorm.eval.map((n) => dropout.evalVersion.get(n) ?? n);
+  graph.node = batchNorm.train;
+  graph.initializer = [...graph.initializer, ...batchNorm.constants];
 
   const lossInits: TensorProto[] = [];
   const emitter = createEmitter('loss', floatType, summary.opset, lossInits);
@@ -93,8 +101,9 @@ export function buildArtifacts(model: ModelProto, trainable: string[], loss: Los
 
   const evalModel = withGraph(base, {
     ...graph,
+    input: [...graph.input, ...batchNorm.inputs],
     node: [...evalNodes, ...forward],
-    initializer: [...usedBy(evalNodes, graph.initializer), ...lossInits],
+    initializer: [...usedBy(evalNodes, graph.initializer).filter((t) => !batchNorm.fed.has(t.name)), ...lossInits],
     output: [lossOutput, logitsOutput],
   });
 
@@ -118,9 +127,10 @@ export function buildArtifacts(model: ModelProto, trainable: string[], loss: Los
     input: forwardGraph.input,
     node: [...graph.node, ...forward, ...lossGradient, ...backward.nodes, ...flatNodes],
     initializer: [...usedBy(graph.node, graph.initializer), ...lossInits, ...backward.initializers],
-    output: [lossOutput, logitsOutput, ...trainableOut.map((p) => makeValueInfo(p.gradient, floatType, p.dims)), ...flatOutput],
+    output: [lossOutput, logitsOutput, ...trainableOut.map((p) => makeValueInfo(p.gradient, floatType, p.dims)), ...flatOutput, ...batchNorm.outputs],
   });
-  return { train: trainModel, eval: evalModel, prefix, input: dataInput.name, summary, trainable: trainableOut, flatGradients: flat, labelShape, labelType: loss.labelType, masks: dropout.masks };
+  return { train: trainModel, eval: evalModel, prefix, input: dataInput.name, summary, trainable: trainableOut, flatGradients: flat, labelShape, labelType: loss.labelType, masks: dropout.masks,
+    batchStatistics: batchNorm.statistics };
 }
 
 /**
@@ -149,9 +159,13 @@ function withGraph(model: ModelProto, graph: Partial<GraphProto>): ModelProto {
   return copy as unknown as ModelProto;
 }
 
-/** The source model with the given parameter values as its initializers: same names, inputs and outputs. */
+/**
+ * The source model with the given parameter (and buffer) values as its initializers: same names, inputs and
+ * outputs; BatchNorm in inference form.
+ */
 export function inferenceModel(source: ModelProto, values: ReadonlyMap<string, TypedArray>): ModelProto {
   const model = cloneModel(source);
+  batchNormInInferenceForm(model.graph);
   for (const t of model.graph.initializer) {
     const v = values.get(t.name);
     if (v) {

@@ -1,8 +1,9 @@
 // The frozen prefix: the nodes that read the data input but no trainable parameter (a frozen backbone).
 // Their output is the same every epoch, so a stage computes it once per example and trains on it; the
 // training step then runs only the part of the model that learns. Used only when the prefix meets the rest
-// of the graph in one tensor and is deterministic.
+// of the graph in one tensor and is deterministic (no random op, no BatchNorm on batch statistics).
 import type { GraphProto, NodeProto } from '../onnx/proto.js';
+import { usesBatchStatistics } from './batch-norm-mode.js';
 
 // Ops whose output differs from run to run: their prefix cannot be computed once.
 const RANDOM_OPS = new Set(['RandomNormal', 'RandomNormalLike', 'RandomUniform', 'RandomUniformLike', 'Bernoulli', 'Multinomial']);
@@ -22,7 +23,7 @@ export function splitFrozenPrefix(graph: GraphProto, dataInput: string, varying:
   const fromData = reachable(graph.node, new Set([dataInput]));
   const isPrefix = (n: NodeProto) => n.input.some((i) => fromData.has(i)) && !n.input.some((i) => fromTrainable.has(i));
   const prefixData = graph.node.filter(isPrefix);
-  if (prefixData.length === 0 || prefixData.some((n) => RANDOM_OPS.has(n.opType))) return null;
+  if (prefixData.length === 0 || prefixData.some((n) => RANDOM_OPS.has(n.opType) || usesBatchStatistics(n))) return null;
   const rest = graph.node.filter((n) => !isPrefix(n));
   const produced = new Set(prefixData.flatMap((n) => n.output));
   const graphOutputs = new Set(graph.output.map((o) => o.name));
