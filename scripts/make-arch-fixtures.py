@@ -9,6 +9,7 @@ With no arguments every fixture is made; the data files are always rewritten (sa
 """
 import collections
 import contextlib
+import copy
 import fnmatch
 import io
 import json
@@ -163,6 +164,16 @@ def export(model, spec, inputs, names, path):
         warnings.simplefilter('ignore')
         torch.onnx.export(model, inputs, path, **kwargs, **options)
     strip_metadata(path)
+
+
+def restore_buffers(path, model):
+    """Sets the file's initializers named like the model's state_dict entries to the model's values."""
+    proto = onnx.load(path)
+    state = model.state_dict()
+    for t in proto.graph.initializer:
+        if t.name in state and state[t.name].is_floating_point():
+            t.CopyFrom(onnx.numpy_helper.from_array(state[t.name].detach().numpy(), t.name))
+    onnx.save(proto, path)
 
 
 def strip_metadata(path):
@@ -357,8 +368,12 @@ def make_fixture(fixture):
     sample = tuple(t[:2] for t in test[0])
     training_export = spec['export']['options'].get('training') == 'TRAINING'
     if training_export:
-        model.train()
-    export(model, spec['export'], sample, names, path)
+        # Tracing runs the model once in train mode, which moves its running statistics: export a copy and
+        # give the file the statistics the model really has, so its PyTorch results are the eval export's.
+        export(copy.deepcopy(model).train(), spec['export'], sample, names, path)
+        restore_buffers(path, model)
+    else:
+        export(model, spec['export'], sample, names, path)
     model.eval()
     diff = check_parity(model, path, names, test[0], train_mode=training_export)
     ops = op_types(path)

@@ -13,6 +13,7 @@ export { readJsonlDataset, type JsonlInput, type JsonlOptions } from './data/jso
 export { readDataset } from './data/read.js';
 export { singleInput, singleInputDataset, type Dataset, type DataInput, type InputValues, type InputType } from './data/dataset.js';
 export { buildArtifacts, inferenceModel, type Artifacts } from './artifacts/build.js';
+export { BATCH_NORM_MODES, runningStatistics, type BatchNormMode, type BatchStatistics } from './artifacts/batch-norm-mode.js';
 export { buildBackward } from './autodiff/backward.js';
 export { RULES } from './autodiff/rules/index.js';
 export type { GradRule, GradContext } from './autodiff/rule.js';

@@ -13,6 +13,7 @@ import type { Loss } from '../losses/index.js';
 import { UserError } from '../errors.js';
 import { splitFrozenPrefix } from './frozen-prefix.js';
 import { dropoutMasks, type DropoutMask } from './dropout-masks.js';
+import { batchNormInInferenceForm, batchStatistics, markBatchStatistics, type BatchNormMode, type BatchStatistics } from './batch-norm-mode.js';
 
 export const LABELS = 'labels';
 export const LOSS = 'loss';
@@ -47,6 +48,8 @@ export interface Artifacts {
   labelType: 'float' | 'int64';
   /** Training-mode Dropout masks the train graph takes as inputs, one per node, drawn by the trainer. */
   masks: DropoutMask[];
+  /** BatchNorms on batch statistics: the train graph outputs them, the eval graph takes the running ones. */
+  batchStatistics: BatchStatistics[];
 }
 
 export function cloneModel(model: ModelProto): ModelProto {
@@ -54,6 +57,7 @@ export function cloneModel(model: ModelProto): ModelProto {
 }
 
 export interface BuildOptions {
+  batchNorm?: BatchNormMode;
   /** Tensors that must not end a frozen prefix: running it showed they do not hold one row per example. */
   notPerExample?: ReadonlySet<string>;
 }
@@ -66,18 +70,19 @@ export function buildArtifacts(model: ModelProto, trainable: string[], loss: Los
   const base = cloneModel(model);
   const graph = base.graph;
   nameNodes(graph);
+  batchNormInInferenceForm(graph);
   graph.node = indexGraph(graph).order;
   const trainableSet = new Set(trainable);
   const floatType = graph.initializer.find((t) => trainableSet.has(t.name))?.dataType ?? DataType.FLOAT;
   const logitsShape: Dim[] = summary.logitsShape ?? ['batch', null];
   const labelShape = loss.labelShape(logitsShape);
 
-  const dropout = dropoutMasks(graph, inferShapes(graph, indexGraph(graph), summary.opset));
-  graph.node = dropout.train;
+  const shapes = inferShapes(graph, indexGraph(graph), summary.opset);
+  const dropout = dropoutMasks(graph, shapes);
+  graph.node = markBatchStatistics(dropout.train, trainableSet, options.batchNorm ?? 'auto');
   const dataNames = summary.inputs.map((i) => i.name);
   let dataInputs = graph.input.filter((i) => dataNames.includes(i.name));
   // A fed mask changes every step, like a trainable parameter: what reads one is not a frozen prefix.
-  const shapes = inferShapes(graph, indexGraph(graph), summary.opset);
   const split = splitFrozenPrefix(graph, dataNames, new Set([...trainable, ...dropout.masks.map((m) => m.input)]), shapes, options.notPerExample);
   let prefix: ModelProto | undefined;
   if (split) {
@@ -93,7 +98,10 @@ export function buildArtifacts(model: ModelProto, trainable: string[], loss: Los
     ...trainable.map((name) => makeValueInfo(name, floatType, known.get(name)!.dims)),
     makeValueInfo(LABELS, loss.labelType === 'int64' ? DataType.INT64 : floatType, labelShape),
   ];
-  const evalNodes = graph.node.map((n) => dropout.evalVersion.get(n) ?? n);
+  const batchNorm = batchStatistics(graph.node, shapes, graph.initializer, summary.opset);
+  const evalNodes = batchNorm.eval.map((n) => dropout.evalVersion.get(n) ?? n);
+  graph.node = batchNorm.train;
+  graph.initializer = [...graph.initializer, ...batchNorm.constants];
 
   const lossInits: TensorProto[] = [];
   const emitter = createEmitter('loss', floatType, summary.opset, lossInits);
@@ -104,8 +112,9 @@ export function buildArtifacts(model: ModelProto, trainable: string[], loss: Los
 
   const evalModel = withGraph(base, {
     ...graph,
+    input: [...graph.input, ...batchNorm.inputs],
     node: [...evalNodes, ...forward],
-    initializer: [...usedBy(evalNodes, graph.initializer), ...lossInits],
+    initializer: [...usedBy(evalNodes, graph.initializer).filter((t) => !batchNorm.fed.has(t.name)), ...lossInits],
     output: [lossOutput, logitsOutput],
   });
 
@@ -129,9 +138,10 @@ export function buildArtifacts(model: ModelProto, trainable: string[], loss: Los
     input: forwardGraph.input,
     node: [...graph.node, ...forward, ...lossGradient, ...backward.nodes, ...flatNodes],
     initializer: [...usedBy(graph.node, graph.initializer), ...lossInits, ...backward.initializers],
-    output: [lossOutput, logitsOutput, ...trainableOut.map((p) => makeValueInfo(p.gradient, floatType, p.dims)), ...flatOutput],
+    output: [lossOutput, logitsOutput, ...trainableOut.map((p) => makeValueInfo(p.gradient, floatType, p.dims)), ...flatOutput, ...batchNorm.outputs],
   });
-  return { train: trainModel, eval: evalModel, prefix, inputs: dataInputs.map((i) => i.name), summary, trainable: trainableOut, flatGradients: flat, labelShape, labelType: loss.labelType, masks: dropout.masks };
+  return { train: trainModel, eval: evalModel, prefix, inputs: dataInputs.map((i) => i.name), summary, trainable: trainableOut, flatGradients: flat, labelShape, labelType: loss.labelType, masks: dropout.masks,
+    batchStatistics: batchNorm.statistics };
 }
 
 /**
@@ -160,9 +170,13 @@ function withGraph(model: ModelProto, graph: Partial<GraphProto>): ModelProto {
   return copy as unknown as ModelProto;
 }
 
-/** The source model with the given parameter values as its initializers: same names, inputs and outputs. */
+/**
+ * The source model with the given parameter (and buffer) values as its initializers: same names, inputs and
+ * outputs; BatchNorm in inference form.
+ */
 export function inferenceModel(source: ModelProto, values: ReadonlyMap<string, TypedArray>): ModelProto {
   const model = cloneModel(source);
+  batchNormInInferenceForm(model.graph);
   for (const t of model.graph.initializer) {
     const v = values.get(t.name);
     if (v) {

@@ -2,12 +2,14 @@
 // Their outputs are the same every epoch, so a stage computes them once per example and trains on them; the
 // training step then runs only the part of the model that learns. The rest of the graph reads the prefix's
 // outputs (the boundary) plus whatever data inputs it reads directly (BERT's attention mask, read in every
-// layer). Every boundary tensor must hold one value per example, batch first: one that does not (a Shape, a
-// batch statistic) is computed in the rest instead, from the tensors it is computed from.
+// layer). Every boundary tensor must hold one value per example, batch first: one that does not (a Shape) is
+// computed in the rest instead, from the tensors it is computed from. A prefix with a random op or a BatchNorm
+// on batch statistics is none.
 import type { GraphProto, NodeProto } from '../onnx/proto.js';
 import type { TensorInfo } from '../graph/shapes.js';
 import type { Dim } from '../onnx/builder.js';
 import { INPUT_TYPES } from '../data/dataset.js';
+import { usesBatchStatistics } from './batch-norm-mode.js';
 
 // Ops whose output differs from run to run: their prefix cannot be computed once.
 const RANDOM_OPS = new Set(['RandomNormal', 'RandomNormalLike', 'RandomUniform', 'RandomUniformLike', 'Bernoulli', 'Multinomial']);
@@ -40,7 +42,7 @@ export function splitFrozenPrefix(graph: GraphProto, dataInputs: readonly string
   const batchFirst = perExampleTest(nodes, dataInputs, shapes);
   const perExample = (name: string) => !notPerExample.has(name) && batchFirst(name);
   const inPrefix = new Set(nodes.filter((n) => n.input.some((i) => fromData.has(i)) && !n.input.some((i) => fromTrainable.has(i))));
-  if ([...inPrefix].some((n) => RANDOM_OPS.has(n.opType))) return null;
+  if ([...inPrefix].some((n) => RANDOM_OPS.has(n.opType) || usesBatchStatistics(n))) return null;
   const producer = new Map(nodes.flatMap((n) => n.output.map((o) => [o, n] as const)));
   let rest: NodeProto[], boundary: string[];
   for (;;) {

@@ -13,6 +13,7 @@ import { onnx, type ModelProto } from '../onnx/proto.js';
 import { decodeModel, encodeModel } from '../onnx/io.js';
 import { inferenceModel } from '../artifacts/build.js';
 import { inEvalMode } from '../artifacts/dropout-masks.js';
+import { runningStatistics } from '../artifacts/batch-norm-mode.js';
 import { initialParameters, type RunSnapshot } from '../train/trainer.js';
 import type { ParamState } from '../optim/optimizer.js';
 import { UserError } from '../errors.js';
@@ -32,7 +33,8 @@ export interface RunIdentity {
 }
 
 export function encodeCheckpoint(source: ModelProto, snapshot: RunSnapshot, identity: RunIdentity): Uint8Array {
-  const model = inEvalMode(inferenceModel(source, snapshot.parameters));
+  // BatchNorm running statistics (buffers) travel as the initializers they are.
+  const model = inEvalMode(inferenceModel(source, new Map([...snapshot.parameters, ...snapshot.buffers])));
   const state = JSON.stringify({
     version: VERSION,
     identity,
@@ -92,6 +94,7 @@ function readState(s: any, model: ModelProto): Checkpoint {
       epochLosses: s.epochLosses, epochLossSum: s.epochLossSum, epochBatches: s.epochBatches, skippedBatches: s.skippedBatches,
       rngState: s.rngState, dropoutRngState: s.dropoutRngState, order: new Int32Array(bytesOf(s.order).buffer),
       parameters: initialParameters(model),
+      buffers: runningStatistics(model.graph),
       optimizerState,
     },
   };

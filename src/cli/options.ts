@@ -9,6 +9,7 @@ import { DEFAULT_TRAIN_CONFIG } from '../train/trainer.js';
 import { DEVICES, type Device } from '../runtime/session.js';
 import { OPTIMIZERS, type OptimizerKind } from '../optim/optimizer.js';
 import { LOSSES, type LossName } from '../losses/index.js';
+import { BATCH_NORM_MODES, type BatchNormMode } from '../artifacts/batch-norm-mode.js';
 
 const LOSS_NAMES = Object.keys(LOSSES) as LossName[];
 const NONFINITE = ['stop', 'skip-batch'] as const;
@@ -44,6 +45,7 @@ export const COMMON_OPTIONS = {
   'checkpoint-every': number('count', 'write a checkpoint every N steps [default: at the end of each epoch]'),
   'keep-checkpoints': number('count', 'checkpoints to keep per strategy (older ones are deleted)', 2),
   resume: string('continue the interrupted run whose output folder is DIR, from its newest checkpoints (same command and options)'),
+  batchnorm: string(`BatchNorm statistics: frozen (running, PyTorch eval()), train (batch, running ones updated, PyTorch train()), auto (train where the layer's scale or bias trains in the stage) [choices: ${BATCH_NORM_MODES.join(', ')}]`, { default: 'auto' }),
   'on-nonfinite': string(`what a NaN/infinite loss or gradient does [choices: ${NONFINITE.join(', ')}]`, { default: 'stop' }),
   json: { type: 'boolean', default: false, describe: 'print one JSON object on stdout instead of the summary; no progress bar' } as Options,
 } satisfies Record<string, Options>;
@@ -117,3 +119,4 @@ export const readDevice = (argv: Argv): Device => readChoice(argv, 'device', DEV
 export const readOnNonFinite = (argv: Argv) => readChoice(argv, 'on-nonfinite', NONFINITE);
 export const readLoss = (argv: Argv): LossName | undefined => (argv.loss === undefined ? undefined : readChoice(argv, 'loss', LOSS_NAMES));
 export const readOptimizer = (argv: Argv): OptimizerKind => readChoice(argv, 'optimizer', OPTIMIZERS);
+export const readBatchNorm = (argv: Argv): BatchNormMode => readChoice(argv, 'batchnorm', BATCH_NORM_MODES);

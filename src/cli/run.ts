@@ -12,7 +12,7 @@ import { UserError } from '../errors.js';
 import { defaultThreads } from '../runtime/session.js';
 import { parameterCount } from '../model/describe.js';
 import { exporterNamesWarning } from '../model/parameter-roles.js';
-import { COMMON_OPTIONS, STRATEGY_OPTIONS, readDevice, readLoss, readNumber, readOnNonFinite, readOptimizer, readString, type Argv } from './options.js';
+import { COMMON_OPTIONS, STRATEGY_OPTIONS, readBatchNorm, readDevice, readLoss, readNumber, readOnNonFinite, readOptimizer, readString, type Argv } from './options.js';
 import { checkModelRuns, loadInputs, type Inputs } from './inputs.js';
 import { outputFolder, modelFile, writeOutputs, type OutputFolder } from './outputs.js';
 import { humanSummary, notebookDict, reportJson, runRecord, type RunRecord } from './report.js';
@@ -84,6 +84,7 @@ function reportSettings(config: TrainConfig) {
   return {
     loss: config.loss.name, optimizer: config.optimizer, weight_decay: config.weightDecay, batch_size: config.batchSize, test_batch_size: config.testBatchSize,
     shuffle: config.shuffle, seed: config.seed, device: config.device, threads: config.threads, on_nonfinite: config.onNonFinite,
+    batch_norm: config.batchNorm,
   };
 }
 
@@ -105,6 +106,7 @@ export async function runCommand(command: CommandKey, argv: Argv, io: CommandIo)
     shuffle: argv.shuffle !== false,
     seed: common('seed'),
     device: readDevice(argv),
+    batchNorm: readBatchNorm(argv),
   };
   const threads = argv.threads === undefined ? undefined : common('threads');
   const resumeDir = readString(argv, 'resume');

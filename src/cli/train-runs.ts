@@ -46,7 +46,8 @@ export function runIdentity(plan: Plan, config: TrainConfig, inputs: Inputs): Ru
   return {
     strategy: plan.strategy,
     plan: plan.stages,
-    settings: { loss: config.loss.name, optimizer: config.optimizer, weight_decay: config.weightDecay, batch_size: config.batchSize, shuffle: config.shuffle, seed: config.seed },
+    settings: { loss: config.loss.name, optimizer: config.optimizer, weight_decay: config.weightDecay, batch_size: config.batchSize, shuffle: config.shuffle, seed: config.seed,
+      batch_norm: config.batchNorm },
     model: fingerprint(...modelBytes(inputs.model)),
     data: fingerprint(...inputs.summary.inputs.map((i) => bytesOf(train.inputs[i.name].values)), bytesOf(train.labels)),
   };

@@ -6,6 +6,7 @@ import { onnx, toNumber, type ModelProto, type TensorProto } from './proto.js';
 import { UserError } from '../errors.js';
 import { validateModel } from './validate.js';
 import { untieSharedInitializers } from '../model/untie.js';
+import { batchNormInInferenceForm } from '../artifacts/batch-norm-mode.js';
 
 export function loadModel(path: string): ModelProto {
   let bytes: Buffer;
@@ -31,6 +32,7 @@ export function decodeModel(bytes: Uint8Array, path: string): ModelProto {
   }
   validateModel(model, path);
   untieSharedInitializers(model);
+  batchNormInInferenceForm(model.graph, path); // a model exported in training mode
   return model;
 }
 

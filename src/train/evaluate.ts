@@ -4,14 +4,14 @@ import { createStepSession } from '../runtime/session.js';
 import type { Dataset } from '../data/dataset.js';
 import { BatchBuffers, batchStarts } from './batches.js';
 import { trainingExamples } from './prefix-features.js';
-import { parameterFeeds } from './stage-runner.js';
+import { bufferFeeds, parameterFeeds } from './stage-runner.js';
 import type { TrainConfig } from './trainer.js';
 import { breathe } from './breathe.js';
 
 /** Accuracy (binary: sigmoid(logit) > 0.5; multi-class: argmax) and mean loss on a dataset, with the eval graph. */
-export async function evaluate(artifacts: Artifacts, parameters: Map<string, Float32Array>, data: Dataset, config: TrainConfig) {
+export async function evaluate(artifacts: Artifacts, parameters: Map<string, Float32Array>, data: Dataset, config: TrainConfig, buffers = new Map<string, Float32Array>()) {
   const session = await createStepSession(artifacts.eval, config);
-  const feeds = parameterFeeds(artifacts, parameters);
+  const feeds = { ...parameterFeeds(artifacts, parameters), ...bufferFeeds(artifacts, buffers) };
   const batches = new BatchBuffers(await trainingExamples(artifacts, data, config, config.signal), artifacts.inputs, artifacts.labelShape, artifacts.labelType);
   const order = new Int32Array(data.count).map((_, i) => i);
   let correct = 0, lossSum = 0;

@@ -12,6 +12,7 @@ import type { Stage } from './strategies.js';
 import type { TrainConfig } from './trainer.js';
 import type { Rng } from './rng.js';
 import { drawMask } from '../artifacts/dropout-masks.js';
+import { runningStatistics, updateRunningStatistics } from '../artifacts/batch-norm-mode.js';
 
 /**
  * One stage's training session: artifacts built for the parameters its groups select (the rest baked in at
@@ -30,6 +31,7 @@ export class StageRunner {
     private readonly feeds: Record<string, ort.Tensor>,
     private readonly batches: BatchBuffers,
     private readonly dropoutRng: Rng,
+    private readonly buffers: Map<string, Float32Array>,
   ) {
     if (artifacts.flatGradients) {
       this.flatGradients = new Float32Array(artifacts.trainable.reduce((n, p) => n + p.size, 0));
@@ -37,17 +39,20 @@ export class StageRunner {
     }
   }
 
-  static async create(model: ModelProto, parameters: Map<string, Float32Array>, stage: Stage, data: Dataset, config: TrainConfig, dropoutRng: Rng): Promise<StageRunner> {
+  static async create(model: ModelProto, parameters: Map<string, Float32Array>, stage: Stage, data: Dataset, config: TrainConfig, dropoutRng: Rng,
+    buffers = runningStatistics(model.graph)): Promise<StageRunner> {
     const optimizer = new Optimizer(config.optimizer, stage.groups, [...parameters.keys()], { weightDecay: config.weightDecay });
     const trainable = [...parameters.keys()].filter((n) => optimizer.parameterNames.includes(n));
-    const current = inferenceModel(model, parameters);
-    const { artifacts, examples } = await stageExamples((notPerExample) => buildArtifacts(current, trainable, config.loss, { notPerExample }), data, config, config.signal);
+    const current = inferenceModel(model, new Map([...parameters, ...buffers]));
+    const build = (notPerExample: ReadonlySet<string>) => buildArtifacts(current, trainable, config.loss, { batchNorm: config.batchNorm, notPerExample });
+    const { artifacts, examples } = await stageExamples(build, data, config, config.signal);
     const gradients = artifacts.flatGradients ? [GRADIENTS] : artifacts.trainable.map((p) => p.gradient);
-    const session = await createStepSession(artifacts.train, config, [LOSS, ...gradients]);
+    const statistics = artifacts.batchStatistics.flatMap((s) => [s.mean, s.variance]);
+    const session = await createStepSession(artifacts.train, config, [LOSS, ...gradients, ...statistics]);
     const kernel = updateKernel(optimizer, artifacts, config);
     const batches = new BatchBuffers(examples, artifacts.inputs, artifacts.labelShape, artifacts.labelType);
     optimizer.kernel = kernel;
-    return new StageRunner(artifacts, session, optimizer, parameters, parameterFeeds(artifacts, parameters), batches, dropoutRng);
+    return new StageRunner(artifacts, session, optimizer, parameters, parameterFeeds(artifacts, parameters), batches, dropoutRng, buffers);
   }
 
   get optimizerState(): Map<string, ParamState> {
@@ -86,6 +91,7 @@ export class StageRunner {
       }
     }
     if (!finite) return { loss, skipped: onNonFinite };
+    updateRunningStatistics(this.artifacts.batchStatistics, (name) => out[name].data as Float32Array, this.buffers, batch.size);
     this.optimizer.step(this.parameters, this.grads);
     return { loss, skipped: false };
   }
@@ -105,4 +111,10 @@ function updateKernel(optimizer: Optimizer, artifacts: Artifacts, config: TrainC
 export function parameterFeeds(artifacts: Artifacts, parameters: Map<string, Float32Array>): Record<string, ort.Tensor> {
   // The tensors wrap the parameter arrays themselves: the optimizer updates them in place between runs.
   return Object.fromEntries(artifacts.trainable.map((p) => [p.name, new ort.Tensor('float32', parameters.get(p.name)!, p.dims)]));
+}
+
+/** The running statistics the eval graph takes as inputs (those of BatchNorms on batch statistics). */
+export function bufferFeeds(artifacts: Artifacts, buffers: Map<string, Float32Array>): Record<string, ort.Tensor> {
+  const names = artifacts.batchStatistics.flatMap((s) => [s.runningMean, s.runningVar]);
+  return Object.fromEntries(names.map((name) => [name, new ort.Tensor('float32', buffers.get(name)!, [buffers.get(name)!.length])]));
 }

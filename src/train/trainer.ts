@@ -5,6 +5,7 @@ import type { ModelProto } from '../onnx/proto.js';
 import { tensorValues } from '../onnx/tensor.js';
 import { buildArtifacts, inferenceModel, type Artifacts } from '../artifacts/build.js';
 import { inEvalMode } from '../artifacts/dropout-masks.js';
+import { runningStatistics, type BatchNormMode } from '../artifacts/batch-norm-mode.js';
 import { checkInputTypes, describeModel, type ModelSummary } from '../model/describe.js';
 import type { Device } from '../runtime/session.js';
 import { Optimizer, type OptimizerKind, type ParamState } from '../optim/optimizer.js';
@@ -30,6 +31,8 @@ export interface TrainConfig {
   seed: number;
   device: Device;
   threads: number;
+  /** BatchNorm on running statistics (frozen), batch statistics (train), or per stage by what trains (auto, the default). */
+  batchNorm?: BatchNormMode;
   /** What a NaN or infinite loss or gradient does: stop the run (default), or skip that batch's update. */
   onNonFinite?: 'stop' | 'skip-batch';
   /** Offer a snapshot every N steps (default: at the end of each epoch) through onSnapshot. */
@@ -71,6 +74,8 @@ export interface TrainResult {
   skippedBatches: number;
   seconds: number;
   parameters: Map<string, Float32Array>;
+  /** BatchNorm running statistics, by initializer name, as training left them. */
+  buffers: Map<string, Float32Array>;
   /** The trained model, inference-ready: the source model with the trained weights. */
   model: ModelProto;
 }
@@ -96,6 +101,8 @@ export interface RunSnapshot {
   dropoutRngState: number;
   order: Int32Array;
   parameters: Map<string, Float32Array>;
+  /** BatchNorm running statistics. */
+  buffers: Map<string, Float32Array>;
   optimizerState: Map<string, ParamState>;
 }
 
@@ -117,13 +124,13 @@ export async function train(model: ModelProto, plan: Plan, data: { train: Datase
   const dropoutRng = new Rng(run.dropoutRngState);
   const starts = batchStarts(data.train.count, config.batchSize);
   const snapshot = (): RunSnapshot => ({ ...run, rngState: rng.state, dropoutRngState: dropoutRng.state, order: run.order.slice(), epochLosses: [...run.epochLosses],
-    parameters: cloneArrays(run.parameters), optimizerState: cloneState(runner!.optimizerState) });
+    parameters: cloneArrays(run.parameters), buffers: cloneArrays(run.buffers), optimizerState: cloneState(runner!.optimizerState) });
   let artifacts: Artifacts | undefined;
   let runner: StageRunner | undefined;
   let resumedOptimizerState = config.resume?.optimizerState; // belongs to the stage the run resumes in
   for (; run.stage < plan.stages.length; run.stage++, run.epoch = 0) {
     const stage = plan.stages[run.stage];
-    runner = await StageRunner.create(model, run.parameters, stage, data.train, config, dropoutRng);
+    runner = await StageRunner.create(model, run.parameters, stage, data.train, config, dropoutRng, run.buffers);
     if (resumedOptimizerState) runner.optimizerState = cloneState(resumedOptimizerState);
     resumedOptimizerState = undefined;
     artifacts = runner.artifacts;
@@ -160,12 +167,13 @@ export async function train(model: ModelProto, plan: Plan, data: { train: Datase
     }
   }
   if (!artifacts) throw new UserError('the plan has no stages');
-  const { accuracy, loss: testLoss } = await evaluate(artifacts, run.parameters, data.test, config);
+  const { accuracy, loss: testLoss } = await evaluate(artifacts, run.parameters, data.test, config, run.buffers);
   return {
     strategy: plan.strategy, accuracy, testLoss, epochLosses: run.epochLosses, steps: run.steps, skippedBatches: run.skippedBatches,
     seconds: (performance.now() - started) / 1000,
     parameters: run.parameters,
-    model: inEvalMode(inferenceModel(model, run.parameters)),
+    buffers: run.buffers,
+    model: inEvalMode(inferenceModel(model, new Map([...run.parameters, ...run.buffers]))),
   };
 }
 
@@ -175,7 +183,7 @@ function freshState(model: ModelProto, summary: ModelSummary, plan: Plan, data: 
   return {
     strategy: plan.strategy, stage: 0, epoch: 0, batch: 0, steps: 0, epochLosses: [], epochLossSum: 0, epochBatches: 0, skippedBatches: 0,
     rngState: seed >>> 0, dropoutRngState: (seed ^ 0x9e3779b9) >>> 0, order: Int32Array.from({ length: data.count }, (_, i) => i),
-    parameters: initialParameters(model, summary),
+    parameters: initialParameters(model, summary), buffers: runningStatistics(model.graph),
   };
 }
 
@@ -183,7 +191,7 @@ function resumeState(s: RunSnapshot, plan: Plan, data: Dataset): RunState {
   if (s.strategy !== plan.strategy) throw new UserError(`the snapshot is of a ${s.strategy} run, not ${plan.strategy}`);
   if (s.order.length !== data.count) throw new UserError(`the snapshot's run trained on ${s.order.length} examples, this data has ${data.count}`);
   const { optimizerState: _state, ...rest } = s;
-  return { ...rest, order: s.order.slice(), epochLosses: [...s.epochLosses], parameters: cloneArrays(s.parameters) };
+  return { ...rest, order: s.order.slice(), epochLosses: [...s.epochLosses], parameters: cloneArrays(s.parameters), buffers: cloneArrays(s.buffers) };
 }
 
 const cloneArrays = (m: ReadonlyMap<string, Float32Array>) => new Map([...m].map(([k, v]) => [k, v.slice()]));
@@ -192,11 +200,11 @@ const cloneState = (m: ReadonlyMap<string, ParamState>) => new Map([...m].map(([
 }]));
 
 /** Builds every stage's artifacts once, so a plan that cannot train (no gradient rule, a bad glob) fails first. */
-export function checkPlan(model: ModelProto, plan: Plan, config: Pick<TrainConfig, 'optimizer' | 'weightDecay' | 'loss'>): void {
+export function checkPlan(model: ModelProto, plan: Plan, config: Pick<TrainConfig, 'optimizer' | 'weightDecay' | 'loss' | 'batchNorm'>): void {
   const names = describeModel(model).parameters.map((p) => p.name);
   for (const stage of plan.stages) {
     const trainable = new Optimizer(config.optimizer, stage.groups, names, { weightDecay: config.weightDecay }).parameterNames;
-    buildArtifacts(model, names.filter((n) => trainable.includes(n)), config.loss);
+    buildArtifacts(model, names.filter((n) => trainable.includes(n)), config.loss, { batchNorm: config.batchNorm });
   }
 }
 

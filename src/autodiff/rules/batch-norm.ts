@@ -4,7 +4,8 @@
 //   dX = dY · k     dscale = Σ dY · (X - mean) / σ     dB = Σ dY
 //   dmean = -k · Σ dY     dvar = -½ · scale / σ³ · Σ dY · (X - mean)
 // (the statistics are normally constants and get no gradient; a model that trains them gets the exact one).
-// Training mode normalizes with the batch's own statistics, a different function: it is refused.
+// Training mode normalizes with the batch's own statistics, a different function: the artifacts spell such a
+// BatchNorm out in standard ops (src/artifacts/batch-norm-mode.ts), so reaching this rule with one is refused.
 import { UserError } from '../../errors.js';
 import { reduceSum, unsqueeze } from '../emit.js';
 import type { GradContext, GradRule } from '../rule.js';
