@@ -160,10 +160,16 @@ const fullStepFlops = (m: BenchModel, batch: number) => 2 * batch * (3 * m.forwa
 // PyTorch's eval() BatchNorm in a full fine-tune (TrainConfig.batchNorm, issue 10 part 3; without it every
 // BatchNorm runs so already). The row's note says which statistics were used.
 const bnFrozenConfig = { ...digitsConfig, batchNorm: 'frozen' } as typeof digitsConfig;
-const bertInputs = tokenInputs(BERT_TINY.vocab, BERT_TINY.sequence);
 const RESNET_SHAPE = [RESNET18.channels, RESNET18.size, RESNET18.size];
-const RESNET_NAME = `ResNet-18 ${RESNET_SHAPE.join('x')}`;
-const BERT_NAME = `BERT-Tiny L2-H128, seq ${BERT_TINY.sequence}`;
+const resnetRow = (task: string, plan: Plan, config: typeof digitsConfig, fullStep: boolean): Workload => ({
+  name: `ResNet-18 ${RESNET_SHAPE.join('x')}, ${task}`, model: () => resnet().model, plan, batch: 32, featureShape: RESNET_SHAPE,
+  classes: RESNET18.classes, config, flopsPerStep: fullStep ? () => fullStepFlops(resnet(), 32) : undefined,
+});
+const bertRow = (task: string, plan: Plan, fullStep: boolean): Workload => ({
+  name: `BERT-Tiny L2-H128, seq ${BERT_TINY.sequence}, ${task}`, model: () => bert().model, plan, batch: 16,
+  inputs: tokenInputs(BERT_TINY.vocab, BERT_TINY.sequence), featureShape: [BERT_TINY.sequence], classes: BERT_TINY.classes,
+  config: digitsConfig, flopsPerStep: fullStep ? () => fullStepFlops(bert(), 16) : undefined,
+});
 const workloads: Workload[] = [
   { name: 'seed MLP 10-32-16-1, full fine-tune', model: seedModel, plan: fullFineTune({ lr: 3e-3, epochs: 1 }), batch: 64, featureShape: [10], config: seedConfig },
   { name: 'seed MLP 10-32-16-1, linear probe', model: seedModel, plan: linearProbe({ lr: 1e-2, epochs: 1 }), batch: 64, featureShape: [10], config: seedConfig },
@@ -175,11 +181,11 @@ const workloads: Workload[] = [
     name: `MLP 784-1024-1024-10, full fine-tune, ${threads} thread${threads > 1 ? 's' : ''}`, model: mlpModel, plan: fullFineTune({ lr: 1e-3, epochs: 1 }),
     batch: 256, featureShape: [784], config: { ...digitsConfig, threads }, flopsPerStep: () => mlpFlops(256),
   })),
-  { name: `${RESNET_NAME}, full fine-tune`, model: () => resnet().model, plan: fullFineTune({ lr: 1e-3, epochs: 1 }), batch: 32, featureShape: RESNET_SHAPE, classes: RESNET18.classes, config: digitsConfig, flopsPerStep: () => fullStepFlops(resnet(), 32) },
-  { name: `${RESNET_NAME}, full fine-tune, BN frozen`, model: () => resnet().model, plan: fullFineTune({ lr: 1e-3, epochs: 1 }), batch: 32, featureShape: RESNET_SHAPE, classes: RESNET18.classes, config: bnFrozenConfig, flopsPerStep: () => fullStepFlops(resnet(), 32) },
-  { name: `${RESNET_NAME}, linear probe`, model: () => resnet().model, plan: linearProbe({ lr: 1e-2, epochs: 1, head: 'fc.*' }), batch: 32, featureShape: RESNET_SHAPE, classes: RESNET18.classes, config: digitsConfig },
-  { name: `${BERT_NAME}, full fine-tune`, model: () => bert().model, plan: fullFineTune({ lr: 1e-4, epochs: 1 }), batch: 16, inputs: bertInputs, featureShape: [BERT_TINY.sequence], classes: BERT_TINY.classes, config: digitsConfig, flopsPerStep: () => fullStepFlops(bert(), 16) },
-  { name: `${BERT_NAME}, linear probe`, model: () => bert().model, plan: linearProbe({ lr: 1e-2, epochs: 1, head: 'classifier.*' }), batch: 16, inputs: bertInputs, featureShape: [BERT_TINY.sequence], classes: BERT_TINY.classes, config: digitsConfig },
+  resnetRow('full fine-tune', fullFineTune({ lr: 1e-3, epochs: 1 }), digitsConfig, true),
+  resnetRow('full fine-tune, BN frozen', fullFineTune({ lr: 1e-3, epochs: 1 }), bnFrozenConfig, true),
+  resnetRow('linear probe', linearProbe({ lr: 1e-2, epochs: 1, head: 'fc.*' }), digitsConfig, false),
+  bertRow('full fine-tune', fullFineTune({ lr: 1e-4, epochs: 1 }), true),
+  bertRow('linear probe', linearProbe({ lr: 1e-2, epochs: 1, head: 'classifier.*' }), false),
 ];
 
 // Each workload runs in a child process of its own, so its peak RSS is its own.
