@@ -203,7 +203,8 @@ export function buildBert(config: BertConfig = BERT_TINY, seed = 1): BenchModel 
   g.float('classifier.bias', [classes], () => 0);
   // Per example, besides every token's linear layers and attention: the pooler and classifier on one token.
   macs += hidden * hidden + hidden * classes;
-  const tokens: Dim[] = ['batch', 'sequence'];
+  // A dynamic batch axis only, as exported with dynamic_axes={'input_ids': {0: 'batch'}, ...}.
+  const tokens: Dim[] = ['batch', sequence];
   const graph = makeGraph(g.nodes, 'main_graph',
     [makeValueInfo('input_ids', DataType.INT64, tokens), makeValueInfo('attention_mask', DataType.INT64, tokens)],
     [makeValueInfo('logits', DataType.FLOAT, ['batch', classes])], g.initializers);
