@@ -1,11 +1,18 @@
 # PyTorch eager reference for `npm run bench`: the same workloads (models, batch sizes, losses, default Adam,
 # 1 intra-op thread unless stated) timed the same way, so that both can be run side by side on one machine.
-# Optional, and not part of the project's install: it needs Python with torch (`python3 scripts/bench-pytorch.py`).
+# Optional, and not part of the project's install: it needs Python with torch (`python3 scripts/bench-pytorch.py`),
+# and torchvision and transformers for the ResNet-18 and BERT workloads (skipped with a note where missing).
 import statistics
+import sys
 import time
+import types
 
 import torch
 import torch.nn as nn
+
+# Some torchvision wheels (the local mirror's) fail to import their meta-kernel registrations against this torch;
+# the models do not need them.
+sys.modules.setdefault('torchvision._meta_registrations', types.ModuleType('torchvision._meta_registrations'))
 
 
 def seed_mlp():
@@ -22,9 +29,32 @@ def wide_mlp():
     return nn.Sequential(nn.Sequential(nn.Linear(784, 1024), nn.ReLU(), nn.Linear(1024, 1024), nn.ReLU()), nn.Linear(1024, 10))
 
 
-def measure(name, model, x, y, loss_fn, groups, threads=1, target_s=0.05, repeats=15):
+def bert_tiny():
+    from transformers import BertConfig, BertForSequenceClassification
+    # google/bert_uncased_L-2_H-128_A-2's shape, dropout 0, as scripts/bench-models.ts builds it.
+    config = BertConfig(vocab_size=30522, hidden_size=128, num_hidden_layers=2, num_attention_heads=2, intermediate_size=512,
+                        max_position_embeddings=512, hidden_dropout_prob=0.0, attention_probs_dropout_prob=0.0, num_labels=2)
+    return BertForSequenceClassification(config)
+
+
+def token_batch(batch, sequence, vocab):
+    """Token ids in 1..vocab-1 and a mask of ones, each row padded (id 0, mask 0) after a length in [sequence/2, sequence]."""
+    lengths = torch.randint(sequence // 2, sequence + 1, (batch, 1))
+    mask = (torch.arange(sequence) < lengths).long()
+    return {'input_ids': torch.randint(1, vocab, (batch, sequence)) * mask, 'attention_mask': mask}
+
+
+def logits_of(model, x):
+    """A tensor input is the model's one input; a dict holds its keyword inputs (transformers models return .logits)."""
+    if isinstance(x, dict):
+        return model(**x).logits
+    return model(x)
+
+
+def measure(name, model, x, y, loss_fn, groups, threads=1, target_s=0.05, repeats=15, train_mode=True):
     """Median µs per step (zero_grad, forward, loss, backward, Adam) over `repeats` runs of about `target_s`."""
     torch.set_num_threads(threads)
+    model.train(train_mode)
     for p in model.parameters():
         p.requires_grad_(False)
     for params, _ in groups:
@@ -34,12 +64,13 @@ def measure(name, model, x, y, loss_fn, groups, threads=1, target_s=0.05, repeat
 
     def step():
         optimizer.zero_grad()
-        loss_fn(model(x), y).backward()
+        loss_fn(logits_of(model, x), y).backward()
         optimizer.step()
 
+    # Warm-up: 20 steps, or 1 s of a slow one's; at least 200 ms.
     start = time.perf_counter()
     warmups = 0
-    while warmups < 20 or time.perf_counter() - start < 0.2:
+    while (warmups < 20 and time.perf_counter() - start < 1) or time.perf_counter() - start < 0.2:
         step()
         warmups += 1
     per_repeat = max(1, round(target_s / ((time.perf_counter() - start) / warmups)))
@@ -71,3 +102,26 @@ wide = wide_mlp()
 xw, yw = torch.randn(256, 784), torch.randint(0, 10, (256,))
 for threads in (1, 2):
     measure(f'MLP 784-1024-1024-10, full fine-tune, {threads} thread{"s" if threads > 1 else ""}', wide, xw, yw, ce, [(list(wide.parameters()), 1e-3)], threads)
+
+try:
+    import torchvision
+except ImportError as e:
+    print(f'ResNet-18 workloads skipped: {e}')
+else:
+    # torchvision's resnet18 on 3x32x32 images; BatchNorm as onnx-finetune's default (--batchnorm auto) runs it:
+    # batch statistics (train()) in a full fine-tune, running statistics (eval()) in a linear probe.
+    resnet = torchvision.models.resnet18(num_classes=10)
+    xr, yr = torch.randn(32, 3, 32, 32), torch.randint(0, 10, (32,))
+    measure('ResNet-18 3x32x32, full fine-tune', resnet, xr, yr, ce, [(list(resnet.parameters()), 1e-3)])
+    measure('ResNet-18 3x32x32, full fine-tune, BN frozen', resnet, xr, yr, ce, [(list(resnet.parameters()), 1e-3)], train_mode=False)
+    measure('ResNet-18 3x32x32, linear probe', resnet, xr, yr, ce, [(list(resnet.fc.parameters()), 1e-2)], train_mode=False)
+
+try:
+    bert = bert_tiny()
+except ImportError as e:
+    print(f'BERT workloads skipped: {e}')
+else:
+    xb, yb = token_batch(16, 128, 30522), torch.randint(0, 2, (16,))
+    print(f'(transformers {__import__("transformers").__version__}, attention: {bert.config._attn_implementation})', flush=True)
+    measure('BERT-Tiny L2-H128, seq 128, full fine-tune', bert, xb, yb, ce, [(list(bert.parameters()), 1e-4)])
+    measure('BERT-Tiny L2-H128, seq 128, linear probe', bert, xb, yb, ce, [(list(bert.classifier.parameters()), 1e-2)])

@@ -6,8 +6,8 @@ import { DEFAULT_TRAIN_CONFIG, initialParameters, type TrainConfig } from '../sr
 import { StageRunner } from '../src/train/stage-runner.js';
 import { fullFineTune, linearProbe, partialUnfreeze, type Plan } from '../src/train/strategies.js';
 import { Rng } from '../src/train/rng.js';
-import { singleInputDataset, type Dataset } from '../src/data/dataset.js';
-import type { ModelProto } from '../src/onnx/proto.js';
+import type { Dataset } from '../src/data/dataset.js';
+import type { ModelProto, NodeProto } from '../src/onnx/proto.js';
 import { attachLinearHead } from '../src/model/attach-head.js';
 import { buildMlpBackbone } from '../src/model/seed-backbone.js';
 import { spawnSync } from 'node:child_process';
@@ -17,6 +17,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { DataType, makeGraph, makeModel, makeNode, makeValueInfo } from '../src/onnx/builder.js';
 import { createStepSession, ort } from '../src/runtime/session.js';
+import { BERT_TINY, buildBert, buildResNet18, RESNET18, type BenchModel } from './bench-models.js';
 
 interface Workload {
   name: string;
@@ -25,10 +26,14 @@ interface Workload {
   /** Which stage of the plan to time (partial unfreeze: its second stage, head and unfrozen layers). */
   stage?: number;
   batch: number;
+  /** One example's values for each model input (default: the model's one float input, N(0, 1) values). */
+  inputs?: (rng: Rng, rows: number) => Record<string, GeneratedInput>;
   featureShape: number[];
+  /** Labels are drawn from 0..classes-1 (default: 0..4, or 0..1 for BCE). */
+  classes?: number;
   config: Omit<TrainConfig, 'batchSize'>;
   /** Floating-point operations of one step's forward and backward, where GFLOP/s means something. */
-  flopsPerStep?: number;
+  flopsPerStep?: () => number;
 }
 
 interface Result {
@@ -43,6 +48,13 @@ interface Result {
   gflops?: number;
   peak_rss_mb?: number;
   per_node_us?: number;
+  /** How the step ran where that matters for the comparison (BatchNorm statistics). */
+  note?: string;
+}
+
+interface GeneratedInput {
+  shape: number[];
+  values: Float32Array | BigInt64Array;
 }
 
 const json = process.argv.includes('--json');
@@ -52,27 +64,62 @@ const FLOOR = 'ONNX Runtime floor (a chain of Adds on [64, 32])';
 /** Steps timed together in one repeat: enough for ~50 ms, so the clock's resolution does not matter. */
 const TARGET_REPEAT_MS = 50;
 
-function randomDataset(rows: number, featureShape: number[], classes: number, seed: number): Dataset {
+function randomDataset(w: Workload, rows: number, seed: number): Dataset {
   const rng = new Rng(seed);
-  const size = featureShape.reduce((a, b) => a * b, 1);
-  const features = Float32Array.from({ length: rows * size }, () => rng.normal());
+  const size = w.featureShape.reduce((a, b) => a * b, 1);
+  const inputs = w.inputs?.(rng, rows) ?? { x: { shape: w.featureShape, values: Float32Array.from({ length: rows * size }, () => rng.normal()) } };
+  const classes = w.classes ?? (w.config.loss.name === 'bce' ? 2 : 5);
   const labels = Float64Array.from({ length: rows }, () => Math.floor(rng.next() * classes));
-  return singleInputDataset('generated', 'x', featureShape, features, labels);
+  return { source: 'generated', count: rows, inputs, labels };
+}
+
+/** Token ids in 1..vocab-1 and a mask of ones, each row padded (id 0, mask 0) after a length drawn from [sequence/2, sequence]. */
+function tokenInputs(vocab: number, sequence: number) {
+  return (rng: Rng, rows: number): Record<string, GeneratedInput> => {
+    const ids = new BigInt64Array(rows * sequence), mask = new BigInt64Array(rows * sequence);
+    for (let r = 0; r < rows; r++) {
+      const length = sequence / 2 + rng.int(sequence / 2 + 1);
+      for (let t = 0; t < length; t++) {
+        ids[r * sequence + t] = BigInt(1 + rng.int(vocab - 1));
+        mask[r * sequence + t] = 1n;
+      }
+    }
+    return { input_ids: { shape: [sequence], values: ids }, attention_mask: { shape: [sequence], values: mask } };
+  };
+}
+
+/**
+ * Which statistics the step's BatchNormalization layers normalize with: running ones where a node stays in
+ * inference form in the train graph or the frozen prefix, batch ones where it was rewritten for training.
+ */
+function batchNormNote(model: ModelProto, runner: StageRunner): string | undefined {
+  const isBatchNorm = (n: NodeProto) => n.opType === 'BatchNormalization';
+  const total = model.graph.node.filter(isBatchNorm).length;
+  if (total === 0) return undefined;
+  const inferenceForm = (n: NodeProto) => isBatchNorm(n) && !n.attribute.some((a) => a.name === 'training_mode' && Number(a.i) === 1);
+  const { train, prefix } = runner.artifacts;
+  const frozen = [...train.graph.node, ...(prefix?.graph.node ?? [])].filter(inferenceForm).length;
+  if (frozen === total) return 'BatchNorm: running statistics (PyTorch eval())';
+  if (frozen === 0) return 'BatchNorm: batch statistics (PyTorch train())';
+  return `BatchNorm: running statistics in ${frozen} of ${total} layers, batch statistics in the rest`;
 }
 
 async function measure(w: Workload): Promise<Result> {
   const model = w.model();
-  const data = randomDataset(w.batch * 8, w.featureShape, w.config.loss.name === 'bce' ? 2 : 5, 1);
+  const data = randomDataset(w, w.batch * 8, 1);
   const parameters = initialParameters(model);
   const runner = await StageRunner.create(model, parameters, w.plan.stages[w.stage ?? 0], data, { ...w.config, batchSize: w.batch }, new Rng(2));
+  const note = batchNormNote(model, runner);
   const order = Int32Array.from({ length: data.count }, (_, i) => i);
   let step = 0;
   const oneStep = () => {
     const start = (step++ % 8) * w.batch;
     return runner.step(order, start, start + w.batch);
   };
+  // Warm-up: 20 steps, or 1 s of a slow one's; at least 200 ms.
   const warmup = performance.now();
-  for (let i = 0; i < 20 || performance.now() - warmup < 200; i++) await oneStep();
+  const warming = (i: number, ms: number) => (i < 20 && ms < 1000) || ms < 200;
+  for (let i = 0; warming(i, performance.now() - warmup); i++) await oneStep();
   const stepsPerRepeat = Math.max(1, Math.round(TARGET_REPEAT_MS / ((performance.now() - warmup) / step)));
   const samples: number[] = [];
   for (let r = 0; r < REPEATS; r++) {
@@ -83,8 +130,8 @@ async function measure(w: Workload): Promise<Result> {
   await runner.release();
   samples.sort((a, b) => a - b);
   const median = samples[Math.floor(samples.length / 2)];
-  const gflops = w.flopsPerStep ? w.flopsPerStep / (median * 1e3) : undefined;
-  return { workload: w.name, batch: w.batch, threads: w.config.threads, median_us: median, min_us: samples[0], max_us: samples[samples.length - 1], samples_per_s: (w.batch * 1e6) / median, gflops, peak_rss_mb: process.resourceUsage().maxRSS / 1024 };
+  const gflops = w.flopsPerStep ? w.flopsPerStep() / (median * 1e3) : undefined;
+  return { workload: w.name, batch: w.batch, threads: w.config.threads, median_us: median, min_us: samples[0], max_us: samples[samples.length - 1], samples_per_s: (w.batch * 1e6) / median, gflops, peak_rss_mb: process.resourceUsage().maxRSS / 1024, note };
 }
 
 const seedModel = () => loadModel('test/fixtures/torch-seed/model.onnx');
@@ -97,6 +144,28 @@ const MLP = [784, 1024, 1024];
 const mlpModel = () => attachLinearHead(buildMlpBackbone(MLP, new Rng(1), 0), 10, new Rng(2));
 const mlpFlops = (batch: number) => 2 * batch * (3 * (784 * 1024 + 1024 * 1024 + 1024 * 10) - 784 * 1024);
 const partial = (unfreeze: string) => partialUnfreeze({ headLr: 1e-2, headEpochs: 1, unfreeze, backboneLr: 1e-3, epochs: 1 });
+// Built when a workload's process first asks (each workload runs in a process of its own). The FLOPs of a
+// full fine-tune step: forward, the weight gradients (the same again) and every input gradient but the first layer's.
+const memo = <T>(make: () => T) => {
+  let value: T | undefined;
+  return () => (value ??= make());
+};
+const resnet = memo(() => buildResNet18());
+const bert = memo(() => buildBert());
+const fullStepFlops = (m: BenchModel, batch: number) => 2 * batch * (3 * m.forwardMacs - m.firstLayerMacs);
+// PyTorch's eval() BatchNorm in a full fine-tune (TrainConfig.batchNorm, issue 10 part 3; without it every
+// BatchNorm runs so already). The row's note says which statistics were used.
+const bnFrozenConfig = { ...digitsConfig, batchNorm: 'frozen' } as typeof digitsConfig;
+const RESNET_SHAPE = [RESNET18.channels, RESNET18.size, RESNET18.size];
+const resnetRow = (task: string, plan: Plan, config: typeof digitsConfig, fullStep: boolean): Workload => ({
+  name: `ResNet-18 ${RESNET_SHAPE.join('x')}, ${task}`, model: () => resnet().model, plan, batch: 32, featureShape: RESNET_SHAPE,
+  classes: RESNET18.classes, config, flopsPerStep: fullStep ? () => fullStepFlops(resnet(), 32) : undefined,
+});
+const bertRow = (task: string, plan: Plan, fullStep: boolean): Workload => ({
+  name: `BERT-Tiny L2-H128, seq ${BERT_TINY.sequence}, ${task}`, model: () => bert().model, plan, batch: 16,
+  inputs: tokenInputs(BERT_TINY.vocab, BERT_TINY.sequence), featureShape: [BERT_TINY.sequence], classes: BERT_TINY.classes,
+  config: digitsConfig, flopsPerStep: fullStep ? () => fullStepFlops(bert(), 16) : undefined,
+});
 const workloads: Workload[] = [
   { name: 'seed MLP 10-32-16-1, full fine-tune', model: seedModel, plan: fullFineTune({ lr: 3e-3, epochs: 1 }), batch: 64, featureShape: [10], config: seedConfig },
   { name: 'seed MLP 10-32-16-1, linear probe', model: seedModel, plan: linearProbe({ lr: 1e-2, epochs: 1 }), batch: 64, featureShape: [10], config: seedConfig },
@@ -106,8 +175,13 @@ const workloads: Workload[] = [
   { name: 'digits CNN, partial unfreeze stage 2', model: digitsModel, plan: partial('backbone.7.*'), stage: 1, batch: 32, featureShape: [1, 8, 8], config: digitsConfig },
   ...[1, 2].map((threads) => ({
     name: `MLP 784-1024-1024-10, full fine-tune, ${threads} thread${threads > 1 ? 's' : ''}`, model: mlpModel, plan: fullFineTune({ lr: 1e-3, epochs: 1 }),
-    batch: 256, featureShape: [784], config: { ...digitsConfig, threads }, flopsPerStep: mlpFlops(256),
+    batch: 256, featureShape: [784], config: { ...digitsConfig, threads }, flopsPerStep: () => mlpFlops(256),
   })),
+  resnetRow('full fine-tune', fullFineTune({ lr: 1e-3, epochs: 1 }), digitsConfig, true),
+  resnetRow('full fine-tune, BN frozen', fullFineTune({ lr: 1e-3, epochs: 1 }), bnFrozenConfig, true),
+  resnetRow('linear probe', linearProbe({ lr: 1e-2, epochs: 1, head: 'fc.*' }), digitsConfig, false),
+  bertRow('full fine-tune', fullFineTune({ lr: 1e-4, epochs: 1 }), true),
+  bertRow('linear probe', linearProbe({ lr: 1e-2, epochs: 1, head: 'classifier.*' }), false),
 ];
 
 // Each workload runs in a child process of its own, so its peak RSS is its own.
@@ -190,5 +264,6 @@ function report(r: Result): void {
   const unit = ms ? 'ms' : 'µs';
   const per = r.batch ? `${unit}/step` : unit;
   console.log(`${r.workload.padEnd(52)} ${r.batch ? `batch ${String(r.batch).padStart(4)}` : '          '}  ${time(r.median_us!).padStart(8)} ${per.padEnd(7)} (min ${time(r.min_us!)}, max ${time(r.max_us!)})` +
-    `${r.samples_per_s ? `  ${Math.round(r.samples_per_s).toLocaleString('en-US').padStart(9)} samples/s` : ''}${r.gflops ? `  ${r.gflops.toFixed(1)} GFLOP/s` : ''}  peak RSS ${r.peak_rss_mb!.toFixed(0)} MB`);
+    `${r.samples_per_s ? `  ${Math.round(r.samples_per_s).toLocaleString('en-US').padStart(9)} samples/s` : ''}${r.gflops ? `  ${r.gflops.toFixed(1)} GFLOP/s` : ''}  peak RSS ${r.peak_rss_mb!.toFixed(0)} MB` +
+    `${r.note ? `  [${r.note}]` : ''}`);
 }
