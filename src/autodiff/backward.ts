@@ -148,7 +148,7 @@ function makeContext(node: NodeProto, rule: GradRule, req: BackwardRequest, need
       if (!s) throw new UserError(`cannot infer the rank of '${t}' (input of node '${node.name}', ${node.opType}) to build its gradient`);
       return s.length;
     },
-    intValues: (t) => constantInts(req.graph, t),
+    intValues: (t) => constantInts(req.graph, t) ?? infos.get(t)?.values,
     values: (t) => constantValues(req.graph, t),
   };
   return { ctx, pending };
