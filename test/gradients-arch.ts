@@ -200,6 +200,14 @@ function castSplitCases(): GradCheckSpec[] {
       constants: [doubles('like', [0], [])],
       output: 'y',
     },
+    {
+      // The dynamo exporter's zero Conv bias: CastLike(constant, activation); the activation only lends its type.
+      name: 'castlike_target_on_path_gets_none',
+      nodes: [makeNode('Tanh', ['x'], ['h']), makeNode('CastLike', ['c', 'h'], ['cb']), makeNode('Mul', ['h', 'cb'], ['y'])],
+      inputs: [{ name: 'x', dims: [2, 3] }],
+      constants: [doubles('c', [0.75, -1.25, 2], [3])],
+      output: 'y',
+    },
     split('split_sizes_input_skip_middle', ['sizes'], 3, { axis: 1 }, 17, [ints('sizes', [2, 1, 4])], [2, 0]),
     {
       // Before opset 13 the sizes are an attribute (the project's own Concat gradient needs 13, hence Mul here).

@@ -41,7 +41,8 @@ export function buildBackward(req: BackwardRequest): BackwardResult {
 
   // How many gradient contributions each tensor will receive, so a lone one can be written under its final name.
   const expected = new Map<string, number>();
-  for (const node of active) for (const inp of node.input) if (needed.has(inp)) expected.set(inp, (expected.get(inp) ?? 0) + 1);
+  const carriesGradient = (node: NodeProto, slot: number) => needed.has(node.input[slot]) && !RULES.get(node.opType)?.typeOnlyInputs?.includes(slot);
+  for (const node of active) node.input.forEach((inp, slot) => { if (carriesGradient(node, slot)) expected.set(inp, (expected.get(inp) ?? 0) + 1); });
   const contributions = new Map<string, string[]>();
   const nodes: NodeProto[] = [];
   const initializers: TensorProto[] = [];
@@ -65,7 +66,7 @@ export function buildBackward(req: BackwardRequest): BackwardResult {
     nodes.push(...rule.grad(ctx));
     for (const { raw, target, input } of pending) nodes.push(...unbroadcast(ctx, raw, target, input));
     node.input.forEach((inp, slot) => {
-      if (!needed.has(inp)) return;
+      if (!carriesGradient(node, slot)) return;
       const list = contributions.get(inp) ?? [];
       list.push(contributionName(node, inp, slot, expected, seeds));
       contributions.set(inp, list);
@@ -128,7 +129,7 @@ function makeContext(node: NodeProto, rule: GradRule, req: BackwardRequest, need
     I: (i) => node.input[i] ?? '',
     O: (i) => node.output[i] ?? '',
     GO: (i) => (node.output[i] && needed.has(node.output[i]) ? finalGradient(node.output[i]) : ''),
-    needsGrad: (i) => !!node.input[i] && needed.has(node.input[i]),
+    needsGrad: (i) => !!node.input[i] && needed.has(node.input[i]) && !rule.typeOnlyInputs?.includes(i),
     GI: (i) => {
       const input = node.input[i];
       const name = contributionName(node, input, i, expected, seeds);

@@ -10,5 +10,6 @@ export const cast: GradRule = {
 /** CastLike(X, target): the target only lends its type, and gets no gradient. */
 export const castLike: GradRule = {
   opType: 'CastLike',
+  typeOnlyInputs: [1],
   grad: (ctx) => (ctx.needsGrad(0) ? [ctx.make('CastLike', [ctx.GO(0), ctx.I(0)], [ctx.GI(0)])] : []),
 };
