@@ -1,5 +1,6 @@
 // Finite-difference cases for the rules real architectures need (issue 10): Gather (embeddings, index selects),
 // GatherElements, GatherND, LayerNormalization and its decomposed form, Where, Expand, Cast, CastLike, Split,
+// SplitToSequence read by SequenceAt,
 // HardSwish, HardSigmoid, Einsum, and the integer shape subgraphs exporters put next to the gradient path.
 // HardSwish and HardSigmoid have no float64 kernel in onnxruntime: they bring a float64 reference forward.
 import { DataType, makeNode, makeTensor, type AttrValue } from '../src/onnx/builder.js';
@@ -227,6 +228,38 @@ function castSplitCases(): GradCheckSpec[] {
   ];
 }
 
+function sequenceSplitCases(): GradCheckSpec[] {
+  const at = (position: number, out: string) => makeNode('SequenceAt', ['seq', `p${position < 0 ? 'm' : ''}${Math.abs(position)}`], [out]);
+  const positions = [0, 1, 2, -1].map((p) => ints(`p${p < 0 ? 'm' : ''}${Math.abs(p)}`, [p], []));
+  return [
+    {
+      // GPT-2's qkv split as the dynamo exporter writes it: a scalar chunk size; chunk 1 is never read, chunk 2
+      // twice (once as -1).
+      name: 'splittosequence_scalar_size_unread_chunk',
+      nodes: [makeNode('SplitToSequence', ['x', 'size'], ['seq'], { axis: 2 }), at(0, 'q'), at(2, 'v'), at(-1, 'v_again'),
+        makeNode('Mul', ['q', 'v'], ['qv']), makeNode('Add', ['qv', 'v_again'], ['y'])],
+      inputs: [{ name: 'x', dims: [2, 3, 6], shape: ['batch', 3, 6] }],
+      constants: [ints('size', [2], []), ...positions],
+      output: 'y',
+    },
+    {
+      name: 'splittosequence_sizes_list',
+      nodes: [makeNode('SplitToSequence', ['x', 'sizes'], ['seq'], { axis: -1 }), at(0, 'a'), at(1, 'b'), makeNode('Concat', ['b', 'a'], ['y'], { axis: 1 })],
+      inputs: [{ name: 'x', dims: [2, 5] }],
+      constants: [ints('sizes', [2, 3]), ...positions],
+      output: 'y',
+    },
+    {
+      // No sizes and keepdims 0: one chunk per index of the axis, the axis dropped.
+      name: 'splittosequence_keepdims0',
+      nodes: [makeNode('SplitToSequence', ['x'], ['seq'], { axis: 0, keepdims: 0 }), at(0, 'a'), at(2, 'c'), makeNode('Mul', ['a', 'c'], ['y'])],
+      inputs: [{ name: 'x', dims: [3, 4] }],
+      constants: positions,
+      output: 'y',
+    },
+  ];
+}
+
 // PyTorch's hardsigmoid: α = 1/6 (stored as float32), β = 1/2.
 const SIXTH = Math.fround(1 / 6);
 // Values on both sides of every kink (±3; ±2.5 for the default α = 0.2), none on one, exact in float32.
@@ -353,5 +386,5 @@ function integerSubgraphCases(): GradCheckSpec[] {
 }
 
 export function archCases(): GradCheckSpec[] {
-  return [...gatherCases(), ...layerNormCases(), ...selectionCases(), ...castSplitCases(), ...hardCases(), ...einsumCases(), ...integerSubgraphCases()];
+  return [...gatherCases(), ...layerNormCases(), ...selectionCases(), ...castSplitCases(), ...sequenceSplitCases(), ...hardCases(), ...einsumCases(), ...integerSubgraphCases()];
 }

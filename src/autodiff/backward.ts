@@ -10,6 +10,7 @@ import { UserError } from '../errors.js';
 import { reduceSum } from './emit.js';
 import type { GradContext, GradRule } from './rule.js';
 import { RULES } from './rules/index.js';
+import { sequenceSplitsAsChunks } from './sequence-splits.js';
 
 export interface BackwardRequest {
   graph: GraphProto;
@@ -36,8 +37,9 @@ export const gradName = (tensor: string) => `${tensor}_grad`;
 export function buildBackward(req: BackwardRequest): BackwardResult {
   const { index, infos, seeds } = req;
   const isFloat = (t: string) => FLOAT_TYPES.has(infos.get(t)?.dtype ?? DataType.FLOAT);
-  const needed = tensorsOnGradientPath(index, req.wrt, [...seeds.keys()], isFloat);
-  const active = index.order.filter((n) => n.output.some((o) => needed.has(o)) && n.input.some((i) => needed.has(i)));
+  const order = sequenceSplitsAsChunks(index.order, req.graph, infos);
+  const needed = tensorsOnGradientPath(order, req.wrt, [...seeds.keys()], isFloat);
+  const active = order.filter((n) => n.output.some((o) => needed.has(o)) && n.input.some((i) => needed.has(i)));
 
   // How many gradient contributions each tensor will receive, so a lone one can be written under its final name.
   const expected = new Map<string, number>();
@@ -99,13 +101,13 @@ function withoutPassThroughs(nodes: NodeProto[], results: Set<string>): NodeProt
 }
 
 /** Tensors reachable forward from wrt and backward from the seeds, float-typed. */
-function tensorsOnGradientPath(index: GraphIndex, wrt: string[], seeds: string[], isFloat: (t: string) => boolean): Set<string> {
+function tensorsOnGradientPath(order: NodeProto[], wrt: string[], seeds: string[], isFloat: (t: string) => boolean): Set<string> {
   const fromWrt = new Set(wrt);
-  for (const node of index.order) {
+  for (const node of order) {
     if (node.input.some((i) => fromWrt.has(i))) for (const o of node.output) if (o && isFloat(o)) fromWrt.add(o);
   }
   const toSeeds = new Set(seeds);
-  for (const node of [...index.order].reverse()) {
+  for (const node of [...order].reverse()) {
     if (node.output.some((o) => toSeeds.has(o))) for (const i of node.input) if (i && isFloat(i)) toSeeds.add(i);
   }
   return new Set([...fromWrt].filter((t) => toSeeds.has(t)));

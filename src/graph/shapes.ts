@@ -324,6 +324,24 @@ function splitShape(env: ShapeEnv): TensorInfo[] {
   return env.node.output.map((_, i) => ({ dtype: x.dtype, shape: x.shape!.map((d, a) => (a === axis ? sizes?.[i] ?? null : d)) }));
 }
 
+/** A sequence's info describes its elements: SplitToSequence's chunks, with a null size where they differ. */
+function splitToSequenceShape(env: ShapeEnv): TensorInfo[] {
+  const x = input(env, 0);
+  if (!x.shape) return [{ dtype: x.dtype, shape: null }];
+  const axis = normalizeAxis(attrInt(env, 'axis', 0), x.shape.length);
+  const size = x.shape[axis];
+  let chunk: Dim = null;
+  if (!env.node.input[1]) {
+    if (attrInt(env, 'keepdims', 1) === 0) return [{ dtype: x.dtype, shape: x.shape.filter((_, i) => i !== axis) }];
+    chunk = 1;
+  } else {
+    const sizes = env.intValues(env.node.input[1]);
+    const scalar = env.info(env.node.input[1])?.shape?.length === 0;
+    if (sizes && sizes.every((d) => d === sizes[0]) && (!scalar || (isNumber(size) && size % sizes[0] === 0))) chunk = sizes[0];
+  }
+  return [{ dtype: x.dtype, shape: x.shape.map((d, i) => (i === axis ? chunk : d)) }];
+}
+
 function argReduceShape(env: ShapeEnv): TensorInfo[] {
   const x = input(env, 0).shape;
   if (!x) return [{ dtype: INT64, shape: null }];
@@ -452,6 +470,7 @@ export const SHAPE_FUNCTIONS: Record<string, ShapeFn> = {
     const known = start !== undefined && limit !== undefined && delta !== undefined && delta !== 0;
     return [{ dtype: input(env, 0).dtype, shape: [known ? Math.max(Math.ceil((limit - start) / delta), 0) : null] }];
   },
+  SplitToSequence: splitToSequenceShape, SequenceAt: (env) => [input(env, 0)],
   ArgMax: argReduceShape, ArgMin: argReduceShape,
   NonZero: (env) => [{ dtype: INT64, shape: [input(env, 0).shape?.length ?? null, null] }],
   Tile: (env) => {

@@ -37,6 +37,7 @@ import { flatten, reshape, squeeze, unsqueeze } from './reshape-like.js';
 import { sigmoid } from './sigmoid.js';
 import { slice } from './slice.js';
 import { split } from './split.js';
+import { splitToSequence } from './split-to-sequence.js';
 import { logSoftmax, softmax } from './softmax.js';
 import { sqrt } from './sqrt.js';
 import { sub } from './sub.js';
@@ -48,7 +49,7 @@ const ALL: GradRule[] = [
   add, averagePool, batchNormalization, cast, castLike, clip, concat, conv, div, dropout, einsum, erf, exp, expand, flatten,
   gather, gatherElements, gatherND, gelu, gemm, globalAveragePool, globalMaxPool, hardSigmoid, hardSwish, identity,
   layerNormalization, leakyRelu, log, logSoftmax, matmul, maxPool, mul, neg, pad, pow, reduceMean, reduceSum, relu,
-  reshape, sigmoid, slice, softmax, split, sqrt, squeeze, sub, tanh, transpose, unsqueeze, where,
+  reshape, sigmoid, slice, softmax, split, splitToSequence, sqrt, squeeze, sub, tanh, transpose, unsqueeze, where,
 ];
 
 export const RULES: ReadonlyMap<string, GradRule> = new Map(ALL.map((rule) => [rule.opType, rule]));
