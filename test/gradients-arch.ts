@@ -385,6 +385,21 @@ function integerSubgraphCases(): GradCheckSpec[] {
   ];
 }
 
+// Shapes computed at run time (Reshape to a Concat of Shape pieces) leave axes of unknown size: which of them
+// were broadcast is then found at run time.
+function unknownSizeCases(): GradCheckSpec[] {
+  const pair = (name: string, op: string, a: number[], aShape: (number | string | null)[], b: number[], bShape: (number | string | null)[]): GradCheckSpec => ({
+    name, nodes: [makeNode(op, ['a', 'b'], ['y'])], inputs: [{ name: 'a', dims: a, shape: aShape }, { name: 'b', dims: b, shape: bShape }], output: 'y',
+  });
+  return [
+    pair('unknown_sizes_add_broadcast_row', 'Add', [2, 3], [null, null], [1, 3], [null, null]),
+    pair('unknown_sizes_mul_broadcast_column', 'Mul', [2, 3], [null, 3], [2, 1], [null, null]),
+    pair('unknown_sizes_mul_same_shape', 'Mul', [2, 3], [null, 3], [2, 3], [null, 3]),
+    pair('unknown_sizes_symbols_differ', 'Sub', [2, 3], ['n', 3], [1, 3], ['m', 3]),
+    pair('unknown_sizes_lead_and_runtime', 'Div', [2, 2, 3], [2, null, 3], [1, 3], [null, 3]),
+  ];
+}
+
 export function archCases(): GradCheckSpec[] {
-  return [...gatherCases(), ...layerNormCases(), ...selectionCases(), ...castSplitCases(), ...sequenceSplitCases(), ...hardCases(), ...einsumCases(), ...integerSubgraphCases()];
+  return [...gatherCases(), ...layerNormCases(), ...selectionCases(), ...castSplitCases(), ...sequenceSplitCases(), ...hardCases(), ...einsumCases(), ...integerSubgraphCases(), ...unknownSizeCases()];
 }

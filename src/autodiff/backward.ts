@@ -5,6 +5,7 @@ import { DataType, makeNode } from '../onnx/builder.js';
 import { createEmitter } from '../graph/emitter.js';
 import { toNumber, type GraphProto, type NodeProto, type TensorProto } from '../onnx/proto.js';
 import type { GraphIndex } from '../graph/graph-index.js';
+import type { Dim } from '../onnx/builder.js';
 import { constantInts, constantValues, type Shape, type TensorInfo } from '../graph/shapes.js';
 import { UserError } from '../errors.js';
 import { reduceSum } from './emit.js';
@@ -160,13 +161,19 @@ function makeContext(node: NodeProto, rule: GradRule, req: BackwardRequest, need
 /** Could a gradient at the output's shape differ from the input's shape? (Unknown shapes: assume it could.) */
 function mayBroadcast(out: Shape, inp: Shape): boolean {
   if (!out || !inp || out.length !== inp.length) return true;
-  return inp.some((d, i) => d === 1 && out[i] !== 1);
+  return inp.some((d, i) => (d === 1 && out[i] !== 1) || unknownBroadcast(d, out[i]));
+}
+
+/** An input axis of unknown size that may have been broadcast: its size is not known to match the output's. */
+function unknownBroadcast(inDim: Dim, outDim: Dim): boolean {
+  return inDim === null || (typeof inDim === 'string' && outDim !== inDim);
 }
 
 /**
  * Sums a gradient written at the output's shape back to an input's shape: the leading axes the input lacks,
- * then every axis where the input has size 1. Unknown ranks are an error; an axis of unknown size is reduced
- * only when the input's size there is known to be 1 (reducing a size-1 axis is harmless).
+ * then every axis where the input has size 1. Unknown ranks are an error. Where the input's size on an axis
+ * is not known statically, the axes to sum are found at run time: those where the input has size 1 and the
+ * output does not (reducing a size-1 axis is harmless).
  */
 function unbroadcast(ctx: GradContext, raw: string, target: string, input: string): NodeProto[] {
   const outShape = ctx.shape(ctx.O(0));
@@ -177,17 +184,28 @@ function unbroadcast(ctx: GradContext, raw: string, target: string, input: strin
   const lead = outShape.length - inShape.length;
   const leadAxes = Array.from({ length: lead }, (_, i) => i);
   const onesAxes = inShape.flatMap((d, i) => (d === 1 && outShape[i + lead] !== 1 ? [i] : []));
-  if (inShape.some((d, i) => d === null && typeof outShape[i + lead] === 'number' && outShape[i + lead] !== 1)) {
-    throw new UserError(`cannot tell how node '${ctx.node.name}' (${ctx.node.opType}) broadcasts '${input}': its shape is not known`);
-  }
+  const atRunTime = inShape.some((d, i) => unknownBroadcast(d, outShape[i + lead]));
   const nodes: NodeProto[] = [];
   let current = raw;
   if (leadAxes.length > 0) {
-    const out = onesAxes.length > 0 ? `${raw}_lead` : target;
+    const out = onesAxes.length > 0 || atRunTime ? `${raw}_lead` : target;
     nodes.push(reduceSum(ctx, current, leadAxes, false, out));
     current = out;
   }
-  if (onesAxes.length > 0) nodes.push(reduceSum(ctx, current, onesAxes, true, target));
+  if (atRunTime) {
+    const t = (suffix: string) => `${raw}_${suffix}`;
+    nodes.push(
+      ctx.make('Shape', [input], [t('in_shape')]),
+      ctx.make('Shape', [current], [t('out_shape')]),
+      ctx.make('Equal', [t('in_shape'), ctx.ints('unbroadcast_size_one', [1], [])], [t('in_one')]),
+      ctx.make('Equal', [t('in_shape'), t('out_shape')], [t('same')]),
+      ctx.make('Not', [t('same')], [t('differs')]),
+      ctx.make('And', [t('in_one'), t('differs')], [t('broadcast')]),
+      ctx.make('NonZero', [t('broadcast')], [t('broadcast_nz')]),
+      ctx.make('Reshape', [t('broadcast_nz'), ctx.ints('unbroadcast_flat', [-1])], [t('axes')]),
+      ctx.make('ReduceSum', [current, t('axes')], [target], { keepdims: 1, noop_with_empty_axes: 1 }),
+    );
+  } else if (onesAxes.length > 0) nodes.push(reduceSum(ctx, current, onesAxes, true, target));
   if (nodes.length === 0) nodes.push(ctx.make('Identity', [raw], [target]));
   return nodes;
 }
