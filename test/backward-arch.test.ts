@@ -101,7 +101,11 @@ describe('shape inference of integer and boolean ops next to the gradient path',
       makeNode('ReduceMean', ['x', 'axes'], ['mean'], { keepdims: 0 }),
       makeNode('Expand', ['x', 'square'], ['expanded']),
       makeNode('Where', ['mask', 'x', 'x'], ['picked']),
-    ], 'shapes', [makeValueInfo('x', DataType.FLOAT, ['batch', 3, 3])], [], [ints('zero', [0], []), ints('one', [1], []), ints('axis0', [0])]);
+      makeNode('Unsqueeze', ['batch', 'axis0'], ['batch_1d']),
+      makeNode('Concat', ['batch_1d', 'three_minus_one'], ['target'], { axis: 0 }),
+      makeNode('Reshape', ['x', 'target'], ['reshaped']),
+      makeNode('Reshape', ['x', 'minus_one_nine'], ['flat_rows']),
+    ], 'shapes', [makeValueInfo('x', DataType.FLOAT, ['batch', 3, 3])], [], [ints('zero', [0], []), ints('one', [1], []), ints('axis0', [0]), ints('three_minus_one', [3, -1]), ints('minus_one_nine', [-1, 9])]);
     const infos = inferShapes(graph, indexGraph(graph), 18);
     const info = (t: string) => infos.get(t)!;
     expect(info('shape')).to.deep.include({ dtype: DataType.INT64, shape: [3] });
@@ -120,5 +124,10 @@ describe('shape inference of integer and boolean ops next to the gradient path',
     expect(info('mean')).to.deep.include({ dtype: DataType.FLOAT, shape: ['batch', 3] });
     expect(info('expanded')).to.deep.include({ dtype: DataType.FLOAT, shape: ['batch', 3, 3] });
     expect(info('picked')).to.deep.include({ dtype: DataType.FLOAT, shape: ['batch', 3, 3] });
+    // A target shape computed from Shape(x) keeps the symbolic batch size; -1 resolves by cancelling symbols.
+    expect(info('shape').symbols).to.deep.equal(['batch', 3, 3]);
+    expect(info('target').symbols).to.deep.equal(['batch', 3, -1]);
+    expect(info('reshaped').shape).to.deep.equal(['batch', 3, 3]);
+    expect(info('flat_rows').shape).to.deep.equal(['batch', 9]);
   });
 });

@@ -14,6 +14,8 @@ export interface TensorInfo {
   shape: Shape;
   /** Values of a small integer tensor computed from constants and static shapes (src/graph/int-values.ts). */
   values?: number[];
+  /** The same with symbolic sizes and unknowns (null) where numbers are not known: a shape being computed. */
+  symbols?: Dim[];
 }
 
 export interface ShapeEnv {
@@ -80,8 +82,12 @@ export function inferShapes(graph: GraphProto, index: GraphIndex, opset: number)
       if (!known || (known.shape === null && inferred.shape !== null)) infos.set(out, inferred);
     });
     const out0 = node.output[0] ? infos.get(node.output[0]) : undefined;
-    const values = out0 && foldIntValues({ node, attr, values: intValues, shape: (n) => infos.get(n)?.shape }, out0.dtype);
-    if (out0 && values) infos.set(node.output[0], { ...out0, values });
+    const symbolValues = (n: string) => (n ? constantInts(graph, n) ?? infos.get(n)?.symbols : undefined);
+    const symbols = out0 && foldIntValues({ node, attr, values: symbolValues, shape: (n) => infos.get(n)?.shape }, out0.dtype);
+    if (out0 && symbols) {
+      const values = symbols.every((d) => typeof d === 'number') ? symbols as number[] : undefined;
+      infos.set(node.output[0], { ...out0, symbols, ...(values ? { values } : {}) });
+    }
   }
   return infos;
 }
@@ -275,12 +281,31 @@ function shapeOfShape(env: ShapeEnv): TensorInfo[] {
   return [{ dtype: INT64, shape: [Math.max(0, clamp(attrInt(env, 'end', rank)) - clamp(attrInt(env, 'start', 0)))] }];
 }
 
-/** The shape a 1-D shape tensor describes: its values when known, else only its length (the rank). */
+/** The shape a 1-D shape tensor describes: its values (symbolic ones too) when known, else only its length (the rank). */
 function shapeFromTensor(env: ShapeEnv, name: string): Shape {
-  const values = env.intValues(name);
+  const values = env.intValues(name) ?? env.info(name)?.symbols;
   if (values) return values;
   const length = env.info(name)?.shape?.[0];
   return isNumber(length) ? new Array<Dim>(length).fill(null) : null;
+}
+
+/**
+ * The size Reshape's -1 stands for: the input's element count over the other target sizes. Symbolic sizes
+ * cancel by name; one left over on the input's side is the answer ([batch, 3, 2] -> [-1, 6] gives batch).
+ */
+function inferredDim(from: Dim[], others: Dim[]): Dim {
+  if (from.some((d) => d === null) || others.some((d) => d === null)) return null;
+  const symbols = from.filter((d): d is string => typeof d === 'string');
+  for (const d of others) {
+    if (typeof d !== 'string') continue;
+    const k = symbols.indexOf(d);
+    if (k < 0) return null;
+    symbols.splice(k, 1);
+  }
+  const product = (dims: Dim[]) => dims.reduce<number>((p, d) => p * (typeof d === 'number' ? d : 1), 1);
+  const [total, known] = [product(from), product(others)];
+  if (symbols.length === 0) return known === 0 ? 0 : Number.isInteger(total / known) ? total / known : null;
+  return symbols.length === 1 && total === known ? symbols[0] : null;
 }
 
 function gatherShape(env: ShapeEnv): TensorInfo[] {
@@ -405,20 +430,12 @@ export const SHAPE_FUNCTIONS: Record<string, ShapeFn> = {
   },
   Reshape: (env) => {
     const x = input(env, 0);
-    const target = env.intValues(env.node.input[1]);
+    const target: Dim[] | undefined = env.intValues(env.node.input[1]) ?? env.info(env.node.input[1])?.symbols;
     if (!target) return [{ dtype: x.dtype, shape: shapeFromTensor(env, env.node.input[1]) }];
     const allowZero = attrInt(env, 'allowzero', 0) === 1;
     const shape: Dim[] = target.map((d, i) => (d === 0 && !allowZero ? x.shape?.[i] ?? null : d === -1 ? null : d));
     const inferIndex = target.indexOf(-1);
-    if (inferIndex >= 0 && x.shape && x.shape.every((d) => typeof d === 'number') && shape.every((d, i) => i === inferIndex || typeof d === 'number')) {
-      const total = (x.shape as number[]).reduce((p, d) => p * d, 1);
-      const known = shape.reduce<number>((p, d, i) => (i === inferIndex ? p : p * (d as number)), 1);
-      shape[inferIndex] = known === 0 ? 0 : total / known;
-    } else if (inferIndex >= 0 && x.shape && x.shape.length > 0 && typeof x.shape[0] === 'string' && inferIndex === 0) {
-      shape[0] = x.shape[0]; // Reshape(x, [-1, k]) keeps a symbolic batch dim when the rest is static
-      const rest = x.shape.slice(1);
-      if (!rest.every((d) => typeof d === 'number') || (rest as number[]).reduce((p, d) => p * d, 1) !== shape.slice(1).reduce<number>((p, d) => p * (d as number), 1)) shape[0] = null;
-    }
+    if (inferIndex >= 0 && x.shape) shape[inferIndex] = inferredDim(x.shape, shape.filter((_, i) => i !== inferIndex));
     return [{ dtype: x.dtype, shape }];
   },
   Transpose: (env) => {
