@@ -366,6 +366,20 @@ function integerSubgraphCases(): GradCheckSpec[] {
       output: 'y',
     },
     {
+      // Squeeze-excite's gate in float64: [N, C, 1, 1] times [N, C, H, W].
+      name: 'mul_squeeze_excite_broadcast',
+      nodes: [makeNode('Mul', ['x', 'gate'], ['y'])],
+      inputs: [{ name: 'x', dims: [2, 3, 2, 2], shape: ['batch', 3, 2, 2] }, { name: 'gate', dims: [2, 3, 1, 1], shape: ['batch', 3, 1, 1] }],
+      output: 'y',
+    },
+    {
+      // A Linear on a rank-4 activation: MatMul with a rank-2 weight, bias broadcast.
+      name: 'matmul_rank4_by_weight_with_bias',
+      nodes: [makeNode('MatMul', ['x', 'W'], ['h']), makeNode('Add', ['h', 'b'], ['y'])],
+      inputs: [{ name: 'x', dims: [2, 2, 3, 4], shape: ['batch', 2, 3, 4] }, { name: 'W', dims: [4, 5] }, { name: 'b', dims: [5] }],
+      output: 'y',
+    },
+    {
       // BERT's attention: Q·Kᵀ batched at rank 4 with a scale, softmax, times V, heads merged by Reshape(0, 0, -1).
       name: 'attention_rank4_chain',
       nodes: [
