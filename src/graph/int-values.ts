@@ -73,6 +73,7 @@ const FOLDS: Record<string, (env: FoldEnv) => Dim[] | undefined> = {
     if (!data || !starts || !ends || !steps || starts.length !== 1 || (env.shape(env.node.input[0])?.length ?? 1) !== 1) return undefined;
     const n = data.length;
     const step = steps[0];
+    if (step === 0) return undefined;
     const norm = (v: number, lo: number, hi: number) => Math.min(Math.max(v < 0 ? v + n : v, lo), hi);
     const out: Dim[] = [];
     if (step > 0) for (let i = norm(starts[0], 0, n); i < norm(ends[0], 0, n); i += step) out.push(data[i]);

@@ -286,7 +286,8 @@ function shapeFromTensor(env: ShapeEnv, name: string): Shape {
   const values = env.intValues(name) ?? env.info(name)?.symbols;
   if (values) return values;
   const length = env.info(name)?.shape?.[0];
-  return isNumber(length) ? new Array<Dim>(length).fill(null) : null;
+  // A rank beyond any real tensor's is a hostile declaration, not a shape.
+  return isNumber(length) && length <= 64 ? new Array<Dim>(length).fill(null) : null;
 }
 
 /**
@@ -492,6 +493,6 @@ export const SHAPE_FUNCTIONS: Record<string, ShapeFn> = {
   NonZero: (env) => [{ dtype: INT64, shape: [input(env, 0).shape?.length ?? null, null] }],
   Tile: (env) => {
     const x = input(env, 0), repeats = env.intValues(env.node.input[1]);
-    return [{ dtype: x.dtype, shape: x.shape?.map((d, i) => (repeats && isNumber(d) ? d * repeats[i] : repeats?.[i] === 1 ? d : null)) ?? null }];
+    return [{ dtype: x.dtype, shape: x.shape?.map((d, i) => (isNumber(d) && isNumber(repeats?.[i]) ? d * repeats![i] : repeats?.[i] === 1 ? d : null)) ?? null }];
   },
 };
