@@ -101,6 +101,7 @@ function layerNormCases(): GradCheckSpec[] {
     },
     ln('layernorm_wrt_x_only', [2, 3, 4], -1, true, { wrt: ['x'] }),
     ln('layernorm_wrt_scale_bias', [2, 3, 4], -1, true, { wrt: ['scale', 'bias'] }),
+    ln('layernorm_wrt_bias_only', [2, 3, 4], -1, true, { wrt: ['bias'] }),
     ...[17, 18].map((opset): GradCheckSpec => ({
       // LayerNorm as the TorchScript exporter writes it below opset 17.
       name: `layernorm_decomposed_opset${opset}`,

@@ -22,6 +22,7 @@ export const layerNormalization: GradRule = {
     const axes = Array.from({ length: rank - axis }, (_, i) => axis + i);
     const t = ctx.tmp;
     const m = (op: string, inputs: string[], out: string) => ctx.make(op, inputs, [out]);
+    if (!ctx.needsGrad(0) && !ctx.needsGrad(1)) return ctx.needsGrad(2) ? [ctx.make('Identity', [dY], [ctx.GI(2)])] : [];
     const nodes = [
       reduceMean(ctx, X, axes, true, t('mean')),
       m('Sub', [X, t('mean')], t('centered')),
