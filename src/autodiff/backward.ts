@@ -1,11 +1,10 @@
 // The backward driver: walks the graph in reverse topological order, restricted to the nodes that lie on a
 // path from a trainable tensor to a seeded output, asks each node's rule for its input gradients, sums the
 // gradients that meet at one tensor and undoes broadcasting.
-import { DataType, makeNode } from '../onnx/builder.js';
+import { DataType, makeNode, type Dim } from '../onnx/builder.js';
 import { createEmitter } from '../graph/emitter.js';
 import { toNumber, type GraphProto, type NodeProto, type TensorProto } from '../onnx/proto.js';
 import type { GraphIndex } from '../graph/graph-index.js';
-import type { Dim } from '../onnx/builder.js';
 import { constantInts, constantValues, type Shape, type TensorInfo } from '../graph/shapes.js';
 import { UserError } from '../errors.js';
 import { reduceSum } from './emit.js';

@@ -269,7 +269,6 @@ function concatShape(env: ShapeEnv): TensorInfo[] {
   return [{ dtype: first.dtype, shape }];
 }
 
-
 const { INT64, BOOL, FLOAT } = onnx.TensorProto.DataType;
 const ofType = (dtype: number): ShapeFn => (env) => [{ dtype, shape: input(env, 0).shape }];
 const boolElementwise: ShapeFn = (env) => [{ dtype: BOOL, shape: broadcastShapes(env.node.input.map((_, i) => input(env, i).shape)) }];
