@@ -6,6 +6,7 @@ import { RULES } from '../src/autodiff/rules/index.js';
 import { createSession } from '../src/runtime/session.js';
 import { finiteDifferenceCheck, gradCheck, runBackward, type GradCheckSpec, type InputSpec } from './util/gradcheck.js';
 import { nnCases } from './gradients-nn.js';
+import { archCases } from './gradients-arch.js';
 
 const ints = (name: string, values: number[]) => makeTensor(name, DataType.INT64, [values.length], values);
 const dimsName = (dims: number[]) => (dims.length === 0 ? 'scalar' : dims.join('x'));
@@ -316,7 +317,7 @@ function dynamicBatchCases(): GradCheckSpec[] {
 
 const CASES: GradCheckSpec[] = [
   ...gemmCases(), ...matmulCases(), ...elementwiseCases(), ...shapeCases(), ...reduceCases(), ...compositeCases(), ...dynamicBatchCases(),
-  ...nnCases(),
+  ...nnCases(), ...archCases(),
 ];
 
 describe('gradient rules against finite differences (float64)', () => {

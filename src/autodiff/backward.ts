@@ -1,7 +1,7 @@
 // The backward driver: walks the graph in reverse topological order, restricted to the nodes that lie on a
 // path from a trainable tensor to a seeded output, asks each node's rule for its input gradients, sums the
 // gradients that meet at one tensor and undoes broadcasting.
-import { DataType, makeNode } from '../onnx/builder.js';
+import { DataType, makeNode, type Dim } from '../onnx/builder.js';
 import { createEmitter } from '../graph/emitter.js';
 import { toNumber, type GraphProto, type NodeProto, type TensorProto } from '../onnx/proto.js';
 import type { GraphIndex } from '../graph/graph-index.js';
@@ -10,6 +10,7 @@ import { UserError } from '../errors.js';
 import { reduceSum } from './emit.js';
 import type { GradContext, GradRule } from './rule.js';
 import { RULES } from './rules/index.js';
+import { sequenceSplitsAsChunks } from './sequence-splits.js';
 
 export interface BackwardRequest {
   graph: GraphProto;
@@ -36,12 +37,14 @@ export const gradName = (tensor: string) => `${tensor}_grad`;
 export function buildBackward(req: BackwardRequest): BackwardResult {
   const { index, infos, seeds } = req;
   const isFloat = (t: string) => FLOAT_TYPES.has(infos.get(t)?.dtype ?? DataType.FLOAT);
-  const needed = tensorsOnGradientPath(index, req.wrt, [...seeds.keys()], isFloat);
-  const active = index.order.filter((n) => n.output.some((o) => needed.has(o)) && n.input.some((i) => needed.has(i)));
+  const order = sequenceSplitsAsChunks(index.order, req.graph, infos);
+  const needed = tensorsOnGradientPath(order, req.wrt, [...seeds.keys()], isFloat);
+  const active = order.filter((n) => n.output.some((o) => needed.has(o)) && n.input.some((i) => needed.has(i)));
 
   // How many gradient contributions each tensor will receive, so a lone one can be written under its final name.
   const expected = new Map<string, number>();
-  for (const node of active) for (const inp of node.input) if (needed.has(inp)) expected.set(inp, (expected.get(inp) ?? 0) + 1);
+  const carriesGradient = (node: NodeProto, slot: number) => needed.has(node.input[slot]) && !RULES.get(node.opType)?.typeOnlyInputs?.includes(slot);
+  for (const node of active) node.input.forEach((inp, slot) => { if (carriesGradient(node, slot)) expected.set(inp, (expected.get(inp) ?? 0) + 1); });
   const contributions = new Map<string, string[]>();
   const nodes: NodeProto[] = [];
   const initializers: TensorProto[] = [];
@@ -65,7 +68,7 @@ export function buildBackward(req: BackwardRequest): BackwardResult {
     nodes.push(...rule.grad(ctx));
     for (const { raw, target, input } of pending) nodes.push(...unbroadcast(ctx, raw, target, input));
     node.input.forEach((inp, slot) => {
-      if (!needed.has(inp)) return;
+      if (!carriesGradient(node, slot)) return;
       const list = contributions.get(inp) ?? [];
       list.push(contributionName(node, inp, slot, expected, seeds));
       contributions.set(inp, list);
@@ -98,13 +101,13 @@ function withoutPassThroughs(nodes: NodeProto[], results: Set<string>): NodeProt
 }
 
 /** Tensors reachable forward from wrt and backward from the seeds, float-typed. */
-function tensorsOnGradientPath(index: GraphIndex, wrt: string[], seeds: string[], isFloat: (t: string) => boolean): Set<string> {
+function tensorsOnGradientPath(order: NodeProto[], wrt: string[], seeds: string[], isFloat: (t: string) => boolean): Set<string> {
   const fromWrt = new Set(wrt);
-  for (const node of index.order) {
+  for (const node of order) {
     if (node.input.some((i) => fromWrt.has(i))) for (const o of node.output) if (o && isFloat(o)) fromWrt.add(o);
   }
   const toSeeds = new Set(seeds);
-  for (const node of [...index.order].reverse()) {
+  for (const node of [...order].reverse()) {
     if (node.output.some((o) => toSeeds.has(o))) for (const i of node.input) if (i && isFloat(i)) toSeeds.add(i);
   }
   return new Set([...fromWrt].filter((t) => toSeeds.has(t)));
@@ -128,7 +131,7 @@ function makeContext(node: NodeProto, rule: GradRule, req: BackwardRequest, need
     I: (i) => node.input[i] ?? '',
     O: (i) => node.output[i] ?? '',
     GO: (i) => (node.output[i] && needed.has(node.output[i]) ? finalGradient(node.output[i]) : ''),
-    needsGrad: (i) => !!node.input[i] && needed.has(node.input[i]),
+    needsGrad: (i) => !!node.input[i] && needed.has(node.input[i]) && !rule.typeOnlyInputs?.includes(i),
     GI: (i) => {
       const input = node.input[i];
       const name = contributionName(node, input, i, expected, seeds);
@@ -148,7 +151,7 @@ function makeContext(node: NodeProto, rule: GradRule, req: BackwardRequest, need
       if (!s) throw new UserError(`cannot infer the rank of '${t}' (input of node '${node.name}', ${node.opType}) to build its gradient`);
       return s.length;
     },
-    intValues: (t) => constantInts(req.graph, t),
+    intValues: (t) => constantInts(req.graph, t) ?? infos.get(t)?.values,
     values: (t) => constantValues(req.graph, t),
   };
   return { ctx, pending };
@@ -157,13 +160,19 @@ function makeContext(node: NodeProto, rule: GradRule, req: BackwardRequest, need
 /** Could a gradient at the output's shape differ from the input's shape? (Unknown shapes: assume it could.) */
 function mayBroadcast(out: Shape, inp: Shape): boolean {
   if (!out || !inp || out.length !== inp.length) return true;
-  return inp.some((d, i) => d === 1 && out[i] !== 1);
+  return inp.some((d, i) => (d === 1 && out[i] !== 1) || unknownBroadcast(d, out[i]));
+}
+
+/** An input axis of unknown size that may have been broadcast: its size is not known to match the output's. */
+function unknownBroadcast(inDim: Dim, outDim: Dim): boolean {
+  return inDim === null || (typeof inDim === 'string' && outDim !== inDim);
 }
 
 /**
  * Sums a gradient written at the output's shape back to an input's shape: the leading axes the input lacks,
- * then every axis where the input has size 1. Unknown ranks are an error; an axis of unknown size is reduced
- * only when the input's size there is known to be 1 (reducing a size-1 axis is harmless).
+ * then every axis where the input has size 1. Unknown ranks are an error. Where the input's size on an axis
+ * is not known statically, the axes to sum are found at run time: those where the input has size 1 and the
+ * output does not (reducing a size-1 axis is harmless).
  */
 function unbroadcast(ctx: GradContext, raw: string, target: string, input: string): NodeProto[] {
   const outShape = ctx.shape(ctx.O(0));
@@ -174,17 +183,28 @@ function unbroadcast(ctx: GradContext, raw: string, target: string, input: strin
   const lead = outShape.length - inShape.length;
   const leadAxes = Array.from({ length: lead }, (_, i) => i);
   const onesAxes = inShape.flatMap((d, i) => (d === 1 && outShape[i + lead] !== 1 ? [i] : []));
-  if (inShape.some((d, i) => d === null && typeof outShape[i + lead] === 'number' && outShape[i + lead] !== 1)) {
-    throw new UserError(`cannot tell how node '${ctx.node.name}' (${ctx.node.opType}) broadcasts '${input}': its shape is not known`);
-  }
+  const atRunTime = inShape.some((d, i) => unknownBroadcast(d, outShape[i + lead]));
   const nodes: NodeProto[] = [];
   let current = raw;
   if (leadAxes.length > 0) {
-    const out = onesAxes.length > 0 ? `${raw}_lead` : target;
+    const out = onesAxes.length > 0 || atRunTime ? `${raw}_lead` : target;
     nodes.push(reduceSum(ctx, current, leadAxes, false, out));
     current = out;
   }
-  if (onesAxes.length > 0) nodes.push(reduceSum(ctx, current, onesAxes, true, target));
+  if (atRunTime) {
+    const t = (suffix: string) => `${raw}_${suffix}`;
+    nodes.push(
+      ctx.make('Shape', [input], [t('in_shape')]),
+      ctx.make('Shape', [current], [t('out_shape')]),
+      ctx.make('Equal', [t('in_shape'), ctx.ints('unbroadcast_size_one', [1], [])], [t('in_one')]),
+      ctx.make('Equal', [t('in_shape'), t('out_shape')], [t('same')]),
+      ctx.make('Not', [t('same')], [t('differs')]),
+      ctx.make('And', [t('in_one'), t('differs')], [t('broadcast')]),
+      ctx.make('NonZero', [t('broadcast')], [t('broadcast_nz')]),
+      ctx.make('Reshape', [t('broadcast_nz'), ctx.ints('unbroadcast_flat', [-1])], [t('axes')]),
+      ctx.make('ReduceSum', [current, t('axes')], [target], { keepdims: 1, noop_with_empty_axes: 1 }),
+    );
+  } else if (onesAxes.length > 0) nodes.push(reduceSum(ctx, current, onesAxes, true, target));
   if (nodes.length === 0) nodes.push(ctx.make('Identity', [raw], [target]));
   return nodes;
 }

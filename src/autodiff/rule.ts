@@ -35,5 +35,7 @@ export interface GradRule {
    * it back to the input's shape. This is the one place broadcasting is undone.
    */
   broadcastInputs?: number[];
+  /** Float inputs that only lend their type (CastLike's target): no gradient flows to them. */
+  typeOnlyInputs?: number[];
   grad(ctx: GradContext): NodeProto[];
 }

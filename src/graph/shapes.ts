@@ -6,9 +6,17 @@ import { tensorDims, tensorValues } from '../onnx/tensor.js';
 import type { Dim } from '../onnx/builder.js';
 import type { GraphIndex } from './graph-index.js';
 import { axisWindows, windowAttributes } from './windows.js';
+import { foldIntValues } from './int-values.js';
 
 export type Shape = Dim[] | null;
-export interface TensorInfo { dtype: number; shape: Shape }
+export interface TensorInfo {
+  dtype: number;
+  shape: Shape;
+  /** Values of a small integer tensor computed from constants and static shapes (src/graph/int-values.ts). */
+  values?: number[];
+  /** The same with symbolic sizes and unknowns (null) where numbers are not known: a shape being computed. */
+  symbols?: Dim[];
+}
 
 export interface ShapeEnv {
   info(name: string): TensorInfo | undefined;
@@ -33,9 +41,12 @@ const INT_TYPES = new Set<number>([onnx.TensorProto.DataType.INT64, onnx.TensorP
 /** Integer (or boolean, as 0 / 1) values of an initializer or Constant node output, if `name` is one. */
 export function constantInts(graph: GraphProto, name: string): number[] | undefined {
   const init = graph.initializer.find((t) => t.name === name);
-  const constant = graph.node.find((n) => n.opType === 'Constant' && n.output[0] === name)?.attribute.find((a) => a.name === 'value')?.t;
-  const tensor = init ?? constant;
-  return tensor && INT_TYPES.has(tensor.dataType) ? Array.from(tensorValues(tensor), Number) : undefined;
+  const node = init ? undefined : graph.node.find((n) => n.opType === 'Constant' && n.output[0] === name);
+  const tensor = init ?? node?.attribute.find((a) => a.name === 'value')?.t;
+  if (tensor) return INT_TYPES.has(tensor.dataType) ? Array.from(tensorValues(tensor), Number) : undefined;
+  const ints = node?.attribute.find((a) => a.name === 'value_ints' || a.name === 'value_int');
+  if (!ints) return undefined;
+  return ints.name === 'value_int' ? [toNumber(ints.i)] : ints.ints.map((v) => toNumber(v));
 }
 
 /** Values of a constant (initializer or Constant node output) of any numeric or boolean type, if `name` is one. */
@@ -60,7 +71,8 @@ export function inferShapes(graph: GraphProto, index: GraphIndex, opset: number)
   for (const node of index.order) {
     const attr = (name: string) => node.attribute.find((a) => a.name === name);
     const fn = SHAPE_FUNCTIONS[node.opType];
-    const env: ShapeEnv = { info: (n) => infos.get(n), intValues: (n) => constantInts(graph, n), node, opset, attr };
+    const intValues = (n: string) => (n ? constantInts(graph, n) ?? infos.get(n)?.values : undefined);
+    const env: ShapeEnv = { info: (n) => infos.get(n), intValues, node, opset, attr };
     const first = infos.get(node.input[0]);
     const results = fn ? fn(env) : node.output.map(() => ({ dtype: first?.dtype ?? 0, shape: null }));
     node.output.forEach((out, i) => {
@@ -69,6 +81,13 @@ export function inferShapes(graph: GraphProto, index: GraphIndex, opset: number)
       const inferred = results[i] ?? { dtype: first?.dtype ?? 0, shape: null };
       if (!known || (known.shape === null && inferred.shape !== null)) infos.set(out, inferred);
     });
+    const out0 = node.output[0] ? infos.get(node.output[0]) : undefined;
+    const symbolValues = (n: string) => (n ? constantInts(graph, n) ?? infos.get(n)?.symbols : undefined);
+    const symbols = out0 && foldIntValues({ node, attr, values: symbolValues, shape: (n) => infos.get(n)?.shape }, out0.dtype);
+    if (out0 && symbols) {
+      const values = symbols.every((d) => typeof d === 'number') ? symbols as number[] : undefined;
+      infos.set(node.output[0], { ...out0, symbols, ...(values ? { values } : {}) });
+    }
   }
   return infos;
 }
@@ -250,6 +269,139 @@ function concatShape(env: ShapeEnv): TensorInfo[] {
   return [{ dtype: first.dtype, shape }];
 }
 
+const { INT64, BOOL, FLOAT } = onnx.TensorProto.DataType;
+const ofType = (dtype: number): ShapeFn => (env) => [{ dtype, shape: input(env, 0).shape }];
+const boolElementwise: ShapeFn = (env) => [{ dtype: BOOL, shape: broadcastShapes(env.node.input.map((_, i) => input(env, i).shape)) }];
+
+function shapeOfShape(env: ShapeEnv): TensorInfo[] {
+  const rank = input(env, 0).shape?.length;
+  if (rank === undefined) return [{ dtype: INT64, shape: [null] }];
+  const clamp = (v: number) => Math.min(Math.max(v < 0 ? v + rank : v, 0), rank);
+  return [{ dtype: INT64, shape: [Math.max(0, clamp(attrInt(env, 'end', rank)) - clamp(attrInt(env, 'start', 0)))] }];
+}
+
+/** The shape a 1-D shape tensor describes: its values (symbolic ones too) when known, else only its length (the rank). */
+function shapeFromTensor(env: ShapeEnv, name: string): Shape {
+  const values = env.intValues(name) ?? env.info(name)?.symbols;
+  if (values) return values;
+  const length = env.info(name)?.shape?.[0];
+  // A rank beyond any real tensor's is a hostile declaration, not a shape.
+  return isNumber(length) && length <= 64 ? new Array<Dim>(length).fill(null) : null;
+}
+
+/**
+ * The size Reshape's -1 stands for: the input's element count over the other target sizes. Symbolic sizes
+ * cancel by name; one left over on the input's side is the answer ([batch, 3, 2] -> [-1, 6] gives batch).
+ */
+function inferredDim(from: Dim[], others: Dim[]): Dim {
+  if (from.some((d) => d === null) || others.some((d) => d === null)) return null;
+  const symbols = from.filter((d): d is string => typeof d === 'string');
+  for (const d of others) {
+    if (typeof d !== 'string') continue;
+    const k = symbols.indexOf(d);
+    if (k < 0) return null;
+    symbols.splice(k, 1);
+  }
+  const product = (dims: Dim[]) => dims.reduce<number>((p, d) => p * (typeof d === 'number' ? d : 1), 1);
+  const [total, known] = [product(from), product(others)];
+  if (symbols.length === 0) return known === 0 ? 0 : Number.isInteger(total / known) ? total / known : null;
+  return symbols.length === 1 && total === known ? symbols[0] : null;
+}
+
+function gatherShape(env: ShapeEnv): TensorInfo[] {
+  const data = input(env, 0), indices = input(env, 1).shape;
+  if (!data.shape || !indices) return [{ dtype: data.dtype, shape: null }];
+  const axis = normalizeAxis(attrInt(env, 'axis', 0), data.shape.length);
+  return [{ dtype: data.dtype, shape: [...data.shape.slice(0, axis), ...indices, ...data.shape.slice(axis + 1)] }];
+}
+
+function gatherNDShape(env: ShapeEnv): TensorInfo[] {
+  const data = input(env, 0), indices = input(env, 1).shape;
+  const depth = indices?.[indices.length - 1];
+  if (!data.shape || !indices || !isNumber(depth)) return [{ dtype: data.dtype, shape: null }];
+  return [{ dtype: data.dtype, shape: [...indices.slice(0, -1), ...data.shape.slice(attrInt(env, 'batch_dims', 0) + depth)] }];
+}
+
+function layerNormShape(env: ShapeEnv): TensorInfo[] {
+  const x = input(env, 0);
+  const statsType = attrInt(env, 'stash_type', 1) === 1 ? FLOAT : x.dtype;
+  if (!x.shape) return [x, { dtype: statsType, shape: null }, { dtype: statsType, shape: null }];
+  const axis = normalizeAxis(attrInt(env, 'axis', -1), x.shape.length);
+  const stats = x.shape.map((d, i) => (i < axis ? d : 1));
+  return [x, { dtype: statsType, shape: stats }, { dtype: statsType, shape: stats }];
+}
+
+/** Sizes of a Split's outputs along its axis: the split input (opset 13+) or attribute, or equal parts. */
+export function splitSizes(env: Pick<ShapeEnv, 'node' | 'attr' | 'intValues'>, axisSize: Dim): number[] | undefined {
+  const explicit = env.node.input[1] ? env.intValues(env.node.input[1]) : attrInts(env as ShapeEnv, 'split');
+  if (explicit) return explicit;
+  if (env.node.input[1] || !isNumber(axisSize)) return undefined;
+  const parts = env.node.output.length;
+  const chunk = Math.ceil(axisSize / parts);
+  return Array.from({ length: parts }, (_, i) => Math.max(0, Math.min(chunk, axisSize - i * chunk)));
+}
+
+function splitShape(env: ShapeEnv): TensorInfo[] {
+  const x = input(env, 0);
+  if (!x.shape) return env.node.output.map(() => ({ dtype: x.dtype, shape: null }));
+  const axis = normalizeAxis(attrInt(env, 'axis', 0), x.shape.length);
+  const sizes = splitSizes(env, x.shape[axis]);
+  return env.node.output.map((_, i) => ({ dtype: x.dtype, shape: x.shape!.map((d, a) => (a === axis ? sizes?.[i] ?? null : d)) }));
+}
+
+/** A sequence's info describes its elements: SplitToSequence's chunks, with a null size where they differ. */
+function splitToSequenceShape(env: ShapeEnv): TensorInfo[] {
+  const x = input(env, 0);
+  if (!x.shape) return [{ dtype: x.dtype, shape: null }];
+  const axis = normalizeAxis(attrInt(env, 'axis', 0), x.shape.length);
+  const size = x.shape[axis];
+  let chunk: Dim = null;
+  if (!env.node.input[1]) {
+    if (attrInt(env, 'keepdims', 1) === 0) return [{ dtype: x.dtype, shape: x.shape.filter((_, i) => i !== axis) }];
+    chunk = 1;
+  } else {
+    const sizes = env.intValues(env.node.input[1]);
+    const scalar = env.info(env.node.input[1])?.shape?.length === 0;
+    if (sizes && sizes.every((d) => d === sizes[0]) && (!scalar || (isNumber(size) && size % sizes[0] === 0))) chunk = sizes[0];
+  }
+  return [{ dtype: x.dtype, shape: x.shape.map((d, i) => (i === axis ? chunk : d)) }];
+}
+
+function argReduceShape(env: ShapeEnv): TensorInfo[] {
+  const x = input(env, 0).shape;
+  if (!x) return [{ dtype: INT64, shape: null }];
+  const axis = normalizeAxis(attrInt(env, 'axis', 0), x.length);
+  const keep = attrInt(env, 'keepdims', 1) === 1;
+  return [{ dtype: INT64, shape: x.flatMap((d, i) => (i === axis ? (keep ? [1] : []) : [d])) }];
+}
+
+/** Parsed Einsum equation: one subscript string per operand and the output's (implicit output spelled out). */
+export function einsumTerms(equation: string): { inputs: string[]; output: string } {
+  const [lhs, rhs] = equation.replace(/\s/g, '').split('->');
+  const inputs = lhs.split(',');
+  if (rhs !== undefined) return { inputs, output: rhs };
+  const letters = inputs.join('').replace(/\.\.\./g, '').split('');
+  const once = [...new Set(letters)].filter((c) => letters.indexOf(c) === letters.lastIndexOf(c)).sort();
+  return { inputs, output: (lhs.includes('...') ? '...' : '') + once.join('') };
+}
+
+function einsumShape(env: ShapeEnv): TensorInfo[] {
+  const dtype = input(env, 0).dtype;
+  const equation = env.attr('equation')?.s;
+  if (!equation) return [{ dtype, shape: null }];
+  const { inputs, output } = einsumTerms(new TextDecoder().decode(equation));
+  if (output.includes('...')) return [{ dtype, shape: null }];
+  const sizes = new Map<string, Dim>();
+  inputs.forEach((term, k) => {
+    const shape = input(env, k).shape;
+    [...term].forEach((c, i) => {
+      const d = shape?.[i] ?? null;
+      if (!sizes.has(c) || (sizes.get(c) === 1 || sizes.get(c) === null)) sizes.set(c, d);
+    });
+  });
+  return [{ dtype, shape: [...output].map((c) => sizes.get(c) ?? null) }];
+}
+
 export const SHAPE_FUNCTIONS: Record<string, ShapeFn> = {
   Identity: sameAsInput, Relu: sameAsInput, LeakyRelu: sameAsInput, Sigmoid: sameAsInput, Tanh: sameAsInput,
   Exp: sameAsInput, Log: sameAsInput, Neg: sameAsInput, Abs: sameAsInput, Sqrt: sameAsInput, Erf: sameAsInput,
@@ -260,7 +412,7 @@ export const SHAPE_FUNCTIONS: Record<string, ShapeFn> = {
   Where: (env) => [{ dtype: input(env, 1).dtype, shape: broadcastShapes([input(env, 0).shape, input(env, 1).shape, input(env, 2).shape]) }],
   Equal: comparison, Greater: comparison, Less: comparison, GreaterOrEqual: comparison, LessOrEqual: comparison,
   Cast: (env) => [{ dtype: attrInt(env, 'to', 0), shape: input(env, 0).shape }],
-  Shape: (env) => [{ dtype: onnx.TensorProto.DataType.INT64, shape: [input(env, 0).shape?.length ?? null] }],
+  Shape: shapeOfShape,
   Size: () => [{ dtype: onnx.TensorProto.DataType.INT64, shape: [] }],
   Gemm: (env) => {
     const a = input(env, 0).shape, b = input(env, 1).shape;
@@ -278,20 +430,12 @@ export const SHAPE_FUNCTIONS: Record<string, ShapeFn> = {
   },
   Reshape: (env) => {
     const x = input(env, 0);
-    const target = env.intValues(env.node.input[1]);
-    if (!target) return [{ dtype: x.dtype, shape: null }];
+    const target: Dim[] | undefined = env.intValues(env.node.input[1]) ?? env.info(env.node.input[1])?.symbols;
+    if (!target) return [{ dtype: x.dtype, shape: shapeFromTensor(env, env.node.input[1]) }];
     const allowZero = attrInt(env, 'allowzero', 0) === 1;
     const shape: Dim[] = target.map((d, i) => (d === 0 && !allowZero ? x.shape?.[i] ?? null : d === -1 ? null : d));
     const inferIndex = target.indexOf(-1);
-    if (inferIndex >= 0 && x.shape && x.shape.every((d) => typeof d === 'number') && shape.every((d, i) => i === inferIndex || typeof d === 'number')) {
-      const total = (x.shape as number[]).reduce((p, d) => p * d, 1);
-      const known = shape.reduce<number>((p, d, i) => (i === inferIndex ? p : p * (d as number)), 1);
-      shape[inferIndex] = known === 0 ? 0 : total / known;
-    } else if (inferIndex >= 0 && x.shape && x.shape.length > 0 && typeof x.shape[0] === 'string' && inferIndex === 0) {
-      shape[0] = x.shape[0]; // Reshape(x, [-1, k]) keeps a symbolic batch dim when the rest is static
-      const rest = x.shape.slice(1);
-      if (!rest.every((d) => typeof d === 'number') || (rest as number[]).reduce((p, d) => p * d, 1) !== shape.slice(1).reduce<number>((p, d) => p * (d as number), 1)) shape[0] = null;
-    }
+    if (inferIndex >= 0 && x.shape) shape[inferIndex] = inferredDim(x.shape, shape.filter((_, i) => i !== inferIndex));
     return [{ dtype: x.dtype, shape }];
   },
   Transpose: (env) => {
@@ -319,7 +463,10 @@ export const SHAPE_FUNCTIONS: Record<string, ShapeFn> = {
   ReduceSum: reduce, ReduceMean: reduce, ReduceMax: reduce, ReduceMin: reduce,
   Constant: (env) => {
     const t = env.attr('value')?.t;
-    return [{ dtype: t?.dataType ?? 0, shape: t ? tensorDims(t) : null }];
+    if (t) return [{ dtype: t.dataType, shape: tensorDims(t) }];
+    const list = env.attr('value_ints') ?? env.attr('value_floats');
+    const dtype = env.attr('value_int') || env.attr('value_ints') ? INT64 : env.attr('value_float') || env.attr('value_floats') ? FLOAT : 0;
+    return [{ dtype, shape: list ? [(list.ints.length || list.floats.length)] : dtype ? [] : null }];
   },
   GatherElements: (env) => [{ dtype: input(env, 0).dtype, shape: input(env, 1).shape }],
   Conv: (env) => [{ dtype: input(env, 0).dtype, shape: windowedShape(env, convKernel(env), input(env, 1).shape?.[0] ?? null) }],
@@ -327,4 +474,24 @@ export const SHAPE_FUNCTIONS: Record<string, ShapeFn> = {
   MaxPool: pool, AveragePool: pool, GlobalAveragePool: globalPool, GlobalMaxPool: globalPool,
   BatchNormalization: (env) => [input(env, 0), input(env, 3), input(env, 4), input(env, 3), input(env, 4)],
   Concat: concatShape, Slice: sliceShape, Pad: padShape,
+  HardSwish: sameAsInput, HardSigmoid: sameAsInput, Floor: sameAsInput, Ceil: sameAsInput, Round: sameAsInput,
+  Sign: sameAsInput, Reciprocal: sameAsInput, Trilu: sameAsInput, CumSum: sameAsInput, Mod: elementwise,
+  ScatterND: sameAsInput, ScatterElements: sameAsInput,
+  Not: ofType(BOOL), IsNaN: ofType(BOOL), IsInf: ofType(BOOL), And: boolElementwise, Or: boolElementwise, Xor: boolElementwise,
+  CastLike: (env) => [{ dtype: input(env, 1).dtype, shape: input(env, 0).shape }],
+  Gather: gatherShape, GatherND: gatherNDShape, LayerNormalization: layerNormShape, Split: splitShape, Einsum: einsumShape,
+  Expand: (env) => [{ dtype: input(env, 0).dtype, shape: broadcastShapes([input(env, 0).shape, shapeFromTensor(env, env.node.input[1])]) }],
+  ConstantOfShape: (env) => [{ dtype: env.attr('value')?.t?.dataType ?? FLOAT, shape: shapeFromTensor(env, env.node.input[0]) }],
+  Range: (env) => {
+    const [start, limit, delta] = env.node.input.map((i) => env.intValues(i)?.[0]);
+    const known = start !== undefined && limit !== undefined && delta !== undefined && delta !== 0;
+    return [{ dtype: input(env, 0).dtype, shape: [known ? Math.max(Math.ceil((limit - start) / delta), 0) : null] }];
+  },
+  SplitToSequence: splitToSequenceShape, SequenceAt: (env) => [input(env, 0)],
+  ArgMax: argReduceShape, ArgMin: argReduceShape,
+  NonZero: (env) => [{ dtype: INT64, shape: [input(env, 0).shape?.length ?? null, null] }],
+  Tile: (env) => {
+    const x = input(env, 0), repeats = env.intValues(env.node.input[1]);
+    return [{ dtype: x.dtype, shape: x.shape?.map((d, i) => (isNumber(d) && isNumber(repeats?.[i]) ? d * repeats![i] : repeats?.[i] === 1 ? d : null)) ?? null }];
+  },
 };

@@ -178,7 +178,8 @@ export function buildCase(spec: GradCheckSpec): Built {
   const index = indexGraph(graph);
   const infos = inferShapes(graph, index, opset);
 
-  const allOutputs = [...new Set(graph.node.flatMap((n) => n.output.filter(Boolean)))];
+  // Sequences cannot be declared as tensor outputs; the tensors read from them are checked.
+  const allOutputs = [...new Set(graph.node.filter((n) => !SEQUENCE_MAKERS.has(n.opType)).flatMap((n) => n.output.filter(Boolean)))];
   const forwardElem = (t: string) => (infos.get(t)?.dtype === backwardType || infos.get(t)?.dtype === undefined ? forwardType : infos.get(t)!.dtype);
   const forward = makeModel(makeGraph(graph.node, spec.name, inputsOf(forwardType),
     [spec.output, ...allOutputs.filter((o) => o !== spec.output)].map((o) => makeValueInfo(o, forwardElem(o), null)),
@@ -193,6 +194,8 @@ export function buildCase(spec: GradCheckSpec): Built {
     [...constantsOf(backwardType), ...result.initializers]), { opset });
   return { forward, backward, forwardType, backwardType, result, infos, feeds, wrt, rng };
 }
+
+const SEQUENCE_MAKERS = new Set(['SplitToSequence', 'SequenceConstruct', 'SequenceInsert', 'SequenceErase', 'SequenceEmpty']);
 
 /** The nodes that the given tensors depend on (nodes in topological order). */
 function readBy(nodes: NodeProto[], outputs: string[]): NodeProto[] {
