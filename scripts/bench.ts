@@ -153,9 +153,8 @@ const memo = <T>(make: () => T) => {
 const resnet = memo(() => buildResNet18());
 const bert = memo(() => buildBert());
 const fullStepFlops = (m: BenchModel, batch: number) => 2 * batch * (3 * m.forwardMacs - m.firstLayerMacs);
-// PyTorch's eval() BatchNorm in a full fine-tune (TrainConfig.batchNorm, issue 10 part 3; without it every
-// BatchNorm runs so already). The row's note says which statistics were used.
-const bnFrozenConfig = { ...digitsConfig, batchNorm: 'frozen' } as typeof digitsConfig;
+// PyTorch's eval() BatchNorm in a full fine-tune. The row's note says which statistics were used.
+const bnFrozenConfig = { ...digitsConfig, batchNorm: 'frozen' as const };
 const RESNET_SHAPE = [RESNET18.channels, RESNET18.size, RESNET18.size];
 const resnetRow = (task: string, plan: Plan, config: typeof digitsConfig, fullStep: boolean): Workload => ({
   name: `ResNet-18 ${RESNET_SHAPE.join('x')}, ${task}`, model: () => resnet().model, plan, batch: 32, featureShape: RESNET_SHAPE,
