@@ -185,6 +185,57 @@ describe('several data inputs', function () {
       expectSameTraining(await run(model(false), plan, { train: data, test: data }), await run(model(true), plan, { train: data, test: data }), ['mix.weight', 'head.weight', 'head.bias']);
     });
 
+    it('indices holding batch positions (GPT-2\'s last-token GatherND, Range over the batch size) are computed in the trained part', async () => {
+      // picked[i] = h[i, argmax_j sum(x[i, j, :])]: by GatherND on [position, last] rows, or (the twin) by
+      // GatherElements on last alone. Staged once for all 20 examples, the positions would run 0..19 and the
+      // second batch of 8 would gather rows 8..15 of itself.
+      const model = (byPosition: boolean) => {
+        const pick = byPosition ? [
+          makeNode('Shape', ['x'], ['batch'], { end: 1 }, 'batch'),
+          makeNode('Squeeze', ['batch'], ['count'], {}, 'count'),
+          makeNode('Range', ['zero', 'count', 'one'], ['positions'], {}, 'positions'),
+          makeNode('Shape', ['last'], ['last_shape'], {}, 'last_shape'), // as the dynamo exporter writes it: positions of shape [batch]
+          makeNode('Expand', ['positions', 'last_shape'], ['batch_positions'], {}, 'batch_positions'),
+          makeNode('Unsqueeze', ['batch_positions', 'minus_one'], ['position_col'], {}, 'position_col'),
+          makeNode('Unsqueeze', ['last', 'minus_one'], ['last_col'], {}, 'last_col'),
+          makeNode('Concat', ['position_col', 'last_col'], ['indices'], { axis: -1 }, 'indices'),
+          makeNode('GatherND', ['h', 'indices'], ['picked'], {}, 'pick'),
+        ] : [
+          makeNode('Unsqueeze', ['last', 'last_axes'], ['last_3d'], {}, 'last_3d'),
+          makeNode('Expand', ['last_3d', 'pick_shape'], ['indices'], {}, 'indices'),
+          makeNode('GatherElements', ['h', 'indices'], ['picked_3d'], { axis: 1 }, 'pick'),
+          makeNode('Reshape', ['picked_3d', 'rows'], ['picked'], {}, 'flatten'),
+        ];
+        return makeModel(makeGraph([
+          makeNode('ReduceSum', ['x', 'last_axis'], ['scores'], { keepdims: 0 }, 'scores'),
+          makeNode('ArgMax', ['scores'], ['last'], { axis: 1, keepdims: 0 }, 'last'),
+          makeNode('MatMul', ['x', 'mix.weight'], ['h'], {}, 'mix'),
+          ...pick,
+          makeNode('Gemm', ['picked', 'head.weight', 'head.bias'], ['logits'], { transB: 1 }, 'head'),
+        ], 'g', [makeValueInfo('x', DataType.FLOAT, ['batch', 3, 2])], [makeValueInfo('logits', DataType.FLOAT, ['batch', 2])], [
+          makeTensor('last_axis', DataType.INT64, [1], [2]), makeTensor('zero', DataType.INT64, [], [0]), makeTensor('one', DataType.INT64, [], [1]),
+          makeTensor('minus_one', DataType.INT64, [1], [-1]), makeTensor('last_axes', DataType.INT64, [2], [1, 2]),
+          makeTensor('pick_shape', DataType.INT64, [3], [1, 1, 2]), makeTensor('rows', DataType.INT64, [2], [-1, 2]),
+          makeTensor('mix.weight', DataType.FLOAT, [2, 2], [0.5, -0.3, 0.2, 0.8]),
+          makeTensor('head.weight', DataType.FLOAT, [2, 2], [0.1, -0.2, 0.3, 0.4]), makeTensor('head.bias', DataType.FLOAT, [2], [0, 0.1]),
+        ]));
+      };
+      const trainable = ['mix.weight', 'head.weight', 'head.bias'];
+      // Once the run has shown that 'indices' is no boundary, the positions it is built from are none either:
+      // their first dim is the batch, but they come from shapes alone.
+      const graph = model(true).graph;
+      const split = splitFrozenPrefix(graph, ['x'], new Set(trainable), inferShapes(graph, indexGraph(graph), 17), new Set(['indices']))!;
+      expect(split.boundary).to.deep.equal(['last', 'last_col']);
+      expect(split.rest.map((n) => n.name)).to.deep.equal(['mix', 'batch', 'count', 'positions', 'last_shape', 'batch_positions', 'position_col', 'indices', 'pick', 'head']);
+      const { split: labelled } = twoInputData(20, 1);
+      const data = { source: 'x', count: 20, inputs: { x: { shape: [3, 2], values: Float32Array.from({ length: 120 }, (_, i) => Math.sin(i * 1.7)) } }, labels: labelled.labels };
+      const runner = await StageRunner.create(model(true), initialParameters(model(true)), fullFineTune({ lr: 1e-2, epochs: 1 }).stages[0], data, config, new Rng(1));
+      expect(runner.artifacts.inputs).to.deep.equal(['last', 'last_col', 'x']);
+      await runner.release();
+      const plan = fullFineTune({ lr: 1e-2, epochs: 2 });
+      expectSameTraining(await run(model(true), plan, { train: data, test: data }), await run(model(false), plan, { train: data, test: data }), trainable);
+    });
+
     it('the rest leaves out the constant nodes only the prefix reads (a frozen weight transposed, as torch.export writes Linear)', () => {
       const graph = makeGraph([
         makeNode('Transpose', ['frozen.weight'], ['frozen_t'], { perm: [1, 0] }, 'transpose'),

@@ -2,9 +2,9 @@
 // Their outputs are the same every epoch, so a stage computes them once per example and trains on them; the
 // training step then runs only the part of the model that learns. The rest of the graph reads the prefix's
 // outputs (the boundary) plus whatever data inputs it reads directly (BERT's attention mask, read in every
-// layer). Every boundary tensor must hold one value per example, batch first: one that does not (a Shape) is
-// computed in the rest instead, from the tensors it is computed from. A prefix with a random op or a BatchNorm
-// on batch statistics is none.
+// layer). Every boundary tensor must hold one value per example, batch first: one that does not (a Shape, the
+// batch positions of a Range over the batch size) is computed in the rest instead, from the tensors it is
+// computed from. A prefix with a random op or a BatchNorm on batch statistics is none.
 import type { GraphProto, NodeProto } from '../onnx/proto.js';
 import type { TensorInfo } from '../graph/shapes.js';
 import type { Dim } from '../onnx/builder.js';
@@ -61,10 +61,11 @@ export function splitFrozenPrefix(graph: GraphProto, dataInputs: readonly string
 }
 
 /**
- * Whether a tensor holds one value per example, batch first, of a type a dataset holds: its inferred first
- * dim is the data's batch dim or, where that is unknown, it is computed from the data's values (not only
- * from their shapes, through Shape or Size). The second is a guess (a Reshape to [batch · sequence, hidden]
- * passes it), which running the prefix checks (see stageExamples).
+ * Whether a tensor holds one value per example, batch first, of a type a dataset holds: it is computed from
+ * the data's values (not only from their shapes, through Shape or Size: Range over the batch size gives batch
+ * positions, not examples' values) and its inferred first dim is the data's batch dim or unknown. The unknown
+ * case is a guess (a Reshape to [batch · sequence, hidden] passes it), and so is a tensor mixing values with
+ * batch positions (GPT-2's GatherND indices): running the prefix checks both (see stageExamples).
  */
 function perExampleTest(nodes: NodeProto[], dataInputs: readonly string[], shapes: ReadonlyMap<string, TensorInfo>): (name: string) => boolean {
   const batchDims = new Set<Dim | undefined>(dataInputs.map((d) => shapes.get(d)?.shape?.[0]).filter((d) => typeof d === 'string'));
@@ -73,7 +74,7 @@ function perExampleTest(nodes: NodeProto[], dataInputs: readonly string[], shape
     const info = shapes.get(name);
     if (!info || !INPUT_TYPES[info.dtype] || info.shape?.length === 0) return false;
     const first = info.shape?.[0];
-    return first === undefined || first === null ? fromValues.has(name) : batchDims.has(first);
+    return fromValues.has(name) && (first === undefined || first === null || batchDims.has(first));
   };
 }
 

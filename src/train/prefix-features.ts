@@ -8,8 +8,10 @@ import { createStepSession, ort, type SessionOptions } from '../runtime/session.
 import { breathe } from './breathe.js';
 
 const CHUNK = 256;
+/** Examples the prefix check runs on (see notPerExample). */
+const SHIFT_CHECK = 8;
 
-/** Prefix outputs that, run on 1 and 2 examples, did not come out with that many rows (or of their inferred type). */
+/** Prefix outputs found, by running the prefix, not to hold one row per example (see notPerExample). */
 export class NotPerExampleError extends Error {
   constructor(readonly names: string[]) {
     super(`frozen prefix outputs without one row per example: ${names.join(', ')}`);
@@ -46,15 +48,8 @@ async function prefixFeatures(prefix: ModelProto, data: Dataset, options: Sessio
   const session = await createStepSession(prefix, options);
   try {
     const run = (start: number, rows: number) => session.run(chunkFeeds(prefix, data, start, rows));
-    const wrong = new Set<string>();
-    for (const rows of [1, 2].filter((r) => r <= data.count)) {
-      const results = await run(0, rows);
-      for (const { name, type } of prefix.graph.output) {
-        // An inferred element type may be a guess too (an op shape inference does not know): the run says.
-        if (results[name].dims[0] !== rows || results[name].type !== INPUT_TYPES[type?.tensorType?.elemType ?? 0]?.type) wrong.add(name);
-      }
-    }
-    if (wrong.size > 0) throw new NotPerExampleError([...wrong]);
+    const wrong = await notPerExample(prefix, run, data.count);
+    if (wrong.length > 0) throw new NotPerExampleError(wrong);
     const outputs: Record<string, DataInput> = {};
     for (let start = 0; start < data.count; start += CHUNK) {
       const rows = Math.min(CHUNK, data.count - start);
@@ -71,6 +66,37 @@ async function prefixFeatures(prefix: ModelProto, data: Dataset, options: Sessio
   } finally {
     await session.release();
   }
+}
+
+type Results = Record<string, ort.Tensor>;
+
+/**
+ * The prefix outputs that, run on the first SHIFT_CHECK examples and on the same examples less the first,
+ * do not come out with one row per example of their inferred element type (an inferred type may be a guess
+ * too: the run says), or whose row for an example differs between the two runs. Such a row depends on the
+ * example's place in the chunk or on the chunk's size (a batch position from Range over Shape(x)[0], as in
+ * GPT-2's last-token GatherND indices), which the training batches, sliced from the chunks, do not share.
+ */
+async function notPerExample(prefix: ModelProto, run: (start: number, rows: number) => Promise<Results> | Results, count: number): Promise<string[]> {
+  const rows = Math.min(count, SHIFT_CHECK);
+  const all = await run(0, rows);
+  const shifted = rows > 1 ? await run(1, rows - 1) : undefined;
+  return prefix.graph.output.filter(({ name, type }) => {
+    const typeOk = (y: ort.Tensor, n: number) => y.dims[0] === n && y.type === INPUT_TYPES[type?.tensorType?.elemType ?? 0]?.type;
+    if (!typeOk(all[name], rows)) return true;
+    return !!shifted && (!typeOk(shifted[name], rows - 1) || !sameRows(all[name], 1, shifted[name]));
+  }).map((o) => o.name);
+}
+
+/** Whether `y` from row `from` on equals `x`: integers exactly, floats up to rounding (kernels may block by batch size). */
+function sameRows(y: ort.Tensor, from: number, x: ort.Tensor): boolean {
+  if (y.dims.slice(1).join() !== x.dims.slice(1).join()) return false;
+  const offset = from * (y.size / y.dims[0]), a = y.data as ArrayLike<number | bigint>, b = x.data as ArrayLike<number | bigint>;
+  for (let i = 0; i < x.size; i++) {
+    const [u, v] = [a[offset + i], b[i]];
+    if (typeof u === 'bigint' || typeof v === 'bigint' ? u !== v : Math.abs((u as number) - (v as number)) > 1e-4 * Math.max(1, Math.abs(u as number), Math.abs(v as number))) return false;
+  }
+  return true;
 }
 
 /** Examples start..start+rows of each input the prefix reads. */
