@@ -1,6 +1,7 @@
 // End to end against PyTorch on real architectures (test/fixtures/torch-arch/): each fixture's own command
 // lines, run as a user runs them, must give PyTorch's accuracy, its epoch losses within 1e-3 relative, and
-// every parameter and BatchNorm buffer PyTorch has, under its PyTorch name in <strategy>.safetensors, within 5e-4.
+// every parameter and BatchNorm buffer PyTorch has, under its PyTorch name in <strategy>.safetensors, within 5e-4
+// (but those whose gradient is zero by construction, listed in the fixture's config.zero_gradient).
 import { expect } from 'chai';
 import { mkdtempSync, readFileSync, readdirSync, rmSync, existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -31,7 +32,8 @@ describe('parity with PyTorch on real architectures (torch-arch fixtures)', func
 
   for (const folder of folders) {
     const expected = readExpected(folder);
-    const results = expected.same_as ? readExpected(expected.same_as).results : expected.results;
+    const source = expected.same_as ? readExpected(expected.same_as) : expected;
+    const { results, config } = source;
     for (const [key, command] of Object.entries((expected.config.commands ?? {}) as Record<string, string>)) {
       it(`${folder} ${key}: PyTorch's accuracy, losses and every parameter and buffer`, async () => {
         const [, strategyCommand, ...args] = words(command);
@@ -44,10 +46,14 @@ describe('parity with PyTorch on real architectures (torch-arch fixtures)', func
         expect(Math.fround(report.accuracy)).to.equal(Math.fround(want.accuracy));
         expect(maxRelativeDifference(want.epoch_losses, report.epoch_losses)).to.be.below(1e-3);
         const saved = readSafetensors(readFileSync(join(dir, `${report.strategy}.safetensors`))).tensors;
+        // A parameter whose gradient is zero by construction (an attention key bias) gets float32 rounding
+        // noise for a gradient, here and in PyTorch, which Adam turns into steps of up to the learning rate.
+        const zeroGradient = new Set<string>(config.zero_gradient ?? []);
         for (const [name, values] of Object.entries(want.params)) {
           const got = saved.get(name);
           expect(got, `${name} in ${report.strategy}.safetensors`).to.not.equal(undefined);
           expect(got!.values.length, `${name}: size`).to.equal(values.length);
+          if (zeroGradient.has(name)) continue;
           let worst = 0;
           values.forEach((v, i) => { worst = Math.max(worst, Math.abs(v - got!.values[i])); });
           expect(worst, name).to.be.below(5e-4);
