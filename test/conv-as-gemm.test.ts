@@ -1,4 +1,4 @@
-// Convs with a one-position output map lowered to Slice + Reshape + MatMul + Gemm (src/graph/conv-as-gemm.ts):
+// Convs over small maps lowered to Gemms (src/graph/conv-as-gemm.ts):
 // the lowered forward, in float64, must compute the Conv reference's function, and the gradients the existing
 // rules give it must match the reference's finite differences.
 import { expect } from 'chai';
@@ -15,7 +15,7 @@ interface Case {
   x: number[];
   w: number[];
   bias?: boolean;
-  attrs?: { strides?: number[]; dilations?: number[]; pads?: number[]; auto_pad?: 'SAME_UPPER' };
+  attrs?: { strides?: number[]; dilations?: number[]; pads?: number[]; auto_pad?: 'SAME_UPPER' | 'SAME_LOWER' };
 }
 
 function lowered(c: Case): { nodes: NodeProto[]; constants: TensorProto[] } {
@@ -28,7 +28,7 @@ function lowered(c: Case): { nodes: NodeProto[]; constants: TensorProto[] } {
   return { nodes, constants };
 }
 
-describe('Conv with a one-position output as a Gemm', () => {
+describe('Convs over small maps as Gemms', () => {
   const cases: Case[] = [
     // ResNet's last stage on 32×32 images: 3×3, pads 1 over a 1×1 map; only the centre tap sees input.
     { name: 'centre_tap', x: [3, 4, 1, 1], w: [5, 4, 3, 3], attrs: { pads: [1, 1, 1, 1] } },
@@ -42,6 +42,14 @@ describe('Conv with a one-position output as a Gemm', () => {
     { name: '1d_dilation2_strided_input', x: [2, 2, 5], w: [3, 2, 2], attrs: { dilations: [2], pads: [0, 0], strides: [4] } },
     { name: 'asymmetric_pads', x: [2, 2, 2, 3], w: [2, 2, 3, 3], attrs: { pads: [1, 0, 0, 0] } },
     { name: 'same_upper', x: [1, 2, 1, 1], w: [2, 2, 3, 3], attrs: { auto_pad: 'SAME_UPPER' } },
+    // Maps of several positions: im2col by Gather.
+    { name: 'columns_pads1_bias', x: [2, 3, 2, 2], w: [4, 3, 3, 3], bias: true, attrs: { pads: [1, 1, 1, 1] } },
+    { name: 'columns_stride2_pads1', x: [2, 3, 4, 4], w: [2, 3, 3, 3], attrs: { pads: [1, 1, 1, 1], strides: [2, 2] } },
+    { name: 'columns_pointwise_stride2', x: [2, 3, 4, 4], w: [4, 3, 1, 1], bias: true, attrs: { strides: [2, 2] } },
+    { name: 'columns_remainder_asymmetric', x: [2, 2, 6, 5], w: [2, 2, 3, 2], attrs: { strides: [2, 2], pads: [1, 0, 2, 1] } },
+    { name: 'columns_dilation2', x: [1, 2, 5, 6], w: [3, 2, 2, 3], bias: true, attrs: { dilations: [2, 2], pads: [0, 1, 1, 0] } },
+    { name: 'columns_1d_stride3_dilation2', x: [2, 2, 11], w: [2, 2, 2], attrs: { strides: [3], dilations: [2] } },
+    { name: 'columns_same_lower_even_kernel', x: [1, 2, 5, 4], w: [2, 2, 2, 2], attrs: { auto_pad: 'SAME_LOWER' } },
   ];
   for (const c of cases) {
     it(c.name, async () => {
@@ -60,7 +68,7 @@ describe('Conv with a one-position output as a Gemm', () => {
   }
 
   it('leaves Convs with a larger output map, and grouped ones, as they are', () => {
-    expect(lowered({ name: 'map', x: [2, 2, 2, 2], w: [3, 2, 3, 3], attrs: { pads: [1, 1, 1, 1] } }).nodes.map((n) => n.opType)).to.deep.equal(['Conv']);
+    expect(lowered({ name: 'map', x: [2, 2, 9, 9], w: [3, 2, 3, 3], attrs: { pads: [1, 1, 1, 1] } }).nodes.map((n) => n.opType)).to.deep.equal(['Conv']);
     const grouped = makeNode('Conv', ['x', 'w'], ['y'], { group: 2 }, 'conv');
     const graph = makeGraph([grouped], 'g', [makeValueInfo('x', DataType.DOUBLE, [1, 4, 1, 1]), makeValueInfo('w', DataType.DOUBLE, [4, 2, 1, 1])], [makeValueInfo('y', DataType.DOUBLE, null)]);
     expect(convsAsGemms(graph.node, inferShapes(graph, indexGraph(graph), 17), []).map((n) => n.opType)).to.deep.equal(['Conv']);

@@ -103,7 +103,7 @@ export function buildArtifacts(model: ModelProto, trainable: string[], loss: Los
   const evalNodes = batchNorm.eval.map((n) => dropout.evalVersion.get(n) ?? n);
   graph.node = batchNorm.train;
   graph.initializer = [...graph.initializer, ...batchNorm.constants];
-  graph.node = convsAsGemms(graph.node, shapes, graph.initializer);
+  graph.node = convsAsGemms(graph.node, shapes, graph.initializer, summary.opset);
 
   const lossInits: TensorProto[] = [];
   const emitter = createEmitter('loss', floatType, summary.opset, lossInits);
