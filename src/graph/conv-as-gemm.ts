@@ -146,6 +146,10 @@ function columnsGemm(node: NodeProto, weight: number[], axes: AxisWindows[], ini
   out.push(makeNode('Gemm', [tmp('X_rows'), tmp('W_rows'), ...(B ? [B] : [])], [tmp('Y_rows')], { transB: 1 }, tmp('Gemm')));
   out.push(makeNode('Reshape', [tmp('Y_rows'), ints('positions_shape', [-1, P, M])], [tmp('Y_positions')], {}, tmp('Y_positions_Reshape')));
   out.push(makeNode('Transpose', [tmp('Y_positions')], [tmp('Y_channels')], { perm: [0, 2, 1] }, tmp('Y_Transpose')));
-  out.push(makeNode('Reshape', [tmp('Y_channels'), ints('output_shape', [0, M, ...outs])], [node.output[0]], {}, tmp('Y_Reshape')));
+  // The batch size from X's shape rather than a -1: shape inference then keeps it symbolic ('batch'), and the
+  // gradients of the layers after it need no run-time broadcast checks.
+  out.push(makeNode('Shape', [X], [tmp('X_shape')], { end: 1 }, tmp('X_Shape')));
+  out.push(makeNode('Concat', [tmp('X_shape'), ints('output_dims', [M, ...outs])], [tmp('output_shape')], { axis: 0 }, tmp('Concat')));
+  out.push(makeNode('Reshape', [tmp('Y_channels'), tmp('output_shape')], [node.output[0]], {}, tmp('Y_Reshape')));
   return out;
 }
