@@ -5,8 +5,11 @@
 // the Conv-plus-Transpose weight gradient are as slow. As a Gemm over [N·positions] rows the weight is read
 // once, and the existing Gather, Slice, Reshape, Transpose, MatMul and Gemm rules give a backward pass as cheap.
 //   one output position (3×3 convs over 1×1 maps): Y[n, m] = Σ W[m, c, taps] · X[n, c, window] over the taps
-//     whose window position falls on real input (the rest read padding zeros): Slice + Reshape + Gemm;
-//   up to SMALL_MAP_POSITIONS: im2col by Gather, then Gemm (columnsGemm).
+//     whose window position falls on real input (the rest read padding zeros): X's window by Slice, those
+//     taps of W by a 0/1 MatMul, then Reshapes and a Gemm;
+//   up to SMALL_MAP_POSITIONS positions: im2col by Gather, then Gemm (columnsGemm).
+// Grouped convs, and the im2col form below opset 16 (Gather's gradient needs ScatterND with reduction=add),
+// stay Conv.
 // The sums are the same up to float rounding order.
 import { DataType, makeNode, makeTensor } from '../onnx/builder.js';
 import { elementCount } from '../onnx/tensor.js';
