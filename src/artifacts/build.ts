@@ -6,6 +6,7 @@ import { onnx, type GraphProto, type ModelProto, type NodeProto, type TensorProt
 import { elementCount, rawBytes, type TypedArray } from '../onnx/tensor.js';
 import { indexGraph, nameNodes } from '../graph/graph-index.js';
 import { inferShapes } from '../graph/shapes.js';
+import { convsAsGemms } from '../graph/conv-as-gemm.js';
 import { createEmitter, type Emitter } from '../graph/emitter.js';
 import { buildBackward, gradName } from '../autodiff/backward.js';
 import { describeModel, type ModelSummary } from '../model/describe.js';
@@ -102,6 +103,7 @@ export function buildArtifacts(model: ModelProto, trainable: string[], loss: Los
   const evalNodes = batchNorm.eval.map((n) => dropout.evalVersion.get(n) ?? n);
   graph.node = batchNorm.train;
   graph.initializer = [...graph.initializer, ...batchNorm.constants];
+  graph.node = convsAsGemms(graph.node, shapes, graph.initializer, summary.opset);
 
   const lossInits: TensorProto[] = [];
   const emitter = createEmitter('loss', floatType, summary.opset, lossInits);

@@ -1,5 +1,6 @@
 // Y = A · B over the last two axes, batch axes broadcast: dA = dY · Bᵀ, dB = Aᵀ · dY (then un-broadcast).
 import { UserError } from '../../errors.js';
+import { unsqueeze } from '../emit.js';
 import type { GradContext, GradRule } from '../rule.js';
 
 function transposeLastTwo(ctx: GradContext, x: string, out: string) {
@@ -21,10 +22,34 @@ export const matmul: GradRule = {
       nodes.push(transposeLastTwo(ctx, B, ctx.tmp('B_T')));
       nodes.push(ctx.make('MatMul', [dY, ctx.tmp('B_T')], [ctx.GI(0)]));
     }
-    if (ctx.needsGrad(1)) {
+    if (ctx.needsGrad(1) && ctx.rank(B) === 2 && ctx.rank(A) > 2) {
+      nodes.push(...sharedWeightGradient(ctx, A, dY));
+    } else if (ctx.needsGrad(1)) {
       nodes.push(transposeLastTwo(ctx, A, ctx.tmp('A_T')));
       nodes.push(ctx.make('MatMul', [ctx.tmp('A_T'), dY], [ctx.GI(1)]));
     }
     return nodes;
   },
 };
+
+/**
+ * A 2-D B (a Linear layer's weight on [batch, sequence, features]) is shared by every row of A: dB = Aᵀ · dY
+ * with the batch axes folded into the rows, one product, rather than one per batch element summed after
+ * (which writes and reads a [batch, K, M] tensor). The result is given the output's rank with leading ones,
+ * which the driver's un-broadcast sums away (a copy).
+ */
+function sharedWeightGradient(ctx: GradContext, A: string, dY: string) {
+  const rank = ctx.rank(A);
+  const leadingOnes = new Array<number>(rank - 2).fill(1);
+  return [
+    ctx.make('Shape', [A], [ctx.tmp('A_rows_shape_tail')], { start: -1 }),
+    ctx.make('Concat', [ctx.ints('minus_one', [-1]), ctx.tmp('A_rows_shape_tail')], [ctx.tmp('A_rows_shape')], { axis: 0 }),
+    ctx.make('Reshape', [A, ctx.tmp('A_rows_shape')], [ctx.tmp('A_rows')]),
+    ctx.make('Shape', [dY], [ctx.tmp('dY_rows_shape_tail')], { start: -1 }),
+    ctx.make('Concat', [ctx.ints('minus_one', [-1]), ctx.tmp('dY_rows_shape_tail')], [ctx.tmp('dY_rows_shape')], { axis: 0 }),
+    ctx.make('Reshape', [dY, ctx.tmp('dY_rows_shape')], [ctx.tmp('dY_rows')]),
+    ctx.make('Transpose', [ctx.tmp('A_rows')], [ctx.tmp('A_rows_T')], { perm: [1, 0] }),
+    ctx.make('MatMul', [ctx.tmp('A_rows_T'), ctx.tmp('dY_rows')], [ctx.tmp('dB')]),
+    unsqueeze(ctx, ctx.tmp('dB'), leadingOnes.map((_, i) => i), ctx.GI(1)),
+  ];
+}
