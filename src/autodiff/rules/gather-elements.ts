@@ -2,7 +2,7 @@
 // of dY into zeros at the same indices, adding where indices repeat.
 import type { NodeProto } from '../../onnx/proto.js';
 import type { GradRule } from '../rule.js';
-import { normalizedIndices, requireScatterAdd, zerosOfShape } from './scatter-add.js';
+import { indicesAlongAxis, requireScatterAdd, zerosOfShape } from './scatter-add.js';
 
 export const gatherElements: GradRule = {
   opType: 'GatherElements',
@@ -12,11 +12,8 @@ export const gatherElements: GradRule = {
     const [data, indices, dY] = [ctx.I(0), ctx.I(1), ctx.GO(0)];
     const attrAxis = ctx.attrInt('axis', 0);
     const axis = attrAxis < 0 ? attrAxis + ctx.rank(data) : attrAxis;
-    const nodes: NodeProto[] = [
-      ctx.make('Shape', [data], [ctx.tmp('data_shape')]),
-      ctx.make('Gather', [ctx.tmp('data_shape'), ctx.ints('axis_index', [axis], [])], [ctx.tmp('axis_size')], { axis: 0 }),
-    ];
-    const idx = normalizedIndices(ctx, indices, ctx.tmp('axis_size'), nodes);
+    const nodes: NodeProto[] = [];
+    const idx = indicesAlongAxis(ctx, data, indices, axis, nodes);
     nodes.push(
       zerosOfShape(ctx, ctx.tmp('data_shape'), ctx.tmp('zeros')),
       ctx.make('ScatterElements', [ctx.tmp('zeros'), idx, dY], [ctx.GI(0)], { axis, reduction: 'add' }),

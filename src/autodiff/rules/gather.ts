@@ -4,7 +4,7 @@
 // indices [..., 1] does it, and moved back after.
 import type { NodeProto } from '../../onnx/proto.js';
 import type { GradRule } from '../rule.js';
-import { normalizedIndices, requireScatterAdd, zerosOfShape } from './scatter-add.js';
+import { indicesAlongAxis, requireScatterAdd, zerosOfShape } from './scatter-add.js';
 
 export const gather: GradRule = {
   opType: 'Gather',
@@ -15,11 +15,8 @@ export const gather: GradRule = {
     const rank = ctx.rank(data), q = ctx.rank(indices);
     const attrAxis = ctx.attrInt('axis', 0);
     const axis = attrAxis < 0 ? attrAxis + rank : attrAxis;
-    const nodes: NodeProto[] = [
-      ctx.make('Shape', [data], [ctx.tmp('data_shape')]),
-      ctx.make('Gather', [ctx.tmp('data_shape'), ctx.ints('axis_index', [axis], [])], [ctx.tmp('axis_size')], { axis: 0 }),
-    ];
-    const idx = normalizedIndices(ctx, indices, ctx.tmp('axis_size'), nodes);
+    const nodes: NodeProto[] = [];
+    const idx = indicesAlongAxis(ctx, data, indices, axis, nodes);
     nodes.push(ctx.make('Unsqueeze', [idx, ctx.ints('last_axis', [-1])], [ctx.tmp('indices_nd')]));
     if (axis === 0) {
       nodes.push(

@@ -34,6 +34,18 @@ export function normalizedIndices(ctx: GradContext, indices: string, size: strin
   return ctx.tmp('indices_normalized');
 }
 
+/**
+ * Gather's and GatherElements' indices into `data` along `axis`, normalized: pushes `data_shape` (the data's
+ * shape, which the caller reads for its zeros) and the axis's size onto `nodes`.
+ */
+export function indicesAlongAxis(ctx: GradContext, data: string, indices: string, axis: number, nodes: NodeProto[]): string {
+  nodes.push(
+    ctx.make('Shape', [data], [ctx.tmp('data_shape')]),
+    ctx.make('Gather', [ctx.tmp('data_shape'), ctx.ints('axis_index', [axis], [])], [ctx.tmp('axis_size')], { axis: 0 }),
+  );
+  return normalizedIndices(ctx, indices, ctx.tmp('axis_size'), nodes);
+}
+
 /** Zeros of the given shape (a 1-D int64 tensor), in the gradient's type. */
 export function zerosOfShape(ctx: GradContext, shape: string, out: string): NodeProto {
   return ctx.make('Expand', [ctx.constant('zero', [0]), shape], [out]);
