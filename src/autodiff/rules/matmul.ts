@@ -1,6 +1,5 @@
 // Y = A · B over the last two axes, batch axes broadcast: dA = dY · Bᵀ, dB = Aᵀ · dY (then un-broadcast).
 import { UserError } from '../../errors.js';
-import { unsqueeze } from '../emit.js';
 import type { Dim } from '../../onnx/builder.js';
 import type { GradContext, GradRule } from '../rule.js';
 
@@ -36,13 +35,11 @@ export const matmul: GradRule = {
 /**
  * A 2-D B (a Linear layer's weight on [batch, sequence, features]) is shared by every row of A: dB = Aᵀ · dY
  * with the batch axes folded into the rows, one product, rather than one per batch element summed after
- * (which writes and reads a [batch, K, M] tensor). The result is given the output's rank with leading ones,
- * which the driver's un-broadcast sums away (a copy).
+ * (which writes and reads a [batch, K, M] tensor). It is written at B's own shape: at the output's rank, with
+ * leading ones, the driver's un-broadcast would undo them with a ReduceSum that copies it.
  */
 function sharedWeightGradient(ctx: GradContext, A: string, B: string, dY: string) {
-  const rank = ctx.rank(A);
   const [k, n] = ctx.shape(B) ?? [];
-  const leadingOnes = new Array<number>(rank - 2).fill(1);
   return [
     ctx.make('Shape', [A], [ctx.tmp('A_rows_shape_tail')], { start: -1 }),
     ctx.make('Concat', [ctx.ints('minus_one', [-1]), ctx.tmp('A_rows_shape_tail')], [ctx.tmp('A_rows_shape')], { axis: 0 }),
@@ -50,8 +47,7 @@ function sharedWeightGradient(ctx: GradContext, A: string, B: string, dY: string
     ctx.make('Shape', [dY], [ctx.tmp('dY_rows_shape_tail')], { start: -1 }),
     ctx.make('Concat', [ctx.ints('minus_one', [-1]), ctx.tmp('dY_rows_shape_tail')], [ctx.tmp('dY_rows_shape')], { axis: 0 }),
     ctx.make('Reshape', [dY, ctx.tmp('dY_rows_shape')], [ctx.tmp('dY_rows')]),
-    ...rowsProduct(ctx, ctx.tmp('A_rows'), ctx.tmp('dY_rows'), k, n, ctx.tmp('dB')),
-    unsqueeze(ctx, ctx.tmp('dB'), leadingOnes.map((_, i) => i), ctx.GI(1)),
+    ...rowsProduct(ctx, ctx.tmp('A_rows'), ctx.tmp('dY_rows'), k, n, ctx.GIAtInputShape(1)),
   ];
 }
 
