@@ -140,6 +140,7 @@ function makeContext(node: NodeProto, rule: GradRule, req: BackwardRequest, need
       if (!pending.some((p) => p.raw === raw)) pending.push({ raw, target: name, input });
       return raw;
     },
+    GIAtInputShape: (i) => contributionName(node, node.input[i], i, expected, seeds),
     attr,
     attrInt: (name, fallback) => (attr(name) ? toNumber(attr(name)!.i) : fallback),
     attrFloat: (name, fallback) => (attr(name) ? attr(name)!.f : fallback),

@@ -12,6 +12,8 @@ export interface GradContext extends Emitter {
   /** Gradient of output i; '' when no gradient reaches that output. */
   GO(i: number): string;
   GI(i: number): string;
+  /** GI(i) for a gradient the rule writes at input i's own shape, though the input is in broadcastInputs: no un-broadcast follows. */
+  GIAtInputShape(i: number): string;
   needsGrad(i: number): boolean;
   attr(name: string): AttributeProto | undefined;
   attrInt(name: string, fallback: number): number;

@@ -13,6 +13,7 @@ import type { TrainConfig } from './trainer.js';
 import type { Rng } from './rng.js';
 import { drawMask } from '../artifacts/dropout-masks.js';
 import { runningStatistics, updateRunningStatistics } from '../artifacts/batch-norm-mode.js';
+import { clearRows, scatterRows, withRowGradients, type RowGradient } from './row-gradients.js';
 
 /**
  * One stage's training session: artifacts built for the parameters its groups select (the rest baked in at
@@ -32,6 +33,8 @@ export class StageRunner {
     private readonly batches: BatchBuffers,
     private readonly dropoutRng: Rng,
     private readonly buffers: Map<string, Float32Array>,
+    /** Gradients fetched as scattered rows (embedding tables): see row-gradients.ts. */
+    private readonly rows: RowGradient[] = [],
   ) {
     if (artifacts.flatGradients) {
       this.flatGradients = new Float32Array(artifacts.trainable.reduce((n, p) => n + p.size, 0));
@@ -46,13 +49,15 @@ export class StageRunner {
     const current = inferenceModel(model, new Map([...parameters, ...buffers]));
     const build = (notPerExample: ReadonlySet<string>) => buildArtifacts(current, trainable, config.loss, { batchNorm: config.batchNorm, notPerExample });
     const { artifacts, examples } = await stageExamples(build, data, config, config.signal);
-    const gradients = artifacts.flatGradients ? [GRADIENTS] : artifacts.trainable.map((p) => p.gradient);
+    const { model: train, rows } = artifacts.flatGradients ? { model: artifacts.train, rows: [] } : withRowGradients(artifacts.train, artifacts.trainable);
+    const dense = artifacts.trainable.filter((p) => !rows.some((r) => r.name === p.name));
+    const gradients = artifacts.flatGradients ? [GRADIENTS] : [...dense.map((p) => p.gradient), ...rows.flatMap((r) => [r.indices, r.updates])];
     const statistics = artifacts.batchStatistics.flatMap((s) => [s.mean, s.variance]);
-    const session = await createStepSession(artifacts.train, config, [LOSS, ...gradients, ...statistics]);
+    const session = await createStepSession(train, config, [LOSS, ...gradients, ...statistics]);
     const kernel = updateKernel(optimizer, artifacts, config);
     const batches = new BatchBuffers(examples, artifacts.inputs, artifacts.labelShape, artifacts.labelType);
     optimizer.kernel = kernel;
-    return new StageRunner(artifacts, session, optimizer, parameters, parameterFeeds(artifacts, parameters), batches, dropoutRng, buffers);
+    return new StageRunner(artifacts, session, optimizer, parameters, parameterFeeds(artifacts, parameters), batches, dropoutRng, buffers, rows);
   }
 
   get optimizerState(): Map<string, ParamState> {
@@ -85,14 +90,24 @@ export class StageRunner {
       finite &&= allFinite(this.flatGradients);
     } else {
       for (const p of this.artifacts.trainable) {
+        if (this.rows.some((r) => r.name === p.name)) continue;
         const g = out[p.gradient].data as Float32Array;
         this.grads.set(p.name, g);
         finite &&= allFinite(g);
       }
+      for (const row of this.rows) {
+        finite = scatterRows(row, out[row.indices].data as BigInt64Array, out[row.indices].dims, out[row.updates].data as Float32Array) && finite;
+        this.grads.set(row.name, row.gradient);
+      }
     }
-    if (!finite) return { loss, skipped: onNonFinite };
+    const clear = () => this.rows.forEach((row) => clearRows(row, out[row.indices].data as BigInt64Array, out[row.indices].dims));
+    if (!finite) {
+      clear();
+      return { loss, skipped: onNonFinite };
+    }
     updateRunningStatistics(this.artifacts.batchStatistics, (name) => out[name].data as Float32Array, this.buffers, batch.size);
     this.optimizer.step(this.parameters, this.grads);
+    clear();
     return { loss, skipped: false };
   }
 
