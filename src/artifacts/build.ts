@@ -101,9 +101,8 @@ export function buildArtifacts(model: ModelProto, trainable: string[], loss: Los
   ];
   const batchNorm = batchStatistics(graph.node, shapes, graph.initializer, summary.opset);
   const evalNodes = batchNorm.eval.map((n) => dropout.evalVersion.get(n) ?? n);
-  graph.node = batchNorm.train;
   graph.initializer = [...graph.initializer, ...batchNorm.constants];
-  graph.node = convsAsGemms(graph.node, shapes, graph.initializer, summary.opset);
+  graph.node = convsAsGemms(batchNorm.train, shapes, graph.initializer, summary.opset);
 
   const lossInits: TensorProto[] = [];
   const emitter = createEmitter('loss', floatType, summary.opset, lossInits);
