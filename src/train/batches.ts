@@ -7,8 +7,8 @@ import type { Dim } from '../onnx/builder.js';
 
 export interface Batch {
   size: number;
-  /** One tensor per data input, in the order of BatchBuffers.names. */
-  inputs: ort.Tensor[];
+  /** One tensor per data input, keyed by the graph's input name: the step's data feeds. */
+  feeds: Record<string, ort.Tensor>;
   labels: ort.Tensor;
 }
 
@@ -21,7 +21,7 @@ export class BatchBuffers {
   private readonly columns: Column[];
 
   /** `names`: the graph's data inputs, fed in this order; `labelShape` is the loss's label shape, its first dim the batch. */
-  constructor(private readonly data: Dataset, readonly names: readonly string[], private readonly labelShape: Dim[], private readonly labelType: 'float' | 'int64') {
+  constructor(private readonly data: Dataset, private readonly names: readonly string[], private readonly labelShape: Dim[], private readonly labelType: 'float' | 'int64') {
     const inputs = inputsFor(data, names);
     this.columns = names.map((n) => ({ values: inputs[n].values, shape: inputs[n].shape, rowSize: exampleSize(inputs[n]) }));
   }
@@ -46,7 +46,7 @@ export class BatchBuffers {
       const y = this.labelType === 'int64' ? new BigInt64Array(size) : new Float32Array(size);
       const batch: Batch = {
         size,
-        inputs: this.columns.map((c, i) => new ort.Tensor(inputType(x[i]), x[i], [size, ...c.shape])),
+        feeds: Object.fromEntries(this.columns.map((c, i) => [this.names[i], new ort.Tensor(inputType(x[i]), x[i], [size, ...c.shape])])),
         labels: this.labelType === 'int64' ? new ort.Tensor('int64', y as BigInt64Array, labelDims) : new ort.Tensor('float32', y as Float32Array, labelDims),
       };
       entry = { batch, x, y };

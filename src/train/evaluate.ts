@@ -18,7 +18,7 @@ export async function evaluate(artifacts: Artifacts, parameters: Map<string, Flo
   for (const start of batchStarts(data.count, config.testBatchSize)) {
     const end = Math.min(start + config.testBatchSize, data.count);
     const batch = batches.gather(order, start, end);
-    for (let i = 0; i < batch.inputs.length; i++) feeds[batches.names[i]] = batch.inputs[i];
+    Object.assign(feeds, batch.feeds);
     feeds[LABELS] = batch.labels;
     const out = await session.run(feeds);
     await breathe(config.signal, 'during evaluation');

@@ -23,6 +23,8 @@ export class StageRunner {
   private readonly grads = new Map<string, Float32Array>();
   /** Every gradient in one buffer, where the train graph outputs them flat (a small model). */
   private readonly flatGradients: Float32Array | undefined;
+  /** The trainable parameters whose gradient is fetched whole (not as rows). */
+  private readonly dense: Artifacts['trainable'];
 
   private constructor(
     readonly artifacts: Artifacts,
@@ -36,6 +38,7 @@ export class StageRunner {
     /** Gradients fetched as scattered rows (embedding tables): see row-gradients.ts. */
     private readonly rows: RowGradient[] = [],
   ) {
+    this.dense = fetchedWhole(artifacts.trainable, rows);
     if (artifacts.flatGradients) {
       this.flatGradients = new Float32Array(artifacts.trainable.reduce((n, p) => n + p.size, 0));
       for (const p of artifacts.trainable) this.grads.set(p.name, this.flatGradients.subarray(p.offset, p.offset + p.size));
@@ -50,8 +53,7 @@ export class StageRunner {
     const build = (notPerExample: ReadonlySet<string>) => buildArtifacts(current, trainable, config.loss, { batchNorm: config.batchNorm, notPerExample });
     const { artifacts, examples } = await stageExamples(build, data, config, config.signal);
     const { model: train, rows } = artifacts.flatGradients ? { model: artifacts.train, rows: [] } : withRowGradients(artifacts.train, artifacts.trainable);
-    const dense = artifacts.trainable.filter((p) => !rows.some((r) => r.name === p.name));
-    const gradients = artifacts.flatGradients ? [GRADIENTS] : [...dense.map((p) => p.gradient), ...rows.flatMap((r) => [r.indices, r.updates])];
+    const gradients = artifacts.flatGradients ? [GRADIENTS] : [...fetchedWhole(artifacts.trainable, rows).map((p) => p.gradient), ...rows.flatMap((r) => [r.indices, r.updates])];
     const statistics = artifacts.batchStatistics.flatMap((s) => [s.mean, s.variance]);
     const session = await createStepSession(train, config, [LOSS, ...gradients, ...statistics]);
     const kernel = updateKernel(optimizer, artifacts, config);
@@ -75,7 +77,7 @@ export class StageRunner {
    */
   async step(order: Int32Array, start: number, end: number, onNonFinite: 'stop' | 'skip-batch' = 'stop'): Promise<{ loss: number; skipped: false | 'stop' | 'skip-batch' }> {
     const batch = this.batches.gather(order, start, end);
-    for (let i = 0; i < batch.inputs.length; i++) this.feeds[this.batches.names[i]] = batch.inputs[i];
+    Object.assign(this.feeds, batch.feeds);
     this.feeds[LABELS] = batch.labels;
     for (const mask of this.artifacts.masks) {
       const values = drawMask(mask, batch.size, () => this.dropoutRng.next());
@@ -89,8 +91,7 @@ export class StageRunner {
       this.flatGradients.set(out[GRADIENTS].data as Float32Array);
       finite &&= allFinite(this.flatGradients);
     } else {
-      for (const p of this.artifacts.trainable) {
-        if (this.rows.some((r) => r.name === p.name)) continue;
+      for (const p of this.dense) {
         const g = out[p.gradient].data as Float32Array;
         this.grads.set(p.name, g);
         finite &&= allFinite(g);
@@ -115,6 +116,11 @@ export class StageRunner {
     await this.optimizer.kernel?.release();
     await this.session.release();
   }
+}
+
+/** The trainable parameters whose gradient the session fetches whole rather than as rows. */
+function fetchedWhole(trainable: Artifacts['trainable'], rows: RowGradient[]): Artifacts['trainable'] {
+  return trainable.filter((p) => !rows.some((r) => r.name === p.name));
 }
 
 /** Adam updates in the WebAssembly kernel (same bits, four lanes at a time); SGD in the JavaScript loop. */
