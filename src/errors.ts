@@ -13,3 +13,8 @@ export class UserError extends Error {
     this.exitCode = exitCode;
   }
 }
+
+/** A short, quoted excerpt of bad input for an error message: a 100 MB cell is not echoed whole. */
+export function excerpt(text: string, max = 40): string {
+  return text.length <= max ? `'${text}'` : `'${text.slice(0, max)}…' (${text.length} characters)`;
+}

@@ -82,7 +82,7 @@ describe('JSONL datasets', () => {
   }
 
   it('a missing file', () => {
-    expect(() => readJsonlDataset(join(dir, 'nope.jsonl'), { inputs: IMAGE })).to.throw(`${join(dir, 'nope.jsonl')}: cannot read JSONL file (ENOENT)`);
+    expect(() => readJsonlDataset(join(dir, 'nope.jsonl'), { inputs: IMAGE })).to.throw(`${join(dir, 'nope.jsonl')}: cannot read JSONL file (no such file or folder, ENOENT)`);
   });
 
   it('readDataset picks the format by extension, and a CSV file for several inputs gets one error suggesting JSONL', () => {

@@ -4,6 +4,7 @@
 import yargs, { type Argv as Yargs } from 'yargs';
 import { hideBin } from 'yargs/helpers';
 import { UserError } from '../errors.js';
+import { fileError, isSystemError } from '../runtime/files.js';
 import { COMMON_OPTIONS, STRATEGY_OPTIONS, yargsOptions } from './options.js';
 import { COMMANDS, VERSION, runCommand, type CommandKey } from './run.js';
 
@@ -46,7 +47,9 @@ export async function main(args: string[]): Promise<number> {
   try {
     await cli.parseAsync();
     return 0;
-  } catch (e) {
+  } catch (caught) {
+    // An operating-system error on a path (a full disk, a folder gone read-only) is the user's to fix.
+    const e = isSystemError(caught) && caught.path ? fileError(caught.path, caught.syscall ?? 'use', caught) : caught;
     const user = e instanceof UserError;
     const message = oneLine(e instanceof Error ? e.message : String(e));
     process.stderr.write(`onnx-finetune: ${user ? message : `unexpected error (a bug; please report it): ${message}`}\n`);

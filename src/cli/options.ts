@@ -45,6 +45,7 @@ export const COMMON_OPTIONS = {
   'checkpoint-every': number('count', 'write a checkpoint every N steps [default: at the end of each epoch]'),
   'keep-checkpoints': number('count', 'checkpoints to keep per strategy (older ones are deleted)', 2),
   resume: string('continue the interrupted run whose output folder is DIR, from its newest checkpoints (same command and options)'),
+  overwrite: { type: 'boolean', default: false, describe: "let --out replace an earlier run's results and checkpoints in that folder" } as Options,
   batchnorm: string(`BatchNorm statistics: frozen (running, PyTorch eval()), train (batch, running ones updated, PyTorch train()), auto (train where the layer's scale or bias trains in the stage) [choices: ${BATCH_NORM_MODES.join(', ')}]`, { default: 'auto' }),
   'on-nonfinite': string(`what a NaN/infinite loss or gradient does [choices: ${NONFINITE.join(', ')}]`, { default: 'stop' }),
   json: { type: 'boolean', default: false, describe: 'print one JSON object on stdout instead of the summary; no progress bar' } as Options,

@@ -1,12 +1,13 @@
 // The output folder: `<strategy>.onnx` (the trained model, inference-ready), `<strategy>.safetensors` (its
 // weights under their PyTorch names, for load_state_dict) and `<strategy>.json` (its report) for each strategy
-// run. Files are written only after every strategy has trained, each one atomically; if any write fails, what
-// this run wrote (and a folder it created) is removed again.
-import { mkdirSync, rmSync, statSync } from 'node:fs';
+// run. Files are written only after every strategy has trained, all of them or none.
+import { lstatSync, statSync } from 'node:fs';
 import { basename, join } from 'node:path';
-import { saveModel, writeFileAtomic } from '../onnx/io.js';
+import { stageModel } from '../onnx/io.js';
 import type { ModelProto } from '../onnx/proto.js';
-import type { StrategyKey } from '../train/strategies.js';
+import { STRATEGIES, type StrategyKey } from '../train/strategies.js';
+import { removeRegularFile, stageFile, type StagedFile } from '../runtime/files.js';
+import type { RunLock } from './run-lock.js';
 import { encodeSafetensors } from '../export/safetensors.js';
 import { pytorchStateDict } from '../export/state-dict.js';
 import { UserError } from '../errors.js';
@@ -51,30 +52,38 @@ export interface Output {
   report: object;
 }
 
-export function writeOutputs(folder: OutputFolder, outputs: Output[]): void {
-  const written: string[] = [];
-  let created: string | undefined;
-  let current = folder.dir;
+/** Every file a strategy's results may take: the .data file exists only for models past 2 GiB. */
+const resultFiles = (folder: OutputFolder, key: StrategyKey) => [modelFile(folder, key), `${modelFile(folder, key)}.data`, weightsFile(folder, key), reportFile(folder, key)];
+
+/** The results an earlier run left in the folder. */
+export function earlierResults(folder: OutputFolder): string[] {
+  return STRATEGIES.flatMap((key) => resultFiles(folder, key)).filter((path) => lstatSync(path, { throwIfNoEntry: false }));
+}
+
+/**
+ * Writes every output in full under temporary names first; only when all are written (and the folder's lock
+ * is still this run's) are they renamed into place. A write that fails leaves the folder as it was. `replaced`:
+ * earlier results to remove once the new ones are in place (--overwrite), so that no old file stays mixed in.
+ */
+export function writeOutputs(folder: OutputFolder, outputs: Output[], options: { lock?: RunLock; replaced?: string[] } = {}): void {
+  const staged: StagedFile[] = [];
   try {
-    created = mkdirSync(folder.dir, { recursive: true });
     for (const o of outputs) {
-      current = modelFile(folder, o.key);
-      written.push(current, `${current}.data`); // the data file exists only for models past 2 GiB
-      saveModel(current, o.model);
-      current = weightsFile(folder, o.key);
-      written.push(current);
+      staged.push(...stageModel(modelFile(folder, o.key), o.model));
       const { tensors, leftOut } = pytorchStateDict(o.model);
-      writeFileAtomic(current, ...encodeSafetensors(tensors, { format: 'pt' }));
-      current = reportFile(folder, o.key);
+      staged.push(stageFile(weightsFile(folder, o.key), encodeSafetensors(tensors, { format: 'pt' })));
       // The report says what the weights file holds, and which tensors PyTorch has no name for.
       const safetensors = { file: basename(weightsFile(folder, o.key)), tensors: tensors.length, left_out_exporter_named: leftOut };
-      writeFileAtomic(current, JSON.stringify({ ...o.report, safetensors }, null, 2) + '\n');
-      written.push(current);
+      staged.push(stageFile(reportFile(folder, o.key), [JSON.stringify({ ...o.report, safetensors }, null, 2) + '\n']));
     }
+    // A rename onto a folder would fail halfway through the commits: refused before any.
+    for (const { path } of staged) if (lstatSync(path, { throwIfNoEntry: false })?.isDirectory()) throw new UserError(`${path}: cannot write (it is a folder)`);
+    options.lock?.check();
   } catch (e) {
-    for (const file of written) rmSync(file, { force: true });
-    if (created) rmSync(created, { recursive: true, force: true });
-    const code = (e as NodeJS.ErrnoException).code;
-    throw new UserError(`${current}: cannot write (${code ?? (e as Error).message})`);
+    for (const file of staged) file.discard();
+    throw e;
   }
+  for (const file of staged) file.commit();
+  const written = new Set(staged.map((f) => f.path));
+  for (const path of options.replaced ?? []) if (!written.has(path)) removeRegularFile(path);
 }

@@ -1,20 +1,21 @@
 // One command from parsed options: read and check everything, train each plan with the library's train(),
 // then write the outputs and print. No training logic lives here; the commands only build plans and a config.
-import { readFileSync } from 'node:fs';
-import { resolve } from 'node:path';
+import { readFileSync, statSync } from 'node:fs';
+import { relative, resolve } from 'node:path';
 import { matchParameters, resolveGroups } from '../optim/groups.js';
 import { LOSSES, lossForHead, type Loss, type LossName } from '../losses/index.js';
 import { checkPlan, DEFAULT_TRAIN_CONFIG, type TrainConfig, type TrainResult } from '../train/trainer.js';
-import { claimFolder, dropCheckpoints } from './run-folder.js';
+import { claimFolder } from './run-folder.js';
+import { RunCheckpoints } from './checkpoint-files.js';
 import { resumePoint, runIdentity, trainRuns } from './train-runs.js';
-import { fullFineTune, linearProbe, NOTEBOOK_DEFAULTS, partialUnfreeze, type Plan, type StrategyKey } from '../train/strategies.js';
+import { fullFineTune, linearProbe, NOTEBOOK_DEFAULTS, partialUnfreeze, STRATEGIES, type Plan, type StrategyKey } from '../train/strategies.js';
 import { UserError } from '../errors.js';
 import { defaultThreads } from '../runtime/session.js';
 import { parameterCount } from '../model/describe.js';
 import { exporterNamesWarning } from '../model/parameter-roles.js';
 import { COMMON_OPTIONS, STRATEGY_OPTIONS, readBatchNorm, readDevice, readLoss, readNumber, readOnNonFinite, readOptimizer, readString, type Argv } from './options.js';
 import { checkModelRuns, loadInputs, type Inputs } from './inputs.js';
-import { outputFolder, modelFile, writeOutputs, type OutputFolder } from './outputs.js';
+import { earlierResults, outputFolder, modelFile, writeOutputs, type OutputFolder } from './outputs.js';
 import { humanSummary, notebookDict, reportJson, runRecord, type RunRecord } from './report.js';
 
 export type CommandKey = StrategyKey | 'compare';
@@ -111,7 +112,10 @@ export async function runCommand(command: CommandKey, argv: Argv, io: CommandIo)
   const threads = argv.threads === undefined ? undefined : common('threads');
   const resumeDir = readString(argv, 'resume');
   const out = readString(argv, 'out');
+  const overwrite = argv.overwrite === true;
   if (resumeDir !== undefined && out !== undefined && resolve(out) !== resolve(resumeDir)) throw new UserError(`--resume ${resumeDir} continues the run in that folder; --out ${out} would name another`);
+  if (resumeDir !== undefined && overwrite) throw new UserError('--resume continues the run in its folder and --overwrite replaces it: give one of them');
+  if (resumeDir !== undefined && !statSync(resumeDir, { throwIfNoEntry: false })?.isDirectory()) throw new UserError(`--resume ${resumeDir}: no such folder`);
   const folder = outputFolder(resumeDir ?? out, command);
   const checkpointEvery = argv['checkpoint-every'] === undefined ? undefined : common('checkpoint-every');
   const keep = common('keep-checkpoints');
@@ -124,20 +128,34 @@ export async function runCommand(command: CommandKey, argv: Argv, io: CommandIo)
   };
   for (const plan of plans) checkPlan(inputs.model, plan, config);
   const runs = plans.map((plan) => ({ plan, identity: runIdentity(plan, config, inputs) }));
-  const resumes = resumeDir === undefined ? [] : runs.map(({ identity }) => resumePoint(resumeDir, identity));
-  if (resumeDir !== undefined && resumes.every((r) => r === undefined)) throw new UserError(`--resume ${resumeDir}: no checkpoints of this command there`);
 
   const warning = exporterNamesWarning(inputs.model, inputs.sources.model);
   if (warning) process.stderr.write(`warning: ${warning}\n`);
+  // Everything in the folder is read under its lock: another run cannot prune a checkpoint in between.
   const claimed = claimFolder(folder);
   if (claimed.note) process.stderr.write(`onnx-finetune: ${claimed.note}\n`);
   let records: RunRecord[], results: TrainResult[];
   try {
-    results = await trainRuns(runs, resumes, inputs, config, { dir: claimed.dir, keep, progress: io.progress && !json });
     const target: OutputFolder = { dir: claimed.dir, given: folder.given };
+    const checkpoints = new RunCheckpoints(claimed.dir);
+    const earlier = [...earlierResults(target), ...STRATEGIES.flatMap((s) => checkpoints.list(s))];
+    if (resumeDir === undefined && earlier.length > 0 && !overwrite) {
+      throw new UserError(`--out ${claimed.dir} holds an earlier run (${relative(claimed.dir, earlier[0])}${earlier.length > 1 ? ` and ${earlier.length - 1} more` : ''}); continue it with --resume ${claimed.dir}, or replace it with --overwrite`);
+    }
+    if (overwrite) {
+      for (const s of STRATEGIES) {
+        checkpoints.adopt(s);
+        checkpoints.drop(s);
+      }
+    }
+    for (const { plan } of runs) checkpoints.adopt(plan.strategy);
+    const resumes = resumeDir === undefined ? [] : runs.map(({ identity }) => resumePoint(checkpoints, identity));
+    if (resumeDir !== undefined && resumes.every((r) => r === undefined)) throw new UserError(`--resume ${resumeDir}: no checkpoints of this command there`);
+    results = await trainRuns(runs, resumes, inputs, config, { dir: claimed.dir, checkpoints, lock: claimed.lock, keep, progress: io.progress && !json });
     records = results.map((r) => runRecord(r, modelFile(target, r.strategy)));
-    writeOutputs(target, results.map((r, i) => ({ key: r.strategy, model: r.model, report: reportJson(records[i], r, plans[i], reportSettings(config), inputs.sources, VERSION) })));
-    for (const plan of plans) dropCheckpoints(claimed.dir, plan.strategy);
+    writeOutputs(target, results.map((r, i) => ({ key: r.strategy, model: r.model, report: reportJson(records[i], r, plans[i], reportSettings(config), inputs.sources, VERSION) })),
+      { lock: claimed.lock, replaced: overwrite ? earlierResults(target) : [] });
+    for (const plan of plans) checkpoints.drop(plan.strategy);
   } finally {
     claimed.release();
   }

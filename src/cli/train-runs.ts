@@ -1,19 +1,20 @@
 // Training a command's plans as a resumable run: checkpoints into the run's folder, resuming from the newest
 // checkpoint of the same run (same plan, settings, model and data), and stopping cleanly on SIGINT/SIGTERM.
-import { readFileSync } from 'node:fs';
 import { train, InterruptedError, NonFiniteError, type RunSnapshot, type TrainConfig, type TrainResult } from '../train/trainer.js';
 import type { Plan } from '../train/strategies.js';
 import { decodeCheckpoint, encodeCheckpoint, fingerprint, type RunIdentity } from '../checkpoint/checkpoint.js';
 import { onnx, type ModelProto } from '../onnx/proto.js';
 import { UserError } from '../errors.js';
-import { checkpointsOf, writeCheckpoint } from './run-folder.js';
+import type { RunCheckpoints } from './checkpoint-files.js';
+import type { RunLock } from './run-lock.js';
+import { FileError } from '../runtime/files.js';
 import { progressBar } from './progress.js';
 import { fault, killNow } from './faults.js';
 import type { Inputs } from './inputs.js';
 
 /** Trains each plan in turn, checkpointing into `out.dir`; signals stop it after the current step. */
 export async function trainRuns(runs: { plan: Plan; identity: RunIdentity }[], resumes: (RunSnapshot | undefined)[], inputs: Inputs, config: TrainConfig,
-  out: { dir: string; keep: number; progress: boolean }): Promise<TrainResult[]> {
+  out: { dir: string; checkpoints: RunCheckpoints; lock: RunLock; keep: number; progress: boolean }): Promise<TrainResult[]> {
   const stop = stopOnSignals();
   const results: TrainResult[] = [];
   try {
@@ -21,7 +22,8 @@ export async function trainRuns(runs: { plan: Plan; identity: RunIdentity }[], r
       const bar = progressBar(out.progress, plan, Math.ceil(inputs.data.train.count / config.batchSize));
       let last: string | undefined;
       const onSnapshot = (snapshot: RunSnapshot) => {
-        last = writeCheckpoint(out.dir, plan.strategy, snapshot.steps, encodeCheckpoint(inputs.model, snapshot, identity), out.keep);
+        out.lock.check();
+        last = out.checkpoints.write(plan.strategy, snapshot.steps, encodeCheckpoint(inputs.model, snapshot, identity), out.keep);
       };
       try {
         const onStep = (step: number) => fault('after-step', step) && killNow();
@@ -29,6 +31,8 @@ export async function trainRuns(runs: { plan: Plan; identity: RunIdentity }[], r
       } catch (e) {
         if (e instanceof InterruptedError) throw interrupted(stop.received!, last, out.dir);
         if (e instanceof NonFiniteError && last) throw new UserError(`${e.message}; the last good checkpoint is ${last}`);
+        // A full disk or a folder gone read-only: the checkpoints written so far are intact.
+        if (e instanceof FileError) throw new UserError(`${e.message}; ${last ? `the last good checkpoint is ${last}; resume with: ${resumeCommand(out.dir)}` : 'no checkpoint of this run was written'}`);
         throw e;
       } finally {
         bar.stop();
@@ -62,10 +66,11 @@ function modelBytes(model: ModelProto): Uint8Array[] {
 }
 
 /** The newest checkpoint of this run in the folder, checked against what this command would run. */
-export function resumePoint(dir: string, identity: RunIdentity): RunSnapshot | undefined {
-  const newest = checkpointsOf(dir, identity.strategy)[0];
-  if (!newest) return undefined;
-  const checkpoint = decodeCheckpoint(readFileSync(newest), newest);
+export function resumePoint(checkpoints: RunCheckpoints, identity: RunIdentity): RunSnapshot | undefined {
+  const found = checkpoints.readNewest(identity.strategy);
+  if (!found) return undefined;
+  const newest = found.path;
+  const checkpoint = decodeCheckpoint(found.bytes, newest);
   for (const key of ['model', 'data', 'settings', 'plan'] as const) {
     if (JSON.stringify(checkpoint.identity[key]) !== JSON.stringify(identity[key])) {
       const what = { model: 'another model', data: 'other training data', settings: `other settings (${JSON.stringify(checkpoint.identity.settings)})`, plan: 'another plan (strategy options)' }[key];
@@ -99,8 +104,12 @@ function stopOnSignals() {
 const EXIT_ON: Record<string, number> = { SIGINT: 130, SIGTERM: 143 };
 
 function interrupted(signal: NodeJS.Signals, checkpoint: string | undefined, dir: string): UserError {
-  const args = process.argv.slice(2).filter((a, i, all) => a !== '--resume' && all[i - 1] !== '--resume' && !a.startsWith('--resume='));
-  const again = ['onnx-finetune', ...args, '--resume', dir].map((a) => (/^[\w./=:-]+$/.test(a) ? a : `'${a.replace(/'/g, `'\\''`)}'`)).join(' ');
-  return new UserError(`interrupted by ${signal}; checkpoint ${checkpoint ?? '(none written)'}; resume with: ${again}`, EXIT_ON[signal]);
+  return new UserError(`interrupted by ${signal}; checkpoint ${checkpoint ?? '(none written)'}; resume with: ${resumeCommand(dir)}`, EXIT_ON[signal]);
+}
+
+/** This command line again, continuing the run in `dir`. */
+function resumeCommand(dir: string): string {
+  const args = process.argv.slice(2).filter((a, i, all) => !['--resume', '--out'].includes(a) && !['--resume', '--out'].includes(all[i - 1]) && !/^--(resume|out)=/.test(a) && a !== '--overwrite');
+  return ['onnx-finetune', ...args, '--resume', dir].map((a) => (/^[\w./=:-]+$/.test(a) ? a : `'${a.replace(/'/g, `'\\''`)}'`)).join(' ');
 }
 

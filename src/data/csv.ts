@@ -1,11 +1,11 @@
 // CSV files with a header: every column but the label is a feature. Parsing is csv-parse's (quoting,
 // line endings, BOM); this module checks that every cell is a finite number and names the first that is not.
-import { readFileSync } from 'node:fs';
+import { readTextFile } from '../runtime/files.js';
 import type { parse as Parse } from 'csv-parse/sync';
 import { requirePackage } from '../require.js';
-import { UserError } from '../errors.js';
+import { excerpt, UserError } from '../errors.js';
 import { parseDecimal } from '../decimal.js';
-import { singleInputDataset, type Dataset } from './dataset.js';
+import { singleInputDataset, TEXT_DATA_LIMITS, type Dataset } from './dataset.js';
 
 export interface CsvOptions {
   /** Label column; default 'y', else the last column. */
@@ -17,18 +17,13 @@ export interface CsvOptions {
 }
 
 export function readCsvDataset(path: string, options: CsvOptions = {}): Dataset {
-  let text: string;
-  try {
-    text = readFileSync(path, 'utf8');
-  } catch (e) {
-    throw new UserError(`${path}: cannot read CSV file (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`);
-  }
+  const text = readTextFile(path, 'CSV file', { limit: TEXT_DATA_LIMITS.fileBytes });
   const parse: typeof Parse = requirePackage('csv-parse/sync').parse; // its CommonJS build: one file, loaded when needed
   let rows: string[][];
   let lines: number[];
   try {
     const records = parse(text, {
-      bom: true, skip_empty_lines: true, trim: true, relax_column_count: true, record_delimiter: ['\r\n', '\n', '\r'], info: true,
+      bom: true, skip_empty_lines: true, trim: true, relax_column_count: true, record_delimiter: ['\r\n', '\n', '\r'], info: true, max_record_size: TEXT_DATA_LIMITS.lineChars,
     }) as unknown as { record: string[]; info: { lines: number } }[];
     rows = records.map((r) => r.record);
     lines = records.map((r) => r.info.lines); // the file's own line numbers, blank lines counted
@@ -40,7 +35,7 @@ export function readCsvDataset(path: string, options: CsvOptions = {}): Dataset 
   if (rows.length === 1) throw new UserError(`${path}: no data rows after the header`);
   const labelIndex = labelColumn(header, options.label, path);
   const featureCount = header.length - 1;
-  if (featureCount < 1) throw new UserError(`${path}: needs at least one feature column besides the label '${header[labelIndex]}'`);
+  if (featureCount < 1) throw new UserError(`${path}: needs at least one feature column besides the label ${excerpt(header[labelIndex])}`);
   const featureShape = options.featureShape ?? [featureCount];
   const perRow = featureShape.reduce((a, b) => a * b, 1);
   if (perRow !== featureCount) {
@@ -66,7 +61,7 @@ export function readCsvDataset(path: string, options: CsvOptions = {}): Dataset 
 function labelColumn(header: string[], label: string | undefined, path: string): number {
   if (label !== undefined) {
     const index = header.indexOf(label);
-    if (index < 0) throw new UserError(`${path}: no label column '${label}' (columns: ${header.join(', ')})`);
+    if (index < 0) throw new UserError(`${path}: no label column ${excerpt(label)} (columns: ${columnList(header)})`);
     return index;
   }
   const y = header.indexOf('y');
@@ -78,9 +73,15 @@ function parseCell(cell: string, path: string, line: number, column: string): nu
   const value = parseDecimal(cell);
   if (!Number.isFinite(Math.fround(value))) {
     const what = cell === '' ? 'an empty cell'
-      : /^[+-]?(nan|inf(inity)?)$/i.test(cell) ? `'${cell}' (not finite)`
-      : Number.isFinite(value) ? `'${cell}' (beyond float32's range)` : `'${cell}' (not a number)`;
-    throw new UserError(`${path}: line ${line}, column '${column}': ${what}`);
+      : /^[+-]?(nan|inf(inity)?)$/i.test(cell) ? `${excerpt(cell)} (not finite)`
+      : Number.isFinite(value) ? `${excerpt(cell)} (beyond float32's range)` : `${excerpt(cell)} (not a number)`;
+    throw new UserError(`${path}: line ${line}, column ${excerpt(column)}: ${what}`);
   }
   return value;
+}
+
+/** The header's names for a message: each shortened, and at most the first 20. */
+function columnList(header: string[]): string {
+  const shown = header.slice(0, 20).map((c) => excerpt(c, 20)).join(', ');
+  return header.length > 20 ? `${shown}, … (${header.length} in all)` : shown;
 }

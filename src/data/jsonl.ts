@@ -1,10 +1,10 @@
 // JSON Lines files: one object per line, one key per model input holding that example's values as a flat
 // array, plus the label key. Each array is checked against the input's shape (without the batch dimension)
 // and cast to its type; a dimension of unknown size takes its length from the data, the same on every line.
-import { readFileSync } from 'node:fs';
 import type { Dim } from '../onnx/builder.js';
-import { UserError } from '../errors.js';
-import { exampleSize, type DataInput, type Dataset, type InputType, type InputValues } from './dataset.js';
+import { excerpt, UserError } from '../errors.js';
+import { readTextFile } from '../runtime/files.js';
+import { exampleSize, TEXT_DATA_LIMITS, type DataInput, type Dataset, type InputType, type InputValues } from './dataset.js';
 
 export interface JsonlInput {
   name: string;
@@ -28,12 +28,7 @@ const INT_RANGE: Record<InputType, { min: number; max: number; name: string } | 
 };
 
 export function readJsonlDataset(path: string, options: JsonlOptions): Dataset {
-  let text: string;
-  try {
-    text = readFileSync(path, 'utf8');
-  } catch (e) {
-    throw new UserError(`${path}: cannot read JSONL file (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`);
-  }
+  const text = readTextFile(path, 'JSONL file', { limit: TEXT_DATA_LIMITS.fileBytes });
   const label = options.label ?? 'y';
   const expected = new Set([...options.inputs.map((i) => i.name), label]);
   if (expected.size !== options.inputs.length + 1) throw new UserError(`${path}: the label key '${label}' is also the name of a model input; choose another with --label`);
@@ -48,9 +43,10 @@ export function readJsonlDataset(path: string, options: JsonlOptions): Dataset {
   for (let r = 0; r < count; r++) {
     const line = lines[r];
     const where = `${path}: line ${line}`;
+    if (allLines[line - 1].length > TEXT_DATA_LIMITS.lineChars) throw new UserError(`${where}: ${allLines[line - 1].length} characters, more than the ${TEXT_DATA_LIMITS.lineChars} a line may have`);
     const record = parseLine(allLines[line - 1], where);
     for (const key of Object.keys(record)) {
-      if (!expected.has(key)) throw new UserError(`${where}, key '${key}': not an input of the model (${options.inputs.map((i) => `'${i.name}'`).join(', ')}) nor the label '${label}'`);
+      if (!expected.has(key)) throw new UserError(`${where}, key ${excerpt(key)}: not an input of the model (${options.inputs.map((i) => `'${i.name}'`).join(', ')}) nor the label '${label}'`);
     }
     for (const name of expected) if (!Object.hasOwn(record, name)) throw new UserError(`${where}: no key '${name}' (${name === label ? 'the label; choose another key with --label' : 'an input of the model'})`);
     labels[r] = labelValue(record[label], `${where}, key '${label}'`);

@@ -1,21 +1,20 @@
 // Reading and writing .onnx files. External data is pulled inline on load, so the rest of the project
 // only ever sees raw_data; a location outside the model's folder is refused.
-import { closeSync, existsSync, fstatSync, openSync, readFileSync, readSync, realpathSync, renameSync, rmSync, fsyncSync, writeSync } from 'node:fs';
+import { closeSync, existsSync, realpathSync } from 'node:fs';
 import { basename, dirname, isAbsolute, join, relative, resolve, sep } from 'node:path';
 import { onnx, toNumber, type ModelProto, type TensorProto } from './proto.js';
 import { UserError } from '../errors.js';
 import { validateModel } from './validate.js';
+import { tensorDims, dtypeInfo, elementCount } from './tensor.js';
+import { openRegularFile, readRange, readRegularFile, stageFile, type StagedFile } from '../runtime/files.js';
 import { untieSharedInitializers } from '../model/untie.js';
 import { batchNormInInferenceForm } from '../artifacts/batch-norm-mode.js';
 
+/** Protobuf (and so an .onnx file) stops at 2 GiB; weights past that live in external data files. */
+export const MAX_MODEL_FILE_BYTES = 2 ** 31 - 1;
+
 export function loadModel(path: string): ModelProto {
-  let bytes: Buffer;
-  try {
-    bytes = readFileSync(path);
-  } catch (e) {
-    throw new UserError(`${path}: cannot read model file (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`);
-  }
-  return decodeModel(bytes, path);
+  return decodeModel(readRegularFile(path, 'model file', { limit: MAX_MODEL_FILE_BYTES }), path);
 }
 
 /** Decodes model bytes; `path` names the file in errors and anchors external data. */
@@ -50,30 +49,34 @@ function loadExternalData(t: TensorProto, modelPath: string): void {
   if (isAbsolute(location) || outside(file, baseDir) || (existsSync(file) && outside(realpathSync(file), realpathSync(baseDir)))) {
     throw new UserError(`${modelPath}: tensor '${t.name}' has external data location '${location}' outside the model's folder`);
   }
+  // The declared range must fit the file and the tensor's shape before a byte is allocated: a sparse file
+  // can claim gigabytes it does not hold.
+  const expected = externalDataBytes(t, modelPath);
   const offset = Number(entries.get('offset') ?? 0);
-  let fd: number;
+  const length = entries.has('length') ? Number(entries.get('length')) : expected;
+  const where = `${modelPath}: tensor '${t.name}'`;
+  if (length !== expected) throw new UserError(`${where}: external data declares ${entries.get('length')} bytes, but its shape [${tensorDims(t)}] needs ${expected}`);
+  const { fd, size } = openRegularFile(file, `external data of tensor '${t.name}'`);
   try {
-    fd = openSync(file, 'r');
-  } catch (e) {
-    throw new UserError(`${modelPath}: tensor '${t.name}': cannot read external data file '${location}' (${(e as NodeJS.ErrnoException).code})`);
-  }
-  try {
-    const stat = fstatSync(fd);
-    if (!stat.isFile()) throw new UserError(`${modelPath}: tensor '${t.name}': external data location '${location}' is not a file`);
-    const size = stat.size;
-    const length = entries.has('length') ? Number(entries.get('length')) : size - offset;
-    if (!Number.isSafeInteger(offset) || !Number.isSafeInteger(length) || offset < 0 || length < 0 || offset + length > size) {
-      throw new UserError(`${modelPath}: tensor '${t.name}': external data (offset ${entries.get('offset') ?? 0}, length ${length}) runs past the end of '${location}' (${size} bytes)`);
+    if (!Number.isSafeInteger(offset) || offset < 0 || offset + length > size) {
+      throw new UserError(`${where}: external data (offset ${entries.get('offset') ?? 0}, length ${length}) runs past the end of '${location}' (${size} bytes)`);
     }
-    const data = new Uint8Array(length);
-    // readSync reads at most 2 GiB at a time.
-    for (let done = 0; done < length; ) done += readSync(fd, data, done, Math.min(length - done, 1 << 30), offset + done);
-    t.rawData = data;
+    t.rawData = readRange(fd, file, `external data of tensor '${t.name}'`, offset, length);
   } finally {
     closeSync(fd);
   }
   t.externalData = [];
   t.dataLocation = onnx.TensorProto.DataLocation.DEFAULT;
+}
+
+/** The bytes a tensor's shape and type call for, refused past what one tensor can hold in memory. */
+function externalDataBytes(t: TensorProto, modelPath: string): number {
+  const dims = tensorDims(t);
+  const where = `${modelPath}: tensor '${t.name}'`;
+  if (dims.some((d) => !Number.isSafeInteger(d) || d < 0)) throw new UserError(`${where}: invalid dims [${dims}]`);
+  const bytes = elementCount(dims) * dtypeInfo(t.dataType, where).bytes;
+  if (bytes > MAX_INLINE_BYTES) throw new UserError(`${where}: shape [${dims}] takes ${bytes} bytes; training graphs are loaded from memory, which ONNX limits to 2 GiB`);
+  return bytes;
 }
 
 /** A model in memory, as sessions load it: protobuf and ONNX Runtime both stop at 2 GiB. */
@@ -85,40 +88,17 @@ export function encodeModel(model: ModelProto): Uint8Array {
   return onnx.ModelProto.encode(model as never).finish();
 }
 
-/** Writes a file whole or not at all: a temporary name in the same folder, fsync, then rename. */
-export function writeFileAtomic(path: string, ...chunks: (Uint8Array | string)[]): void {
-  const tmp = `${path}.${process.pid}.tmp`;
-  try {
-    const fd = openSync(tmp, 'w');
-    try {
-      for (const chunk of chunks) {
-        const data = typeof chunk === 'string' ? Buffer.from(chunk) : chunk;
-        for (let done = 0; done < data.length; ) done += writeSync(fd, data, done);
-      }
-      fsyncSync(fd);
-    } finally {
-      closeSync(fd);
-    }
-    renameSync(tmp, path);
-  } catch (e) {
-    rmSync(tmp, { force: true });
-    throw e;
-  }
-}
-
 /** Protobuf cannot encode a message past 2 GiB: beyond that, weights go to an external data file. */
 export const MAX_INLINE_BYTES = 2 ** 31 - 2 ** 26;
 
 /**
- * Writes a model with its weights inline; a model whose weights exceed `maxInline` bytes keeps them in
- * `<file>.data` beside it instead (ONNX external data, as torch.onnx.export does).
+ * A model written with its weights inline; a model whose weights exceed `maxInline` bytes keeps them in
+ * `<file>.data` beside it instead (ONNX external data, as torch.onnx.export does). Staged: nothing replaces
+ * an existing file until the caller commits.
  */
-export function saveModel(path: string, model: ModelProto, maxInline = MAX_INLINE_BYTES): void {
+export function stageModel(path: string, model: ModelProto, maxInline = MAX_INLINE_BYTES): StagedFile[] {
   const weights = model.graph.initializer.reduce((sum, t) => sum + (t.rawData?.length ?? 0), 0);
-  if (weights <= maxInline) {
-    writeFileAtomic(path, encodeModel(model));
-    return;
-  }
+  if (weights <= maxInline) return [stageFile(path, [encodeModel(model)])];
   const dataFile = `${basename(path)}.data`;
   const chunks: Uint8Array[] = [];
   let offset = 0;
@@ -130,8 +110,17 @@ export function saveModel(path: string, model: ModelProto, maxInline = MAX_INLIN
     offset += t.rawData.length;
     return moved;
   });
-  writeFileAtomic(join(dirname(path), dataFile), ...chunks);
-  writeFileAtomic(path, encodeModel({ ...model, graph: { ...model.graph, initializer } } as ModelProto));
+  const data = stageFile(join(dirname(path), dataFile), chunks);
+  try {
+    return [data, stageFile(path, [encodeModel({ ...model, graph: { ...model.graph, initializer } } as ModelProto)])];
+  } catch (e) {
+    data.discard();
+    throw e;
+  }
+}
+
+export function saveModel(path: string, model: ModelProto, maxInline = MAX_INLINE_BYTES): void {
+  for (const file of stageModel(path, model, maxInline)) file.commit();
 }
 
 export { toNumber };
