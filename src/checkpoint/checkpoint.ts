@@ -7,7 +7,9 @@
 //                          shuffle and Dropout generators' states, the data order, and the optimizer state per parameter
 //                          (typed arrays as base64 of their little-endian bytes)
 //   onnx_finetune.checksum SHA-256 over the state JSON and every initializer's name and bytes
-// Reading one parses JSON and protobuf only: nothing from the file is ever executed.
+// Reading one parses JSON and protobuf only: nothing from the file is ever executed. The checksum catches a
+// damaged file, not an edited one (anyone can recompute it): readState checks each field's type, and
+// check-state.ts, when train() resumes, that the values fit the run they claim to continue.
 import { createHash } from 'node:crypto';
 import { onnx, type ModelProto } from '../onnx/proto.js';
 import { decodeModel, encodeModel } from '../onnx/io.js';
@@ -17,6 +19,7 @@ import { runningStatistics } from '../artifacts/batch-norm-mode.js';
 import { initialParameters, type RunSnapshot } from '../train/trainer.js';
 import type { ParamState } from '../optim/optimizer.js';
 import { UserError } from '../errors.js';
+import { excerpt } from './check-state.js';
 
 export const FORMAT = 'onnx-finetune-checkpoint';
 export const VERSION = 1;
@@ -69,33 +72,61 @@ export function decodeCheckpoint(bytes: Uint8Array, path: string): Checkpoint {
   if (meta.get(KEYS.format) !== FORMAT) throw new UserError(`${path}: not an onnx-finetune checkpoint`);
   const state = meta.get(KEYS.state) ?? '';
   if (meta.get(KEYS.checksum) !== checksum(model, state)) throw new UserError(`${path}: checkpoint is corrupted (checksum mismatch); delete it to resume from the one before`);
-  let s: any;
+  let s: Record<string, unknown>;
   try {
     s = JSON.parse(state);
   } catch {
     throw new UserError(`${path}: checkpoint state is not valid JSON`);
   }
-  if (s?.version !== VERSION) throw new UserError(`${path}: checkpoint format version ${s?.version}, this onnx-finetune reads version ${VERSION}`);
-  try {
-    return readState(s, model);
-  } catch (e) {
-    throw new UserError(`${path}: malformed checkpoint state (${(e as Error).message})`);
-  }
+  if (s?.version !== VERSION) throw new UserError(`${path}: checkpoint format version ${excerpt(String(s?.version))}, this onnx-finetune reads version ${VERSION}`);
+  return readState(s, model, path);
 }
 
-function readState(s: any, model: ModelProto): Checkpoint {
-  const optimizerState = new Map<string, ParamState>(Object.entries(s.optimizer as Record<string, any>).map(([name, o]) => [name, {
-    step: o.step, expAvg: o.expAvg && floats(o.expAvg), expAvgSq: o.expAvgSq && floats(o.expAvgSq), momentumBuffer: o.momentumBuffer && floats(o.momentumBuffer),
-  }]));
+/**
+ * The state's JSON read into a snapshot, each field checked for the type it must have: whether the values fit
+ * the run it continues is for check-state.ts to say, when the run is known.
+ */
+function readState(s: Record<string, unknown>, model: ModelProto, path: string): Checkpoint {
+  const refuse = (field: string, what: string) => new UserError(`${path}: checkpoint field '${field}' ${what}`);
+  const object = (value: unknown, field: string) => {
+    if (typeof value !== 'object' || value === null || Array.isArray(value)) throw refuse(field, 'is not an object');
+    return value as Record<string, unknown>;
+  };
+  const bytes = (value: unknown, field: string) => {
+    const decoded = typeof value === 'string' ? Buffer.from(value, 'base64') : undefined;
+    // Node's decoder skips what is not base64; what the encoder wrote encodes back to itself.
+    if (!decoded || decoded.toString('base64') !== value) throw refuse(field, 'is not base64 text');
+    if (decoded.length % 4 !== 0) throw refuse(field, `holds ${decoded.length} bytes, not whole 4-byte values`);
+    return Uint8Array.from(decoded).buffer;
+  };
+  const floats = (value: unknown, field: string) => (value === undefined ? undefined : new Float32Array(bytes(value, field)));
+
+  const identity = object(s.identity, 'identity');
+  if (typeof identity.strategy !== 'string') throw refuse('identity.strategy', 'is not a string');
+  const position = object(s.position, 'position');
+  if (!Array.isArray(s.epochLosses)) throw refuse('epochLosses', 'is not an array');
+  // JSON writes NaN (the loss of an epoch whose every batch was skipped) as null.
+  const epochLosses = s.epochLosses.map((l) => (l === null ? NaN : l));
+  const optimizerState = new Map<string, ParamState>(Object.entries(object(s.optimizer, 'optimizer')).map(([name, value]) => {
+    const field = `optimizer['${excerpt(name)}']`;
+    const o = object(value, field);
+    return [name, { step: o.step as number, expAvg: floats(o.expAvg, `${field}.expAvg`), expAvgSq: floats(o.expAvgSq, `${field}.expAvgSq`), momentumBuffer: floats(o.momentumBuffer, `${field}.momentumBuffer`) }];
+  }));
+  const order = new Int32Array(bytes(s.order, 'order'));
+  let parameters: Map<string, Float32Array>, buffers: Map<string, Float32Array>;
+  try {
+    parameters = initialParameters(model);
+    buffers = runningStatistics(model.graph);
+  } catch (e) {
+    throw new UserError(`${path}: checkpoint parameters unreadable (${(e as Error).message})`);
+  }
+  // Numbers pass as they are: check-state.ts checks them against the run.
   return {
-    identity: s.identity,
+    identity: identity as unknown as RunIdentity,
     snapshot: {
-      strategy: s.identity.strategy, stage: s.position.stage, epoch: s.position.epoch, batch: s.position.batch, steps: s.position.steps,
-      epochLosses: s.epochLosses, epochLossSum: s.epochLossSum, epochBatches: s.epochBatches, skippedBatches: s.skippedBatches,
-      rngState: s.rngState, dropoutRngState: s.dropoutRngState, order: new Int32Array(bytesOf(s.order).buffer),
-      parameters: initialParameters(model),
-      buffers: runningStatistics(model.graph),
-      optimizerState,
+      strategy: identity.strategy as RunSnapshot['strategy'], stage: position.stage as number, epoch: position.epoch as number, batch: position.batch as number, steps: position.steps as number,
+      epochLosses, epochLossSum: s.epochLossSum as number, epochBatches: s.epochBatches as number, skippedBatches: s.skippedBatches as number,
+      rngState: s.rngState as number, dropoutRngState: s.dropoutRngState as number, order, parameters, buffers, optimizerState, source: path,
     },
   };
 }
@@ -116,10 +147,3 @@ function base64(values: Float32Array | Int32Array): string {
   return Buffer.from(values.buffer, values.byteOffset, values.byteLength).toString('base64');
 }
 
-function bytesOf(text: string): Uint8Array {
-  return Uint8Array.from(Buffer.from(text, 'base64'));
-}
-
-function floats(text: string): Float32Array {
-  return new Float32Array(bytesOf(text).buffer);
-}

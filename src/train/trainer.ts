@@ -2,7 +2,7 @@
 // constants) for its epochs with a fresh optimizer; finally the test set is evaluated. A run can offer
 // snapshots of itself and continue from one exactly.
 import type { ModelProto } from '../onnx/proto.js';
-import { tensorValues } from '../onnx/tensor.js';
+import { elementCount, tensorValues } from '../onnx/tensor.js';
 import { buildArtifacts, inferenceModel, type Artifacts } from '../artifacts/build.js';
 import { inEvalMode } from '../artifacts/dropout-masks.js';
 import { runningStatistics, type BatchNormMode } from '../artifacts/batch-norm-mode.js';
@@ -19,6 +19,7 @@ import { batchStarts } from './batches.js';
 import type { Plan, StrategyKey } from './strategies.js';
 import { StageRunner } from './stage-runner.js';
 import { evaluate } from './evaluate.js';
+import { checkSnapshot } from '../checkpoint/check-state.js';
 import { InterruptedError, yieldToEventLoop } from './breathe.js';
 
 export interface TrainConfig {
@@ -104,6 +105,8 @@ export interface RunSnapshot {
   /** BatchNorm running statistics. */
   buffers: Map<string, Float32Array>;
   optimizerState: Map<string, ParamState>;
+  /** Where the snapshot was read from (a checkpoint file), for error messages; a run's own snapshots have none. */
+  source?: string;
 }
 
 /** A NaN or infinity in the loss or a gradient: the run stops rather than train on it. */
@@ -119,7 +122,7 @@ export async function train(model: ModelProto, plan: Plan, data: { train: Datase
   checkInputTypes(summary);
   checkDataset(data.train, summary, config.loss);
   checkDataset(data.test, summary, config.loss);
-  const run = config.resume ? resumeState(config.resume, plan, data.train) : freshState(model, summary, plan, data.train, config.seed);
+  const run = config.resume ? resumeState(config.resume, model, summary, plan, data.train, config) : freshState(model, summary, plan, data.train, config.seed);
   const rng = new Rng(run.rngState);
   const dropoutRng = new Rng(run.dropoutRngState);
   const starts = batchStarts(data.train.count, config.batchSize);
@@ -187,10 +190,14 @@ function freshState(model: ModelProto, summary: ModelSummary, plan: Plan, data: 
   };
 }
 
-function resumeState(s: RunSnapshot, plan: Plan, data: Dataset): RunState {
-  if (s.strategy !== plan.strategy) throw new UserError(`the snapshot is of a ${s.strategy} run, not ${plan.strategy}`);
-  if (s.order.length !== data.count) throw new UserError(`the snapshot's run trained on ${s.order.length} examples, this data has ${data.count}`);
-  const { optimizerState: _state, ...rest } = s;
+/** A snapshot continues this run only if every field fits it (check-state.ts): a checkpoint's checksum can be forged. */
+function resumeState(s: RunSnapshot, model: ModelProto, summary: ModelSummary, plan: Plan, data: Dataset, config: TrainConfig): RunState {
+  checkSnapshot(s, {
+    plan, examples: data.count, config,
+    parameters: new Map(summary.parameters.map((p) => [p.name, elementCount(p.dims)])),
+    buffers: new Map([...runningStatistics(model.graph)].map(([name, values]) => [name, values.length])),
+  });
+  const { optimizerState: _state, source: _source, ...rest } = s;
   return { ...rest, order: s.order.slice(), epochLosses: [...s.epochLosses], parameters: cloneArrays(s.parameters), buffers: cloneArrays(s.buffers) };
 }
 
