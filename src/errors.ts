@@ -14,7 +14,12 @@ export class UserError extends Error {
   }
 }
 
-/** A short, quoted excerpt of bad input for an error message: a 100 MB cell is not echoed whole. */
+/** Bad input cut to a few characters for an error message: a 100 MB cell is not echoed whole. */
+export function clip(text: string, max = 40): string {
+  return text.length <= max ? text : `${text.slice(0, max)}…`;
+}
+
+/** A short, quoted excerpt of bad input, saying how long it really is when it was cut. */
 export function excerpt(text: string, max = 40): string {
-  return text.length <= max ? `'${text}'` : `'${text.slice(0, max)}…' (${text.length} characters)`;
+  return text.length <= max ? `'${text}'` : `'${clip(text, max)}' (${text.length} characters)`;
 }

@@ -28,6 +28,13 @@ describe('run folders', () => {
     expect(() => claimFolder({ dir, given: true })).to.throw(`--out ${dir} is in use by another onnx-finetune run (pid ${process.pid})`);
   });
 
+  it('a lock held by a run on another host is refused, naming the host (its pid cannot be checked from here)', () => {
+    const dir = join(tmp, 'other-host');
+    mkdirSync(dir, { recursive: true });
+    writeFileSync(join(dir, '.onnx-finetune.lock'), JSON.stringify({ pid: 999999999, host: 'elsewhere' }));
+    expect(() => claimFolder({ dir, given: true })).to.throw(`--out ${dir} is in use by another onnx-finetune run (pid 999999999 on elsewhere)`);
+  });
+
   it('takes over the lock of a run that died', () => {
     const dir = join(tmp, 'stale');
     mkdirSync(dir, { recursive: true });

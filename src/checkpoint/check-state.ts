@@ -7,7 +7,7 @@
 import type { RunSnapshot, TrainConfig } from '../train/trainer.js';
 import type { Plan } from '../train/strategies.js';
 import { Optimizer, type ParamState } from '../optim/optimizer.js';
-import { UserError } from '../errors.js';
+import { clip, UserError } from '../errors.js';
 
 /** What a snapshot must fit: the plan, the training data's size, the settings and the model's tensors. */
 export interface ResumedRun {
@@ -26,7 +26,7 @@ export function checkSnapshot(s: RunSnapshot, run: ResumedRun): void {
   const where = s.source ? `${s.source}: checkpoint` : 'resume snapshot';
   const refuse = (field: string, what: string) => new UserError(`${where} field '${field}' ${what}`);
   const { plan, config } = run;
-  if (s.strategy !== plan.strategy) throw new UserError(`${s.source ? `${s.source}: ` : ''}the snapshot is of a ${excerpt(String(s.strategy))} run, not ${plan.strategy}`);
+  if (s.strategy !== plan.strategy) throw new UserError(`${s.source ? `${s.source}: ` : ''}the snapshot is of a ${clip(String(s.strategy))} run, not ${plan.strategy}`);
 
   const batches = Math.ceil(run.examples / config.batchSize);
   const inRange = (field: string, value: unknown, low: number, high: number, what: string) => {
@@ -152,10 +152,6 @@ function checkOptimizerState(state: unknown, optimizer: Optimizer, sizes: Readon
 function show(value: unknown): string {
   if (value === undefined) return 'missing';
   if (typeof value === 'number') return String(value);
-  return excerpt(JSON.stringify(value) ?? String(value));
+  return clip(JSON.stringify(value) ?? String(value));
 }
 
-/** At most 40 characters of a text from the file. */
-export function excerpt(text: string): string {
-  return text.length > 40 ? `${text.slice(0, 37)}...` : text;
-}

@@ -18,8 +18,7 @@ import { inEvalMode } from '../artifacts/dropout-masks.js';
 import { runningStatistics } from '../artifacts/batch-norm-mode.js';
 import { initialParameters, type RunSnapshot } from '../train/trainer.js';
 import type { ParamState } from '../optim/optimizer.js';
-import { UserError } from '../errors.js';
-import { excerpt } from './check-state.js';
+import { clip, UserError } from '../errors.js';
 
 export const FORMAT = 'onnx-finetune-checkpoint';
 export const VERSION = 1;
@@ -78,7 +77,7 @@ export function decodeCheckpoint(bytes: Uint8Array, path: string): Checkpoint {
   } catch {
     throw new UserError(`${path}: checkpoint state is not valid JSON`);
   }
-  if (s?.version !== VERSION) throw new UserError(`${path}: checkpoint format version ${excerpt(String(s?.version))}, this onnx-finetune reads version ${VERSION}`);
+  if (s?.version !== VERSION) throw new UserError(`${path}: checkpoint format version ${clip(String(s?.version))}, this onnx-finetune reads version ${VERSION}`);
   return readState(s, model, path);
 }
 
@@ -108,7 +107,7 @@ function readState(s: Record<string, unknown>, model: ModelProto, path: string):
   // JSON writes NaN (the loss of an epoch whose every batch was skipped) as null.
   const epochLosses = s.epochLosses.map((l) => (l === null ? NaN : l));
   const optimizerState = new Map<string, ParamState>(Object.entries(object(s.optimizer, 'optimizer')).map(([name, value]) => {
-    const field = `optimizer['${excerpt(name)}']`;
+    const field = `optimizer['${clip(name)}']`;
     const o = object(value, field);
     return [name, { step: o.step as number, expAvg: floats(o.expAvg, `${field}.expAvg`), expAvgSq: floats(o.expAvgSq, `${field}.expAvgSq`), momentumBuffer: floats(o.momentumBuffer, `${field}.momentumBuffer`) }];
   }));

@@ -4,7 +4,7 @@ import { readFileSync, statSync } from 'node:fs';
 import { relative, resolve } from 'node:path';
 import { matchParameters, resolveGroups } from '../optim/groups.js';
 import { LOSSES, lossForHead, type Loss, type LossName } from '../losses/index.js';
-import { checkPlan, DEFAULT_TRAIN_CONFIG, type TrainConfig, type TrainResult } from '../train/trainer.js';
+import { checkPlan, checkResume, DEFAULT_TRAIN_CONFIG, type TrainConfig, type TrainResult } from '../train/trainer.js';
 import { claimFolder } from './run-folder.js';
 import { RunCheckpoints } from './checkpoint-files.js';
 import { resumePoint, runIdentity, trainRuns } from './train-runs.js';
@@ -151,6 +151,7 @@ export async function runCommand(command: CommandKey, argv: Argv, io: CommandIo)
     for (const { plan } of runs) checkpoints.adopt(plan.strategy);
     const resumes = resumeDir === undefined ? [] : runs.map(({ identity }) => resumePoint(checkpoints, identity));
     if (resumeDir !== undefined && resumes.every((r) => r === undefined)) throw new UserError(`--resume ${resumeDir}: no checkpoints of this command there`);
+    resumes.forEach((snapshot, i) => snapshot && checkResume(inputs.model, plans[i], inputs.data.train, config, snapshot));
     results = await trainRuns(runs, resumes, inputs, config, { dir: claimed.dir, checkpoints, lock: claimed.lock, keep, progress: io.progress && !json });
     records = results.map((r) => runRecord(r, modelFile(target, r.strategy)));
     writeOutputs(target, results.map((r, i) => ({ key: r.strategy, model: r.model, report: reportJson(records[i], r, plans[i], reportSettings(config), inputs.sources, VERSION) })),

@@ -190,6 +190,11 @@ function freshState(model: ModelProto, summary: ModelSummary, plan: Plan, data: 
   };
 }
 
+/** Refuses a snapshot that does not fit the run, before anything trains (the CLI checks every resume up front). */
+export function checkResume(model: ModelProto, plan: Plan, train: Dataset, config: TrainConfig, snapshot: RunSnapshot): void {
+  resumeState(snapshot, model, describeModel(model), plan, train, config);
+}
+
 /** A snapshot continues this run only if every field fits it (check-state.ts): a checkpoint's checksum can be forged. */
 function resumeState(s: RunSnapshot, model: ModelProto, summary: ModelSummary, plan: Plan, data: Dataset, config: TrainConfig): RunState {
   checkSnapshot(s, {
