@@ -25,7 +25,7 @@ export interface SessionOptions {
   threads?: number;
 }
 
-export const CUDA_INSTALL_HINT = 'ONNXRUNTIME_NODE_INSTALL=cuda12 npm install';
+export const CUDA_INSTALL_HINT = 'node node_modules/onnxruntime-node/script/install --onnxruntime-node-install=cuda12';
 
 /**
  * Models with at least this many parameters default to every core. Their GEMMs split well across threads
