@@ -26,6 +26,16 @@ export interface Dataset {
   lines?: Int32Array;
   /** The file's header, label included (CSV). */
   columns?: string[];
+  /** The name of each class index, where the data names them (an image folder's class folders). */
+  classNames?: string[];
+  /** How raw examples became the model's inputs (image size and normalization, the tokenizer): kept in the exported model's metadata, so that predict prepares new data the same way. */
+  preprocessing?: Preprocessing;
+}
+
+/** JSON-serializable; `kind` says which reader wrote it ('image', 'text', ...). */
+export interface Preprocessing {
+  kind: string;
+  [key: string]: unknown;
 }
 
 /** ONNX element types accepted for data inputs, with their onnxruntime name and array. */

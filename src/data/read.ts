@@ -8,7 +8,13 @@ import { readCsvDataset } from './csv.js';
 import { readJsonlDataset } from './jsonl.js';
 import { INPUT_TYPES, type Dataset } from './dataset.js';
 
-export function readDataset(path: string, inputs: readonly DataInputInfo[], options: { label?: string } = {}): Dataset {
+/** What the readers of the several formats need besides the path; each format reads its own part. */
+export interface DataOptions {
+  /** Label column or key; default 'y'. */
+  label?: string;
+}
+
+export function readDataset(path: string, inputs: readonly DataInputInfo[], options: DataOptions = {}): Dataset {
   if (extname(path).toLowerCase() === '.jsonl') {
     const jsonlInputs = inputs.map((i) => ({ name: i.name, type: INPUT_TYPES[i.elemType]!.type, shape: i.shape?.slice(1) ?? null }));
     return readJsonlDataset(path, { inputs: jsonlInputs, label: options.label });

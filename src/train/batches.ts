@@ -26,8 +26,8 @@ export class BatchBuffers {
     this.columns = names.map((n) => ({ values: inputs[n].values, shape: inputs[n].shape, rowSize: exampleSize(inputs[n]) }));
   }
 
-  /** The batch holding rows order[start..end). */
-  gather(order: Int32Array, start: number, end: number): Batch {
+  /** The batch holding rows order[start..end). Async: a data source may decode its examples per batch. */
+  async gather(order: Int32Array, start: number, end: number): Promise<Batch> {
     const size = end - start;
     const entry = this.buffersFor(size);
     for (let c = 0; c < this.columns.length; c++) gatherRows(this.columns[c].values, entry.x[c], this.columns[c].rowSize, order, start, size);

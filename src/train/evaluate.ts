@@ -17,7 +17,7 @@ export async function evaluate(artifacts: Artifacts, parameters: Map<string, Flo
   let correct = 0, lossSum = 0;
   for (const start of batchStarts(data.count, config.testBatchSize)) {
     const end = Math.min(start + config.testBatchSize, data.count);
-    const batch = batches.gather(order, start, end);
+    const batch = await batches.gather(order, start, end);
     Object.assign(feeds, batch.feeds);
     feeds[LABELS] = batch.labels;
     const out = await session.run(feeds);

@@ -76,7 +76,7 @@ export class StageRunner {
    * leaves the parameters untouched and reports what onNonFinite says to do with the batch.
    */
   async step(order: Int32Array, start: number, end: number, onNonFinite: 'stop' | 'skip-batch' = 'stop'): Promise<{ loss: number; skipped: false | 'stop' | 'skip-batch' }> {
-    const batch = this.batches.gather(order, start, end);
+    const batch = await this.batches.gather(order, start, end);
     Object.assign(this.feeds, batch.feeds);
     this.feeds[LABELS] = batch.labels;
     for (const mask of this.artifacts.masks) {
