@@ -17,6 +17,7 @@ import { withDataMetadata } from '../export/data-metadata.js';
 import { COMMON_OPTIONS, STRATEGY_OPTIONS, readBatchNorm, readDevice, readLoss, readNumber, readOnNonFinite, readOptimizer, readString, type Argv } from './options.js';
 import { checkModelRuns, loadInputs, type Inputs } from './inputs.js';
 import { earlierResults, outputFolder, modelFile, writeOutputs, type OutputFolder } from './outputs.js';
+import { statusLine } from './progress.js';
 import { humanSummary, notebookDict, reportJson, runRecord, type RunRecord } from './report.js';
 
 export type CommandKey = StrategyKey | 'compare';
@@ -120,7 +121,13 @@ export async function runCommand(command: CommandKey, argv: Argv, io: CommandIo)
   const folder = outputFolder(resumeDir ?? out, command);
   const checkpointEvery = argv['checkpoint-every'] === undefined ? undefined : common('checkpoint-every');
   const keep = common('keep-checkpoints');
-  const inputs = loadInputs(argv, settings.seed);
+  const reading = statusLine(io.progress && !json, 'onnx-finetune: reading the model and data…');
+  let inputs: Inputs;
+  try {
+    inputs = loadInputs(argv, settings.seed);
+  } finally {
+    reading.clear();
+  }
   await checkModelRuns(inputs, settings.device);
   checkPlans(plans, globs, inputs);
   const config: TrainConfig = {

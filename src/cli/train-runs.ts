@@ -21,6 +21,12 @@ export async function trainRuns(runs: { plan: Plan; identity: RunIdentity }[], r
     for (const [i, { plan, identity }] of runs.entries()) {
       const bar = progressBar(out.progress, plan, Math.ceil(inputs.data.train.count / config.batchSize));
       let last: string | undefined;
+      // A second signal exits at once (files are written whole), but not with a hidden cursor or a stale lock.
+      stop.onSecondSignal = (signal) => {
+        bar.stop();
+        out.lock.release();
+        process.stderr.write(`onnx-finetune: ${interrupted(signal, last, out.dir).message} (stopped at once by a second ${signal})\n`);
+      };
       const onSnapshot = (snapshot: RunSnapshot) => {
         out.lock.check();
         last = out.checkpoints.write(plan.strategy, snapshot.steps, encodeCheckpoint(inputs.model, snapshot, identity), out.keep);
@@ -83,9 +89,12 @@ export function resumePoint(checkpoints: RunCheckpoints, identity: RunIdentity):
 /** SIGINT/SIGTERM: finish the step, checkpoint, stop. A second SIGINT exits at once (files are written atomically). */
 function stopOnSignals() {
   const controller = new AbortController();
-  const state: { received?: NodeJS.Signals } = {};
+  const state: { received?: NodeJS.Signals; onSecondSignal?: (signal: NodeJS.Signals) => void } = {};
   const handler = (signal: NodeJS.Signals) => {
-    if (state.received) process.exit(EXIT_ON[signal]);
+    if (state.received) {
+      state.onSecondSignal?.(signal);
+      process.exit(EXIT_ON[signal]);
+    }
     state.received = signal;
     controller.abort();
   };
@@ -94,6 +103,7 @@ function stopOnSignals() {
   return {
     signal: controller.signal,
     get received() { return state.received; },
+    set onSecondSignal(f: (signal: NodeJS.Signals) => void) { state.onSecondSignal = f; },
     dispose() {
       process.off('SIGINT', handler);
       process.off('SIGTERM', handler);
