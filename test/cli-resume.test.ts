@@ -136,9 +136,17 @@ describe('checkpoints and resume (command)', function () {
     expect(run.stderr.trim().split('\n')).to.have.length(1);
     expect(run.stderr).to.match(/non-finite loss or gradient at stage 1 \(all\), epoch 1, step \d+ of 15 .*; the last good checkpoint is .*full_fine_tune-step-\d+\.onnx/);
     expect(existsSync(join(out, 'full_fine_tune.onnx'))).to.equal(false);
-    const skipping = await cli(['full-finetune', ...files, '--optimizer', 'sgd', '--lr', '1e6', '--epochs', '2', '--on-nonfinite', 'skip-batch', '--out', join(tmp, 'skip')], tmp);
-    expect(skipping.code, skipping.stderr).to.equal(0);
-    expect(JSON.parse(readFileSync(join(tmp, 'skip', 'full_fine_tune.json'), 'utf8')).skipped_batches).to.be.greaterThan(0);
+    const skip = ['full-finetune', ...files, '--optimizer', 'sgd', '--lr', '1e6', '--epochs', '2', '--on-nonfinite', 'skip-batch', '--json'];
+    const tooMany = await cli([...skip, '--out', join(tmp, 'skip-limit')], tmp);
+    expect(tooMany.code).to.equal(1);
+    expect(tooMany.stderr).to.match(/^onnx-finetune: full_fine_tune: skipped (\d+) of 30 batches for a non-finite loss or gradient, more than --max-skipped 0\.1; nothing was exported \(lower the learning rate, or raise --max-skipped\)\n$/);
+    expect(existsSync(join(tmp, 'skip-limit', 'full_fine_tune.onnx'))).to.equal(false);
+    const allowed = await cli([...skip, '--max-skipped', '1', '--out', join(tmp, 'skip')], tmp);
+    expect(allowed.code, allowed.stderr).to.equal(0);
+    const record = JSON.parse(allowed.stdout);
+    expect(record.skipped_batches).to.be.greaterThan(3);
+    expect(record).to.have.property('test_loss');
+    expect(JSON.parse(readFileSync(join(tmp, 'skip', 'full_fine_tune.json'), 'utf8')).skipped_batches).to.equal(record.skipped_batches);
   });
 
   it('a second run on the same --out is refused while the first is running', async () => {

@@ -15,7 +15,7 @@ const LOSS_NAMES = Object.keys(LOSSES) as LossName[];
 const NONFINITE = ['stop', 'skip-batch'] as const;
 
 /** What a number option accepts. */
-type NumberKind = 'rate' | 'count' | 'nonnegative' | 'seed';
+type NumberKind = 'rate' | 'count' | 'nonnegative' | 'seed' | 'fraction';
 
 interface NumberOption extends Options {
   kind: NumberKind;
@@ -48,6 +48,7 @@ export const COMMON_OPTIONS = {
   overwrite: { type: 'boolean', default: false, describe: "let --out replace an earlier run's results and checkpoints in that folder" } as Options,
   batchnorm: string(`BatchNorm statistics: frozen (running, PyTorch eval()), train (batch, running ones updated, PyTorch train()), auto (train where the layer's scale or bias trains in the stage) [choices: ${BATCH_NORM_MODES.join(', ')}]`, { default: 'auto' }),
   'on-nonfinite': string(`what a NaN/infinite loss or gradient does [choices: ${NONFINITE.join(', ')}]`, { default: 'stop' }),
+  'max-skipped': number('fraction', 'with --on-nonfinite skip-batch, the largest share of batches a run may skip and still succeed', 0.1),
   json: { type: 'boolean', default: false, describe: 'print one JSON object on stdout instead of the summary; no progress bar' } as Options,
 } satisfies Record<string, Options>;
 
@@ -89,6 +90,7 @@ const KIND_RULES: Record<NumberKind, { ok(v: number): boolean; want: string }> =
   count: { ok: (v) => Number.isSafeInteger(v) && v >= 1, want: 'a positive whole number' },
   nonnegative: { ok: (v) => v >= 0 && Number.isFinite(v), want: 'a number >= 0' },
   seed: { ok: (v) => Number.isInteger(v) && v >= 0 && v <= 0xffffffff, want: 'a whole number from 0 to 4294967295' },
+  fraction: { ok: (v) => v >= 0 && v <= 1, want: 'a number from 0 to 1' },
 };
 
 /** The value of a number option, checked: `--lr: 'abc' is not a number`, `--epochs must be a positive whole number, got 0`. */

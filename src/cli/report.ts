@@ -6,23 +6,27 @@ import type { Plan, StrategyKey } from '../train/strategies.js';
 export interface RunRecord {
   strategy: StrategyKey;
   accuracy: number;
+  test_loss: number;
   epoch_losses: number[];
   /** Path of the trained .onnx file. */
   model: string;
   steps: number;
+  /** Batches skipped for a non-finite loss or gradient (--on-nonfinite skip-batch). */
+  skipped_batches: number;
   seconds: number;
 }
 
 export function runRecord(result: TrainResult, modelPath: string): RunRecord {
-  return { strategy: result.strategy, accuracy: result.accuracy, epoch_losses: result.epochLosses, model: modelPath, steps: result.steps, seconds: round(result.seconds, 3) };
+  return {
+    strategy: result.strategy, accuracy: result.accuracy, test_loss: result.testLoss, epoch_losses: result.epochLosses, model: modelPath, steps: result.steps,
+    skipped_batches: result.skippedBatches, seconds: round(result.seconds, 3),
+  };
 }
 
 /** The <strategy>.json file: the record plus everything needed to rerun it. */
 export function reportJson(record: RunRecord, result: TrainResult, plan: Plan, settings: object, sources: object, version: string) {
   return {
     ...record,
-    test_loss: result.testLoss,
-    skipped_batches: result.skippedBatches,
     plan: plan.stages.map((s) => ({ stage: s.name, epochs: s.epochs, groups: s.groups })),
     settings,
     data: sources,

@@ -91,6 +91,12 @@ function reportSettings(config: TrainConfig) {
   };
 }
 
+/** A run that skipped more than --max-skipped of its batches did not really train: it fails, exporting nothing. */
+function checkSkipped(result: TrainResult, maxShare: number): void {
+  if (result.skippedBatches <= maxShare * result.steps) return;
+  throw new UserError(`${result.strategy}: skipped ${result.skippedBatches} of ${result.steps} batches for a non-finite loss or gradient, more than --max-skipped ${maxShare}; nothing was exported (lower the learning rate, or raise --max-skipped)`);
+}
+
 export interface CommandIo {
   stdout: NodeJS.WritableStream;
   /** Whether to draw progress bars on stderr. */
@@ -161,6 +167,7 @@ export async function runCommand(command: CommandKey, argv: Argv, io: CommandIo)
     if (resumeDir !== undefined && resumes.every((r) => r === undefined)) throw new UserError(`--resume ${resumeDir}: no checkpoints of this command there`);
     resumes.forEach((snapshot, i) => snapshot && checkResume(inputs.model, plans[i], inputs.data.train, config, snapshot));
     results = await trainRuns(runs, resumes, inputs, config, { dir: claimed.dir, checkpoints, lock: claimed.lock, keep, progress: io.progress && !json });
+    for (const r of results) checkSkipped(r, common('max-skipped'));
     records = results.map((r) => runRecord(r, modelFile(target, r.strategy)));
     writeOutputs(target, results.map((r, i) => ({ key: r.strategy, model: withDataMetadata(r.model, inputs.data.train), report: reportJson(records[i], r, plans[i], reportSettings(config), inputs.sources, VERSION) })),
       { lock: claimed.lock, replaced: overwrite ? earlierResults(target) : [] });
