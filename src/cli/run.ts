@@ -14,6 +14,7 @@ import { defaultThreads } from '../runtime/session.js';
 import { parameterCount } from '../model/describe.js';
 import { exporterNamesWarning } from '../model/parameter-roles.js';
 import { withDataMetadata } from '../export/data-metadata.js';
+import { probabilityOutputWarning } from '../model/output-activation.js';
 import { COMMON_OPTIONS, STRATEGY_OPTIONS, readBatchNorm, readDevice, readLoss, readNumber, readOnNonFinite, readOptimizer, readString, type Argv } from './options.js';
 import { checkModelRuns, loadInputs, type Inputs } from './inputs.js';
 import { earlierResults, outputFolder, modelFile, writeOutputs, type OutputFolder } from './outputs.js';
@@ -143,8 +144,9 @@ export async function runCommand(command: CommandKey, argv: Argv, io: CommandIo)
   for (const plan of plans) checkPlan(inputs.model, plan, config);
   const runs = plans.map((plan) => ({ plan, identity: runIdentity(plan, config, inputs) }));
 
-  const warning = exporterNamesWarning(inputs.model, inputs.sources.model);
-  if (warning) process.stderr.write(`warning: ${warning}\n`);
+  for (const warning of [exporterNamesWarning(inputs.model, inputs.sources.model), probabilityOutputWarning(inputs.model, inputs.sources.model)]) {
+    if (warning) process.stderr.write(`warning: ${warning}\n`);
+  }
   // Everything in the folder is read under its lock: another run cannot prune a checkpoint in between.
   const claimed = claimFolder(folder);
   if (claimed.note) process.stderr.write(`onnx-finetune: ${claimed.note}\n`);
