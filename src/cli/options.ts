@@ -71,9 +71,17 @@ export const STRATEGY_OPTIONS = {
     lr: number('rate', 'learning rate of every parameter', NOTEBOOK_DEFAULTS.full_fine_tune.lr),
     epochs: number('count', 'epochs', NOTEBOOK_DEFAULTS.full_fine_tune.epochs),
   },
-  // compare runs the three strategies at their defaults; which layers to unfreeze depends on the model, though.
-  compare: { unfreeze },
+  // compare runs the three strategies at their defaults, each adjustable with its prefix (--probe-lr, --full-epochs).
+  compare: { unfreeze } as Record<string, Options | NumberOption>,
 } satisfies Record<string, Record<string, Options>>;
+
+/** compare's prefix for each strategy's own options: --probe-lr, --partial-head-epochs, --full-epochs, ... */
+export const COMPARE_PREFIXES = { linear_probe: 'probe', partial_unfreeze: 'partial', full_fine_tune: 'full' } as const;
+for (const [key, prefix] of Object.entries(COMPARE_PREFIXES) as [keyof typeof COMPARE_PREFIXES, string][]) {
+  for (const [name, option] of Object.entries(STRATEGY_OPTIONS[key])) {
+    if ('kind' in option) STRATEGY_OPTIONS.compare[`${prefix}-${name}`] = { ...option, describe: `${key}: ${option.describe}` };
+  }
+}
 
 /** yargs's Options without our `kind` (yargs would reject an unknown key in strict typing only). */
 export function yargsOptions(options: Record<string, Options | NumberOption>): Record<string, Options> {

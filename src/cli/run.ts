@@ -8,14 +8,14 @@ import { checkPlan, checkResume, DEFAULT_TRAIN_CONFIG, type TrainConfig, type Tr
 import { claimFolder } from './run-folder.js';
 import { RunCheckpoints } from './checkpoint-files.js';
 import { resumePoint, runIdentity, trainRuns } from './train-runs.js';
-import { fullFineTune, linearProbe, NOTEBOOK_DEFAULTS, partialUnfreeze, STRATEGIES, type Plan, type StrategyKey } from '../train/strategies.js';
+import { fullFineTune, linearProbe, partialUnfreeze, STRATEGIES, type Plan, type StrategyKey } from '../train/strategies.js';
 import { UserError } from '../errors.js';
 import { defaultThreads } from '../runtime/session.js';
 import { parameterCount } from '../model/describe.js';
 import { exporterNamesWarning } from '../model/parameter-roles.js';
 import { withDataMetadata } from '../export/data-metadata.js';
 import { probabilityOutputWarning } from '../model/output-activation.js';
-import { COMMON_OPTIONS, STRATEGY_OPTIONS, readBatchNorm, readDevice, readLoss, readNumber, readOnNonFinite, readOptimizer, readString, type Argv } from './options.js';
+import { COMMON_OPTIONS, COMPARE_PREFIXES, STRATEGY_OPTIONS, readBatchNorm, readDevice, readLoss, readNumber, readOnNonFinite, readOptimizer, readString, type Argv } from './options.js';
 import { checkModelRuns, loadInputs, type Inputs } from './inputs.js';
 import { earlierResults, outputFolder, modelFile, writeOutputs, type OutputFolder } from './outputs.js';
 import { statusLine } from './progress.js';
@@ -49,11 +49,13 @@ function plansFor(command: CommandKey, argv: Argv): { plans: Plan[]; globs: Reco
       return { plans: [fullFineTune({ lr: num('lr'), epochs: num('epochs') })], globs: {} };
     case 'compare': {
       const unfreeze = readString(argv, 'unfreeze')!;
+      const of = (key: keyof typeof COMPARE_PREFIXES) => (name: string) => num(`${COMPARE_PREFIXES[key]}-${name}`);
+      const [probe, partial, full] = [of('linear_probe'), of('partial_unfreeze'), of('full_fine_tune')];
       return {
         plans: [
-          linearProbe({ ...NOTEBOOK_DEFAULTS.linear_probe, head }),
-          partialUnfreeze({ ...NOTEBOOK_DEFAULTS.partial_unfreeze, unfreeze, head }),
-          fullFineTune(NOTEBOOK_DEFAULTS.full_fine_tune),
+          linearProbe({ lr: probe('lr'), epochs: probe('epochs'), head }),
+          partialUnfreeze({ headLr: partial('head-lr'), headEpochs: partial('head-epochs'), unfreeze, backboneLr: partial('backbone-lr'), epochs: partial('epochs'), head }),
+          fullFineTune({ lr: full('lr'), epochs: full('epochs') }),
         ],
         globs: { head, unfreeze },
       };
