@@ -14,6 +14,7 @@ import { defaultThreads } from '../runtime/session.js';
 import { parameterCount } from '../model/describe.js';
 import { exporterNamesWarning } from '../model/parameter-roles.js';
 import { withDataMetadata } from '../export/data-metadata.js';
+import { withProvenance } from '../export/provenance.js';
 import { probabilityOutputWarning } from '../model/output-activation.js';
 import { COMMON_OPTIONS, COMPARE_PREFIXES, STRATEGY_OPTIONS, readBatchNorm, readDevice, readLoss, readNumber, readOnNonFinite, readOptimizer, readString, type Argv } from './options.js';
 import { checkModelRuns, loadInputs, type Inputs } from './inputs.js';
@@ -92,6 +93,13 @@ function reportSettings(config: TrainConfig) {
     shuffle: config.shuffle, seed: config.seed, device: config.device, threads: config.threads, on_nonfinite: config.onNonFinite,
     batch_norm: config.batchNorm,
   };
+}
+
+/** The label the data's reader took: --label, else y, else (a CSV without y) the last column. */
+function labelName(argv: Argv, inputs: Inputs): string | undefined {
+  if (inputs.builtIn) return undefined;
+  const columns = inputs.data.train.columns;
+  return readString(argv, 'label') ?? (columns && !columns.includes('y') ? columns[columns.length - 1] : 'y');
 }
 
 /** A run that skipped more than --max-skipped of its batches did not really train: it fails, exporting nothing. */
@@ -173,7 +181,8 @@ export async function runCommand(command: CommandKey, argv: Argv, io: CommandIo)
     results = await trainRuns(runs, resumes, inputs, config, { dir: claimed.dir, checkpoints, lock: claimed.lock, keep, progress: io.progress && !json });
     for (const r of results) checkSkipped(r, common('max-skipped'));
     records = results.map((r) => runRecord(r, modelFile(target, r.strategy)));
-    writeOutputs(target, results.map((r, i) => ({ key: r.strategy, model: withDataMetadata(r.model, inputs.data.train), report: reportJson(records[i], r, plans[i], reportSettings(config), inputs.sources, VERSION) })),
+    const exported = (r: TrainResult, i: number) => withProvenance(withDataMetadata(r.model, inputs.data.train), { version: VERSION, plan: plans[i], label: labelName(argv, inputs) });
+    writeOutputs(target, results.map((r, i) => ({ key: r.strategy, model: exported(r, i), report: reportJson(records[i], r, plans[i], reportSettings(config), inputs.sources, VERSION) })),
       { lock: claimed.lock, replaced: overwrite ? earlierResults(target) : [] });
     for (const plan of plans) checkpoints.drop(plan.strategy);
   } finally {
