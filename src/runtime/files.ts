@@ -194,3 +194,26 @@ export function removeRegularFile(path: string): void {
     if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw fileError(path, 'remove', e);
   }
 }
+
+/**
+ * A regular file's bytes in chunks, read in one pass (a data file may be far larger than memory). Each chunk
+ * is a view into one reused buffer: valid until the next one is asked for, so a caller copies what it keeps.
+ */
+export function* regularFileChunks(path: string, what: string, chunkBytes = 1 << 20): Generator<Uint8Array, void, undefined> {
+  const { fd } = openRegularFile(path, what);
+  const buffer = new Uint8Array(chunkBytes);
+  try {
+    for (;;) {
+      let n: number;
+      try {
+        n = readSync(fd, buffer, 0, chunkBytes, null);
+      } catch (e) {
+        throw fileError(path, `read ${what}`, e);
+      }
+      if (n === 0) return;
+      yield buffer.subarray(0, n);
+    }
+  } finally {
+    closeSync(fd);
+  }
+}
