@@ -29,7 +29,7 @@ export function forEachLine(path: string, what: string, limit: number, onLine: (
     }
     onLine(text, line);
   };
-  for (let chunk of regularFileChunks(path, what)) {
+  for (let chunk of regularFileChunks(path, what).chunks) {
     if (first) {
       first = false;
       if (chunk[0] === 0xef && chunk[1] === 0xbb && chunk[2] === 0xbf) chunk = chunk.subarray(3);
