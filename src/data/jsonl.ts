@@ -78,7 +78,7 @@ function labelValue(value: unknown, at: string): number {
 }
 
 /** Every element a number of the input's type: float32 within its range, integers whole and within theirs. */
-function castInto(out: InputStore, values: unknown[], type: InputType, at: string): void {
+export function castInto(out: InputStore, values: unknown[], type: InputType, at: string): void {
   const range = INT_RANGE[type];
   for (let k = 0; k < values.length; k++) {
     const v = values[k];
@@ -106,7 +106,7 @@ function describe(value: unknown): string {
  * Example shapes with the unknown dimensions filled in from the data. A named dimension ('sequence') has one
  * size in the whole file, across inputs, as in ONNX; an unnamed one, one size per input.
  */
-class ExampleShapes {
+export class ExampleShapes {
   private readonly sizes = new Map<string, { size: number; from: string }>();
   private readonly resolved = new Map<string, number[]>();
 
