@@ -11,7 +11,8 @@ import type { ModelProto, NodeProto } from '../src/onnx/proto.js';
 import { attachLinearHead } from '../src/model/attach-head.js';
 import { buildMlpBackbone } from '../src/model/seed-backbone.js';
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { closeSync, mkdtempSync, openSync, rmSync, writeSync } from 'node:fs';
+import { readCsvDataset } from '../src/data/csv.js';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -58,6 +59,8 @@ interface GeneratedInput {
 }
 
 const json = process.argv.includes('--json');
+const CSV_ROWS = 2_000_000;
+const CSV_LOAD = `CSV load, ${CSV_ROWS.toLocaleString('en-US')} rows × 10 features (streamed)`;
 const REPEATS = 15;
 const COMPARE_REPEATS = 5;
 const FLOOR = 'ONNX Runtime floor (a chain of Adds on [64, 32])';
@@ -185,7 +188,10 @@ const workloads: Workload[] = [
 
 // Each workload runs in a child process of its own, so its peak RSS is its own.
 const workloadArg = process.argv.indexOf('--workload');
-if (process.argv.includes('--floor')) {
+const csvLoadArg = process.argv.indexOf('--csv-load');
+if (csvLoadArg >= 0) {
+  console.log(JSON.stringify(loadCsv(process.argv[csvLoadArg + 1])));
+} else if (process.argv.includes('--floor')) {
   console.log(JSON.stringify(await onnxRuntimeFloor()));
 } else if (workloadArg >= 0) {
   const w = workloads[Number(process.argv[workloadArg + 1])];
@@ -195,6 +201,7 @@ if (process.argv.includes('--floor')) {
   if (!json) console.log(`onnx-finetune bench — node ${process.version}, ${process.platform}/${process.arch}, median of ${REPEATS} timed runs of ~${TARGET_REPEAT_MS} ms after warm-up\n`);
   for (const [i, w] of workloads.entries()) report(runChild(['--workload', String(i)], w.name));
   report(measureCompare());
+  report(measureCsvLoad());
   report(runChild(['--floor'], FLOOR));
 }
 
@@ -227,6 +234,47 @@ function measureCompare(): Result {
   }
   samples.sort((a, b) => a - b);
   return { workload: name, median_us: samples[Math.floor(samples.length / 2)], min_us: samples[0], max_us: samples[samples.length - 1], peak_rss_mb: peakKb / 1024 };
+}
+
+/** A CSV file like a user's: 10 features printed as float32 values, a 0/1 label; written in 1 MiB pieces. */
+function writeBenchCsv(path: string): void {
+  const fd = openSync(path, 'w');
+  const rng = new Rng(11);
+  let text = `${Array.from({ length: 10 }, (_, c) => `x${c}`).join(',')},y\n`;
+  for (let r = 0; r < CSV_ROWS; r++) {
+    for (let c = 0; c < 10; c++) text += `${Math.fround(rng.next() * 4 - 2)},`;
+    text += rng.next() < 0.5 ? '0\n' : '1\n';
+    if (text.length > 1 << 20) {
+      writeSync(fd, text);
+      text = '';
+    }
+  }
+  writeSync(fd, text);
+  closeSync(fd);
+}
+
+/** Loading the generated CSV file in a child process of its own: rows/s and the child's peak RSS, median of 3. */
+function measureCsvLoad(): Result {
+  const dir = mkdtempSync(join(tmpdir(), 'onnx-finetune-bench-csv-'));
+  try {
+    const path = join(dir, 'rows.csv');
+    writeBenchCsv(path);
+    const runs = Array.from({ length: 3 }, () => runChild(['--csv-load', path], CSV_LOAD));
+    const failed = runs.find((r) => r.error !== undefined);
+    if (failed) return failed;
+    runs.sort((a, b) => a.median_us! - b.median_us!);
+    const times = runs.map((r) => r.median_us!);
+    return { ...runs[1], min_us: times[0], max_us: times[2], peak_rss_mb: Math.max(...runs.map((r) => r.peak_rss_mb!)) };
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+function loadCsv(path: string): Result {
+  const t0 = process.hrtime.bigint();
+  const data = readCsvDataset(path);
+  const us = Number(process.hrtime.bigint() - t0) / 1e3;
+  return { workload: CSV_LOAD, median_us: us, min_us: us, max_us: us, samples_per_s: (data.count * 1e6) / us, peak_rss_mb: process.resourceUsage().maxRSS / 1024, note: 'samples/s = rows/s' };
 }
 
 /**

@@ -53,8 +53,8 @@ export function loadInputs(argv: Argv, seed: number): Inputs {
   const logitCount = countLogits(summary, modelPath);
   const label = readString(argv, 'label');
   const data = {
-    train: readDataset(files.train!, summary.inputs, { label }),
-    test: readDataset(files.test!, summary.inputs, { label }),
+    train: readDataset(files.train!, summary.inputs, { label, labels: readString(argv, 'train-labels') }),
+    test: readDataset(files.test!, summary.inputs, { label, labels: readString(argv, 'test-labels') }),
   };
   if (data.train.columns && data.test.columns && data.train.columns.join(',') !== data.test.columns.join(',')) {
     throw new UserError(`${files.test}: columns (${data.test.columns!.join(', ')}) differ from ${files.train}'s (${data.train.columns!.join(', ')})`);

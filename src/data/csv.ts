@@ -1,11 +1,12 @@
-// CSV files with a header: every column but the label is a feature. Parsing is csv-parse's (quoting,
-// line endings, BOM); this module checks that every cell is a finite number and names the first that is not.
-import { readTextFile } from '../runtime/files.js';
-import type { parse as Parse } from 'csv-parse/sync';
-import { requirePackage } from '../require.js';
+// CSV files with a header: every column but the label is a feature. The file is scanned in one streaming pass
+// (csv-scan.ts: quoting, line endings, BOM) straight into typed arrays; this module checks that every cell is
+// a finite number and names the first that is not.
+import { regularFileChunks } from '../runtime/files.js';
 import { excerpt, UserError } from '../errors.js';
 import { parseDecimal } from '../decimal.js';
 import { singleInputDataset, TEXT_DATA_LIMITS, type Dataset } from './dataset.js';
+import { CsvScanner, decimalFromBytes, type CsvSink } from './csv-scan.js';
+import { float32Store, float64Store, int32Store } from './store.js';
 
 export interface CsvOptions {
   /** Label column; default 'y', else the last column. */
@@ -17,45 +18,120 @@ export interface CsvOptions {
 }
 
 export function readCsvDataset(path: string, options: CsvOptions = {}): Dataset {
-  const text = readTextFile(path, 'CSV file', { limit: TEXT_DATA_LIMITS.fileBytes });
-  const parse: typeof Parse = requirePackage('csv-parse/sync').parse; // its CommonJS build: one file, loaded when needed
-  let rows: string[][];
-  let lines: number[];
-  try {
-    const records = parse(text, {
-      bom: true, skip_empty_lines: true, trim: true, relax_column_count: true, record_delimiter: ['\r\n', '\n', '\r'], info: true, max_record_size: TEXT_DATA_LIMITS.lineChars,
-    }) as unknown as { record: string[]; info: { lines: number } }[];
-    rows = records.map((r) => r.record);
-    lines = records.map((r) => r.info.lines); // the file's own line numbers, blank lines counted
-  } catch (e) {
-    throw new UserError(`${path}: not a valid CSV file (${(e as Error).message})`);
+  const table = new NumericTable(path, options);
+  const scanner = new CsvScanner(path, table, TEXT_DATA_LIMITS.lineChars);
+  const file = regularFileChunks(path, 'CSV file');
+  let first = true;
+  for (const chunk of file.chunks) {
+    scanner.feed(chunk);
+    // After the first chunk, room for the whole file at its rows' width so far: no copy at the end.
+    if (first) table.reserve(chunk.length, file.size);
+    first = false;
   }
-  if (rows.length === 0) throw new UserError(`${path}: empty CSV file (no header)`);
-  const header = rows[0];
-  if (rows.length === 1) throw new UserError(`${path}: no data rows after the header`);
-  const labelIndex = labelColumn(header, options.label, path);
-  const featureCount = header.length - 1;
-  if (featureCount < 1) throw new UserError(`${path}: needs at least one feature column besides the label ${excerpt(header[labelIndex])}`);
-  const featureShape = options.featureShape ?? [featureCount];
-  const perRow = featureShape.reduce((a, b) => a * b, 1);
-  if (perRow !== featureCount) {
-    throw new UserError(`${path}: ${featureCount} feature columns, but the model's input takes ${perRow} values per example (shape [${featureShape}])`);
+  scanner.end();
+  return table.finish();
+}
+
+/**
+ * The records of a CSV file as they are scanned: the header's names, then each row's cells parsed straight
+ * from the bytes into typed stores (features float32, labels float64, file lines), checked as they come.
+ */
+class NumericTable implements CsvSink {
+  private header: string[] | undefined;
+  private labelIndex = -1;
+  private featureShape: number[] = [];
+  private row = new Float64Array(0);
+  private cells = 0;
+  private line = 0;
+  /** The first bad cell of the current row: reported after the row's column count, which comes first. */
+  private problem: (() => never) | undefined;
+  private readonly features = float32Store();
+  private readonly labels = float64Store();
+  private readonly lines = int32Store();
+  private readonly names: string[] = [];
+
+  constructor(private readonly path: string, private readonly options: CsvOptions) {}
+
+  beginRecord(line: number): void {
+    this.cells = 0;
+    this.line = line;
+    this.problem = undefined;
   }
-  const count = rows.length - 1;
-  const features = new Float32Array(count * featureCount);
-  const labels = new Float64Array(count);
-  for (let r = 1; r < rows.length; r++) {
-    const row = rows[r];
-    const line = lines[r];
-    if (row.length !== header.length) throw new UserError(`${path}: line ${line} has ${row.length} columns, the header has ${header.length}`);
-    let f = (r - 1) * featureCount;
-    for (let c = 0; c < row.length; c++) {
-      const value = parseCell(row[c], path, line, header[c]);
-      if (c === labelIndex) labels[r - 1] = value;
-      else features[f++] = value;
+
+  cell(bytes: Uint8Array, start: number, end: number): void {
+    if (!this.header) {
+      this.names.push(Buffer.from(bytes.buffer, bytes.byteOffset + start, end - start).toString('utf8'));
+      return;
+    }
+    const c = this.cells++;
+    if (c >= this.row.length) return;
+    const value = decimalFromBytes(bytes, start, end);
+    if (Number.isFinite(Math.fround(value))) this.row[c] = value;
+    else if (!this.problem) {
+      const text = Buffer.from(bytes.buffer, bytes.byteOffset + start, end - start).toString('utf8');
+      this.problem = () => parseCell(text, this.path, this.line, this.header![c]) as never;
     }
   }
-  return { ...singleInputDataset(path, options.input ?? 'x', featureShape, features, labels), lines: Int32Array.from(lines.slice(1)), columns: header };
+
+  quotedCell(text: string): void {
+    if (!this.header) {
+      this.names.push(text);
+      return;
+    }
+    const c = this.cells++;
+    if (c >= this.row.length) return;
+    const value = parseDecimal(text);
+    if (Number.isFinite(Math.fround(value))) this.row[c] = value;
+    else this.problem ??= () => parseCell(text, this.path, this.line, this.header![c]) as never;
+  }
+
+  endRecord(): void {
+    if (!this.header) return this.takeHeader();
+    const width = this.row.length;
+    if (this.cells !== width) throw new UserError(`${this.path}: line ${this.line} has ${this.cells} columns, the header has ${width}`);
+    this.problem?.();
+    const row = this.row;
+    for (let c = 0; c < width; c++) {
+      if (c === this.labelIndex) this.labels.push(row[c]);
+      else this.features.push(row[c]);
+    }
+    this.lines.push(this.line);
+  }
+
+  /** Room for the rows of `total` bytes, from the rows in the first `sample` bytes (and 3% more). */
+  reserve(sample: number, total: number): void {
+    const rows = this.labels.length;
+    if (rows < 100 || total <= sample) return;
+    const expected = Math.ceil((rows * total * 1.03) / sample);
+    this.labels.reserve(expected);
+    this.lines.reserve(expected);
+    this.features.reserve(expected * (this.row.length - 1));
+  }
+
+  finish(): Dataset {
+    const { path } = this;
+    if (!this.header) throw new UserError(`${path}: empty CSV file (no header)`);
+    if (this.labels.length === 0) throw new UserError(`${path}: no data rows after the header`);
+    const dataset = singleInputDataset(path, this.options.input ?? 'x', this.featureShape, this.features.finish(), this.labels.finish());
+    return { ...dataset, lines: this.lines.finish(), columns: this.header };
+  }
+
+  private takeHeader(): void {
+    const header = this.names.splice(0);
+    const { path, options } = this;
+    const labelIndex = labelColumn(header, options.label, path);
+    const featureCount = header.length - 1;
+    if (featureCount < 1) throw new UserError(`${path}: needs at least one feature column besides the label ${excerpt(header[labelIndex])}`);
+    const featureShape = options.featureShape ?? [featureCount];
+    const perRow = featureShape.reduce((a, b) => a * b, 1);
+    if (perRow !== featureCount) {
+      throw new UserError(`${path}: ${featureCount} feature columns, but the model's input takes ${perRow} values per example (shape [${featureShape}])`);
+    }
+    this.header = header;
+    this.labelIndex = labelIndex;
+    this.featureShape = featureShape;
+    this.row = new Float64Array(header.length);
+  }
 }
 
 function labelColumn(header: string[], label: string | undefined, path: string): number {

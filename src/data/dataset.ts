@@ -86,5 +86,5 @@ export function inputsFor(data: Dataset, names: readonly string[]): Record<strin
   return Object.fromEntries(names.map((n) => [n, data.inputs[n]]));
 }
 
-/** CSV and JSONL files are read whole, as one string (V8 caps those at 512 MiB); a record can be large (an image's pixels) but not unbounded. */
-export const TEXT_DATA_LIMITS = { fileBytes: 256 * 2 ** 20, lineChars: 16 * 2 ** 20 };
+/** CSV and JSONL files are streamed, any size; a record can be large (an image's pixels) but not unbounded: it is held whole while it is read. */
+export const TEXT_DATA_LIMITS = { lineChars: 16 * 2 ** 20 };

@@ -3,8 +3,9 @@
 // and cast to its type; a dimension of unknown size takes its length from the data, the same on every line.
 import type { Dim } from '../onnx/builder.js';
 import { excerpt, UserError } from '../errors.js';
-import { readTextFile } from '../runtime/files.js';
-import { exampleSize, TEXT_DATA_LIMITS, type DataInput, type Dataset, type InputType, type InputValues } from './dataset.js';
+import { exampleSize, TEXT_DATA_LIMITS, type Dataset, type InputType } from './dataset.js';
+import { forEachLine } from './lines.js';
+import { float64Store, inputStore, int32Store, type InputStore } from './store.js';
 
 export interface JsonlInput {
   name: string;
@@ -28,40 +29,36 @@ const INT_RANGE: Record<InputType, { min: number; max: number; name: string } | 
 };
 
 export function readJsonlDataset(path: string, options: JsonlOptions): Dataset {
-  const text = readTextFile(path, 'JSONL file', { limit: TEXT_DATA_LIMITS.fileBytes });
   const label = options.label ?? 'y';
   const expected = new Set([...options.inputs.map((i) => i.name), label]);
   if (expected.size !== options.inputs.length + 1) throw new UserError(`${path}: the label key '${label}' is also the name of a model input; choose another with --label`);
-  const allLines = text.replace(/^\ufeff/, '').split(/\r\n|\n|\r/);
-  const lines: number[] = [];
-  allLines.forEach((l, i) => { if (l.trim() !== '') lines.push(i + 1); });
-  if (lines.length === 0) throw new UserError(`${path}: no examples (the file is empty)`);
-  const count = lines.length;
   const shapes = new ExampleShapes(path, options.inputs);
-  const columns = new Map<string, { input: JsonlInput; data?: DataInput }>(options.inputs.map((input) => [input.name, { input }]));
-  const labels = new Float64Array(count);
-  for (let r = 0; r < count; r++) {
-    const line = lines[r];
+  const columns = new Map<string, { input: JsonlInput; shape?: number[]; store: InputStore }>(options.inputs.map((input) => [input.name, { input, store: inputStore(input.type) }]));
+  const labels = float64Store();
+  const lines = int32Store();
+  forEachLine(path, 'JSONL file', TEXT_DATA_LIMITS.lineChars, (text, line) => {
+    if (text.trim() === '') return;
     const where = `${path}: line ${line}`;
-    if (allLines[line - 1].length > TEXT_DATA_LIMITS.lineChars) throw new UserError(`${where}: ${allLines[line - 1].length} characters, more than the ${TEXT_DATA_LIMITS.lineChars} a line may have`);
-    const record = parseLine(allLines[line - 1], where);
+    const record = parseLine(text, where);
     for (const key of Object.keys(record)) {
       if (!expected.has(key)) throw new UserError(`${where}, key ${excerpt(key)}: not an input of the model (${options.inputs.map((i) => `'${i.name}'`).join(', ')}) nor the label '${label}'`);
     }
     for (const name of expected) if (!Object.hasOwn(record, name)) throw new UserError(`${where}: no key '${name}' (${name === label ? 'the label; choose another key with --label' : 'an input of the model'})`);
-    labels[r] = labelValue(record[label], `${where}, key '${label}'`);
+    const y = labelValue(record[label], `${where}, key '${label}'`);
     for (const column of columns.values()) {
       const values = record[column.input.name];
       const at = `${where}, key '${column.input.name}'`;
       if (!Array.isArray(values)) throw new UserError(`${at}: ${describe(values)}, not an array of numbers`);
       if (values.some(Array.isArray)) throw new UserError(`${at}: nested arrays; give the example's values as one flat array, row-major`);
-      const shape = shapes.resolve(column.input, values.length, at);
-      column.data ??= { shape, values: makeValues(column.input.type, count * exampleSize({ shape })) };
-      castInto(column.data.values, r * values.length, values, column.input.type, at);
+      column.shape = shapes.resolve(column.input, values.length, at);
+      castInto(column.store, values, column.input.type, at);
     }
-  }
-  const inputs = Object.fromEntries([...columns].map(([name, c]) => [name, c.data!]));
-  return { source: path, count, inputs, labels, lines: Int32Array.from(lines) };
+    labels.push(y);
+    lines.push(line);
+  });
+  if (lines.length === 0) throw new UserError(`${path}: no examples (the file is empty)`);
+  const inputs = Object.fromEntries([...columns].map(([name, c]) => [name, { shape: c.shape!, values: c.store.finish() }]));
+  return { source: path, count: lines.length, inputs, labels: labels.finish(), lines: lines.finish() };
 }
 
 function parseLine(text: string, where: string): Record<string, unknown> {
@@ -80,12 +77,8 @@ function labelValue(value: unknown, at: string): number {
   return value;
 }
 
-function makeValues(type: InputType, length: number): InputValues {
-  return type === 'float32' ? new Float32Array(length) : type === 'int64' ? new BigInt64Array(length) : new Int32Array(length);
-}
-
 /** Every element a number of the input's type: float32 within its range, integers whole and within theirs. */
-function castInto(out: InputValues, offset: number, values: unknown[], type: InputType, at: string): void {
+export function castInto(out: InputStore, values: unknown[], type: InputType, at: string): void {
   const range = INT_RANGE[type];
   for (let k = 0; k < values.length; k++) {
     const v = values[k];
@@ -96,9 +89,8 @@ function castInto(out: InputValues, offset: number, values: unknown[], type: Inp
     } else if (!Number.isFinite(Math.fround(v))) {
       throw new UserError(`${at}: element ${k} is ${v}, beyond float32's range`);
     }
-    if (out instanceof BigInt64Array) out[offset + k] = BigInt(v);
-    else out[offset + k] = v;
   }
+  for (let k = 0; k < values.length; k++) out.push(values[k] as number);
 }
 
 /** A JSON value in a few characters, for messages. */
@@ -114,7 +106,7 @@ function describe(value: unknown): string {
  * Example shapes with the unknown dimensions filled in from the data. A named dimension ('sequence') has one
  * size in the whole file, across inputs, as in ONNX; an unnamed one, one size per input.
  */
-class ExampleShapes {
+export class ExampleShapes {
   private readonly sizes = new Map<string, { size: number; from: string }>();
   private readonly resolved = new Map<string, number[]>();
 

@@ -194,3 +194,30 @@ export function removeRegularFile(path: string): void {
     if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw fileError(path, 'remove', e);
   }
 }
+
+/**
+ * A regular file's size, and its bytes in chunks, read in one pass (a data file may be far larger than
+ * memory). Each chunk is a view into one reused buffer, valid until the next one is asked for: a caller
+ * copies what it keeps. The file is closed when the chunks run out or the caller stops early.
+ */
+export function regularFileChunks(path: string, what: string, chunkBytes = 1 << 20): { size: number; chunks: Generator<Uint8Array, void, undefined> } {
+  const { fd, size } = openRegularFile(path, what);
+  function* chunks(): Generator<Uint8Array, void, undefined> {
+    const buffer = new Uint8Array(chunkBytes);
+    try {
+      for (;;) {
+        let n: number;
+        try {
+          n = readSync(fd, buffer, 0, chunkBytes, null);
+        } catch (e) {
+          throw fileError(path, `read ${what}`, e);
+        }
+        if (n === 0) return;
+        yield buffer.subarray(0, n);
+      }
+    } finally {
+      closeSync(fd);
+    }
+  }
+  return { size, chunks: chunks() };
+}
