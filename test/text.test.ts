@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { DataType } from '../src/onnx/builder.js';
 import { loadModel } from '../src/onnx/io.js';
 import { describeModel, type DataInputInfo } from '../src/model/describe.js';
-import { textDatasetFromRows, type TextRows, type TextPreprocessing } from '../src/data/text.js';
+import { readTextDataset, textDatasetFromRows, type TextRows, type TextPreprocessing } from '../src/data/text.js';
 import { readDataMetadata } from '../src/export/data-metadata.js';
 import { createSession, ort } from '../src/runtime/session.js';
 import { countCorrect } from '../src/train/evaluate.js';
@@ -155,6 +155,14 @@ describe('text with a tokenizer.json', function () {
       const gpt2 = await cli(['linear-probe', '--model', fixturePath('torch-arch/gpt2', 'model.onnx'), '--head', 'score.*', '--tokenizer', 'bpe.json', '--max-length', '16',
         '--train', 'train.csv', '--test', 'test.csv', '--epochs', '1', '--out', 'gpt2'], tmp);
       expect(gpt2.code, gpt2.stderr).to.equal(0);
+    });
+
+    it('new text without labels (what predict reads): label null, labels NaN', () => {
+      const path = file('new.jsonl', '{"text": "The movie was GOOD!"}\n{"text": ""}\n');
+      const d = readTextDataset(path, BERT_INPUTS, { tokenizerJson: JSON.stringify(wordPieceTokenizer()), maxLength: 8, label: null });
+      expect(rowsOfInput(d.inputs.input_ids.values, 8)).to.deep.equal([[2, 5, 6, 7, 8, 13, 3, 0], [2, 3, 0, 0, 0, 0, 0, 0]]);
+      expect([...d.labels]).to.deep.equal([NaN, NaN]);
+      expect([...d.lines!]).to.deep.equal([1, 2]);
     });
 
     describe('bad input: one line naming the file, exit 1', () => {

@@ -38,8 +38,11 @@ export const MAX_DEFAULT_LENGTH = 512;
 const ROLES = { input_ids: 'ids', attention_mask: 'mask', token_type_ids: 'types' } as const;
 type Role = (typeof ROLES)[keyof typeof ROLES];
 
+/** Which column or key holds the label: a name, undefined for the default ('y', else 'label'), null for none (new text to predict; labels are NaN). */
+type LabelChoice = { label?: string | null };
+
 /** A text file (.jsonl, else CSV) tokenized for the model's inputs. */
-export function readTextDataset(path: string, inputs: readonly DataInputInfo[], options: TextOptions & { label?: string }): Dataset {
+export function readTextDataset(path: string, inputs: readonly DataInputInfo[], options: TextOptions & LabelChoice): Dataset {
   const rows = extname(path).toLowerCase() === '.jsonl' ? readJsonlTexts(path, options) : readCsvTexts(path, options);
   return textDatasetFromRows(path, rows, inputs, options);
 }
@@ -170,7 +173,7 @@ function grow(ids: Int32Array<ArrayBuffer>, needed: number): Int32Array<ArrayBuf
 }
 
 /** CSV with a header: the text column and the label column; other columns are ignored. */
-function readCsvTexts(path: string, options: TextOptions & { label?: string }): TextRows {
+function readCsvTexts(path: string, options: TextOptions & LabelChoice): TextRows {
   const text = readTextFile(path, 'CSV file', { limit: TEXT_DATA_LIMITS.fileBytes });
   const parse: typeof Parse = requirePackage('csv-parse/sync').parse;
   let records: { record: string[]; info: { lines: number } }[];
@@ -186,9 +189,9 @@ function readCsvTexts(path: string, options: TextOptions & { label?: string }): 
   const column = options.column ?? 'text';
   const textIndex = header.indexOf(column);
   if (textIndex < 0) throw new UserError(`${path}: no text column ${excerpt(column)} (columns: ${columnList(header)}); choose one with --text-column`);
-  const labelName = labelKey(options.label, (k) => header.includes(k), path, `columns: ${columnList(header)}`);
-  const labelIndex = header.indexOf(labelName);
-  if (labelIndex === textIndex) throw new UserError(`${path}: the label column ${excerpt(labelName)} is also the text column; choose another with --label or --text-column`);
+  const labelName = options.label === null ? null : labelKey(options.label, (k) => header.includes(k), path, `columns: ${columnList(header)}`);
+  const labelIndex = labelName === null ? -1 : header.indexOf(labelName);
+  if (labelName !== null && labelIndex === textIndex) throw new UserError(`${path}: the label column ${excerpt(labelName)} is also the text column; choose another with --label or --text-column`);
   const count = records.length - 1;
   if (count === 0) throw new UserError(`${path}: no data rows after the header`);
   const labels = new Float64Array(count), lines = new Int32Array(count);
@@ -198,16 +201,20 @@ function readCsvTexts(path: string, options: TextOptions & { label?: string }): 
     lines[r] = info.lines;
     if (record.length !== header.length) throw new UserError(`${path}: line ${info.lines} has ${record.length} columns, the header has ${header.length}`);
     texts[r] = record[textIndex];
+    if (labelIndex < 0) {
+      labels[r] = NaN;
+      continue;
+    }
     const cell = record[labelIndex].trim();
     const value = parseDecimal(cell);
-    if (!Number.isFinite(value)) throw new UserError(`${path}: line ${info.lines}, column ${excerpt(labelName)}: label ${cell === '' ? 'empty' : excerpt(cell)}, not a number`);
+    if (!Number.isFinite(value)) throw new UserError(`${path}: line ${info.lines}, column ${excerpt(labelName!)}: label ${cell === '' ? 'empty' : excerpt(cell)}, not a number`);
     labels[r] = value;
   }
   return { count, text: (i) => texts[i], labels, lines, columns: header };
 }
 
 /** JSON Lines: one object per line with the text key (a string) and the label key (a number); other keys are ignored. */
-function readJsonlTexts(path: string, options: TextOptions & { label?: string }): TextRows {
+function readJsonlTexts(path: string, options: TextOptions & LabelChoice): TextRows {
   const content = readTextFile(path, 'JSONL file', { limit: TEXT_DATA_LIMITS.fileBytes });
   const allLines = content.replace(/^\ufeff/, '').split(/\r\n|\n|\r/);
   const lineNumbers: number[] = [];
@@ -217,7 +224,7 @@ function readJsonlTexts(path: string, options: TextOptions & { label?: string })
   const column = options.column ?? 'text';
   const labels = new Float64Array(count), lines = Int32Array.from(lineNumbers);
   const texts: string[] = new Array(count);
-  let label: string | undefined;
+  let label: string | null | undefined = options.label === null ? null : undefined;
   for (let r = 0; r < count; r++) {
     const where = `${path}: line ${lines[r]}`;
     const line = allLines[lines[r] - 1];
@@ -230,12 +237,16 @@ function readJsonlTexts(path: string, options: TextOptions & { label?: string })
     }
     if (typeof record !== 'object' || record === null || Array.isArray(record)) throw new UserError(`${where}: ${describe(record)}, not a JSON object`);
     const fields = record as Record<string, unknown>;
-    label ??= labelKey(options.label, (k) => Object.hasOwn(fields, k), where, `keys: ${columnList(Object.keys(fields))}`);
+    if (label === undefined) label = labelKey(options.label ?? undefined, (k) => Object.hasOwn(fields, k), where, `keys: ${columnList(Object.keys(fields))}`);
     if (!Object.hasOwn(fields, column)) throw new UserError(`${where}: no text key ${excerpt(column)} (keys: ${columnList(Object.keys(fields))}); choose one with --text-column`);
     if (typeof fields[column] !== 'string') throw new UserError(`${where}, key ${excerpt(column)}: ${describe(fields[column])}, not a string of text`);
+    texts[r] = fields[column] as string;
+    if (label === null) {
+      labels[r] = NaN;
+      continue;
+    }
     if (!Object.hasOwn(fields, label)) throw new UserError(`${where}: no label key ${excerpt(label)}`);
     if (typeof fields[label] !== 'number') throw new UserError(`${where}, key ${excerpt(label)}: label ${describe(fields[label])}, not a number`);
-    texts[r] = fields[column] as string;
     labels[r] = fields[label] as number;
   }
   return { count, text: (i) => texts[i], labels, lines };

@@ -50,8 +50,8 @@ export function loadTokenizer(json: string, source: string): TextTokenizer {
   } catch (e) {
     throw new UserError(`${source}: not a tokenizer.json that @huggingface/tokenizers reads (${(e as Error).message.split('\n')[0].slice(0, 200)})`);
   }
-  const vocabulary = tokenizer.get_vocab(true);
-  const vocabularySize = Math.max(-1, ...vocabulary.values()) + 1;
+  let vocabularySize = 0; // a loop, not Math.max(...ids): vocabularies of 250,000 tokens overflow an argument list
+  for (const id of tokenizer.get_vocab(true).values()) vocabularySize = Math.max(vocabularySize, id + 1);
   const idOf = (token: string, role: string) => {
     const id = tokenizer.token_to_id(token);
     if (id === undefined) throw new UserError(`${source}: the ${role} ${excerpt(token)} is not in the tokenizer's vocabulary`);
