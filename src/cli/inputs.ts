@@ -7,11 +7,14 @@ import { checkInputTypes, describeModel, type ModelSummary } from '../model/desc
 import { attachLinearHead } from '../model/attach-head.js';
 import { DEFAULT_BACKBONE_PATH } from '../model/seed-backbone.js';
 import { readDataset } from '../data/read.js';
+import { checkDataInputs } from '../data/check-inputs.js';
+import type { TextOptions, TextPreprocessing } from '../data/text.js';
+import { readTextFile } from '../runtime/files.js';
 import { notebookTask, streamSeed, STREAMS } from '../data/synthetic.js';
 import type { Dataset } from '../data/dataset.js';
 import { Rng } from '../train/rng.js';
 import { UserError } from '../errors.js';
-import { exampleSize, inputType } from '../data/dataset.js';
+import { exampleSize, inputType, TEXT_DATA_LIMITS } from '../data/dataset.js';
 import { checkDevice, createSession, ort, type Device } from '../runtime/session.js';
 import { COMMON_OPTIONS, readNumber, readString, type Argv } from './options.js';
 
@@ -30,6 +33,7 @@ export interface Inputs {
 }
 
 const FILE_OPTIONS = ['model', 'train', 'test'] as const;
+const TEXT_OPTIONS = ['text-column', 'max-length'] as const;
 
 export function loadInputs(argv: Argv, seed: number): Inputs {
   const files = Object.fromEntries(FILE_OPTIONS.map((name) => [name, readString(argv, name)])) as Record<(typeof FILE_OPTIONS)[number], string | undefined>;
@@ -52,10 +56,13 @@ export function loadInputs(argv: Argv, seed: number): Inputs {
   checkInputTypes(summary, modelPath);
   const logitCount = countLogits(summary, modelPath);
   const label = readString(argv, 'label');
-  const data = {
-    train: readDataset(files.train!, summary.inputs, { label, labels: readString(argv, 'train-labels') }),
-    test: readDataset(files.test!, summary.inputs, { label, labels: readString(argv, 'test-labels') }),
-  };
+  const text = readTextOptions(argv);
+  const train = readDataset(files.train!, summary.inputs, { label, text, labels: readString(argv, 'train-labels') });
+  // The test file is tokenized to the training file's length (which may have come from its longest text).
+  const testText = text && { ...text, maxLength: (train.preprocessing as TextPreprocessing).maxLength };
+  const data = { train, test: readDataset(files.test!, summary.inputs, { label, text: testText, labels: readString(argv, 'test-labels') }) };
+  // Before the model first runs on them (checkModelRuns): a token id past the embedding table is named here, not by ONNX Runtime.
+  for (const d of [data.train, data.test]) checkDataInputs(d, summary.inputs);
   if (data.train.columns && data.test.columns && data.train.columns.join(',') !== data.test.columns.join(',')) {
     throw new UserError(`${files.test}: columns (${data.test.columns!.join(', ')}) differ from ${files.train}'s (${data.train.columns!.join(', ')})`);
   }
@@ -66,8 +73,22 @@ export function loadInputs(argv: Argv, seed: number): Inputs {
   };
 }
 
+/** --tokenizer's file read (whole: it goes into the exported model's metadata), with --text-column and --max-length. */
+function readTextOptions(argv: Argv): TextOptions | undefined {
+  const path = readString(argv, 'tokenizer');
+  if (path === undefined) {
+    const stray = TEXT_OPTIONS.find((name) => argv[name] !== undefined);
+    if (stray) throw new UserError(`--${stray} goes with --tokenizer (the text's tokenizer.json)`);
+    return undefined;
+  }
+  const tokenizerJson = readTextFile(path, 'tokenizer file', { limit: TEXT_DATA_LIMITS.fileBytes });
+  const maxLength = argv['max-length'] === undefined ? undefined : readNumber(argv, 'max-length', COMMON_OPTIONS);
+  return { tokenizerJson, tokenizerSource: path, column: readString(argv, 'text-column'), maxLength };
+}
+
 function builtInDefault(argv: Argv, seed: number): Inputs {
   if (argv.label !== undefined) throw new UserError('--label names a column of the --train/--test CSV files; the built-in default has none');
+  if (argv.tokenizer !== undefined || TEXT_OPTIONS.some((n) => argv[n] !== undefined)) throw new UserError('--tokenizer (with --text-column, --max-length) tokenizes the text of --train and --test for --model; the built-in default has no text');
   const backbone = loadModel(DEFAULT_BACKBONE_PATH);
   // One head for every strategy, from the seed alone, so that a comparison starts all three from the same weights.
   const model = attachLinearHead(backbone, 1, new Rng(streamSeed(seed, STREAMS.head)), DEFAULT_BACKBONE_PATH);

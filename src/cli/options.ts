@@ -35,6 +35,9 @@ export const COMMON_OPTIONS = {
   // Data formats: .npy features take their labels from a second .npy file.
   'train-labels': string('labels of .npy --train features: an .npy array of shape (n,)'),
   'test-labels': string('labels of .npy --test features: an .npy array of shape (n,)'),
+  tokenizer: string("Hugging Face tokenizer.json: --train and --test hold text (a CSV column or JSONL key, see --text-column), tokenized into the model's input_ids, attention_mask and token_type_ids"),
+  'text-column': string('with --tokenizer: the CSV column or JSONL key holding the text [default: text]'),
+  'max-length': number('count', "with --tokenizer: tokens per example, truncated or padded [default: the model's sequence length if fixed, else the tokenizer's truncation length, else the longest training example, at most 512]"),
   head: string("glob over parameter names selecting the head's parameters", { default: DEFAULT_HEAD }),
   'batch-size': number('count', 'training batch size', DEFAULT_TRAIN_CONFIG.batchSize),
   shuffle: { type: 'boolean', default: DEFAULT_TRAIN_CONFIG.shuffle, describe: 'shuffle the training rows every epoch (--no-shuffle: file order)' } as Options,

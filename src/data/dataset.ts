@@ -86,5 +86,9 @@ export function inputsFor(data: Dataset, names: readonly string[]): Record<strin
   return Object.fromEntries(names.map((n) => [n, data.inputs[n]]));
 }
 
-/** CSV and JSONL files are streamed, any size; a record can be large (an image's pixels) but not unbounded: it is held whole while it is read. */
-export const TEXT_DATA_LIMITS = { lineChars: 16 * 2 ** 20 };
+/**
+ * CSV and JSONL files of numbers are streamed, any size; a record can be large (an image's pixels) but not
+ * unbounded: it is held whole while it is read. Files read whole (text to tokenize, a tokenizer.json) stop at
+ * 256 MiB: one string, which V8 caps at 512 MiB.
+ */
+export const TEXT_DATA_LIMITS = { lineChars: 16 * 2 ** 20, fileBytes: 256 * 2 ** 20 };

@@ -1,6 +1,7 @@
 // A data file for a model's data inputs, its format chosen by extension: .jsonl (any inputs), .npz (an array
 // per input), .parquet (a column per input, or per feature), .npy (one input, its labels in a second .npy),
-// else CSV (one float input, its feature columns reshaped to the input's fixed shape).
+// else CSV (one float input, its feature columns reshaped to the input's fixed shape). With a tokenizer, a CSV
+// or JSONL file holds text instead.
 import { extname } from 'node:path';
 import type { DataInputInfo } from '../model/describe.js';
 import { DataType } from '../onnx/builder.js';
@@ -11,6 +12,7 @@ import { readJsonlDataset, type JsonlInput } from './jsonl.js';
 import { readParquetDataset } from './parquet.js';
 import { npyCount, npyExampleShape, npyLabels, npyValues, readNpyFile, type NpyArray } from './npy.js';
 import { readNpzArrays } from './npz.js';
+import { readTextDataset, type TextOptions } from './text.js';
 import { INPUT_TYPES, type Dataset } from './dataset.js';
 
 /** What the readers of the several formats need besides the path; each format reads its own part. */
@@ -19,6 +21,8 @@ export interface DataOptions {
   label?: string;
   /** .npy features: the .npy file of their labels (--train-labels, --test-labels). */
   labels?: string;
+  /** Text tokenized for the model (a CSV column or JSONL key): see text.ts. */
+  text?: TextOptions;
 }
 
 export function readDataset(path: string, inputs: readonly DataInputInfo[], options: DataOptions = {}): Dataset {
@@ -26,6 +30,7 @@ export function readDataset(path: string, inputs: readonly DataInputInfo[], opti
   if (options.labels !== undefined && format !== '.npy') {
     throw new UserError(`${path}: a separate labels file goes with .npy features only; a ${format || 'CSV'} file holds its own labels`);
   }
+  if (options.text) return readTextDataset(path, inputs, { ...options.text, label: options.label });
   const typed = (): JsonlInput[] => inputs.map((i) => ({ name: i.name, type: INPUT_TYPES[i.elemType]!.type, shape: i.shape?.slice(1) ?? null }));
   if (format === '.jsonl') return readJsonlDataset(path, { inputs: typed(), label: options.label });
   if (format === '.npy') return readNpyDataset(path, inputs, options);

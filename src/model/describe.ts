@@ -7,6 +7,7 @@ import { MIN_OPSET } from '../autodiff/emit.js';
 import { UserError } from '../errors.js';
 import { INPUT_TYPES } from '../data/dataset.js';
 import { findParameters } from './parameter-roles.js';
+import { embeddingTable, type EmbeddingTable } from './embedding-tables.js';
 
 /** A graph input that is not an initializer: what the data feeds. */
 export interface DataInputInfo {
@@ -14,6 +15,8 @@ export interface DataInputInfo {
   /** ONNX element type (DataType). */
   elemType: number;
   shape: Shape;
+  /** The embedding table an integer input indexes (token ids), where a Gather reads one: ids must be below its rows. */
+  embedding?: EmbeddingTable;
 }
 
 export interface ModelSummary {
@@ -45,7 +48,11 @@ export function describeModel(model: ModelProto, source = 'model'): ModelSummary
   const { parameters, exporterNamed } = findParameters(graph);
   return {
     opset,
-    inputs: dataInputs.map((i) => ({ name: i.name, elemType: i.type?.tensorType?.elemType ?? 0, shape: valueInfoShape(i)?.shape ?? null })),
+    inputs: dataInputs.map((i) => {
+      const elemType = i.type?.tensorType?.elemType ?? 0;
+      const embedding = elemType === DataType.INT64 || elemType === DataType.INT32 ? embeddingTable(graph, i.name) : undefined;
+      return { name: i.name, elemType, shape: valueInfoShape(i)?.shape ?? null, ...(embedding && { embedding }) };
+    }),
     logits: graph.output[0].name,
     logitsShape: valueInfoShape(graph.output[0])?.shape ?? null,
     parameters: parameters.map((t) => ({ name: t.name, dims: tensorDims(t) })),
