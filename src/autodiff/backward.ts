@@ -101,7 +101,7 @@ function withoutPassThroughs(nodes: NodeProto[], results: Set<string>): NodeProt
 }
 
 /** Tensors reachable forward from wrt and backward from the seeds, float-typed. */
-function tensorsOnGradientPath(order: NodeProto[], wrt: string[], seeds: string[], isFloat: (t: string) => boolean): Set<string> {
+export function tensorsOnGradientPath(order: NodeProto[], wrt: string[], seeds: string[], isFloat: (t: string) => boolean): Set<string> {
   const fromWrt = new Set(wrt);
   for (const node of order) {
     if (node.input.some((i) => fromWrt.has(i))) for (const o of node.output) if (o && isFloat(o)) fromWrt.add(o);

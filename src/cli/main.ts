@@ -7,6 +7,7 @@ import { UserError } from '../errors.js';
 import { fileError, isSystemError } from '../runtime/files.js';
 import { COMMON_OPTIONS, STRATEGY_OPTIONS, yargsOptions } from './options.js';
 import { COMMANDS, VERSION, runCommand, type CommandKey } from './run.js';
+import { INSPECT_COMMAND, withInspectCommand } from './inspect.js';
 
 const DESCRIPTIONS: Record<CommandKey, string> = {
   linear_probe: 'train the head only; the backbone stays frozen',
@@ -20,7 +21,7 @@ const EXIT_USER = 1;
 const EXIT_BUG = 70;
 
 export async function main(args: string[]): Promise<number> {
-  const known = Object.values(COMMANDS);
+  const known = [...Object.values(COMMANDS), INSPECT_COMMAND];
   let cli: Yargs = yargs(args)
     .scriptName('onnx-finetune')
     .usage('$0 <command> [options]\n\nFine-tune an ONNX model on ONNX Runtime: linear probe, partial unfreeze or full fine-tune.\nWith no --model/--train/--test, runs the built-in default (the seed notebook\'s task).')
@@ -44,6 +45,8 @@ export async function main(args: string[]): Promise<number> {
       await runCommand(key, argv as Record<string, unknown>, { stdout: process.stdout, progress: process.stderr.isTTY === true });
     });
   }
+  // inspect: reads a model, trains nothing (src/cli/inspect.ts).
+  cli = withInspectCommand(cli, process.stdout);
   try {
     await cli.parseAsync();
     return 0;
