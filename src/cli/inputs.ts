@@ -20,9 +20,10 @@ export interface Inputs {
   summary: ModelSummary;
   /** Number of logits: 1 is a binary head (BCE), more are classes (cross-entropy). */
   logitCount: number;
-  data: { train: Dataset; test: Dataset };
+  /** validation: evaluated after every epoch (--val, --val-split: see validation-data.ts). */
+  data: { train: Dataset; test: Dataset; validation?: Dataset };
   /** Where model and data came from, for the summary and the report. */
-  sources: { model: string; train: string; test: string };
+  sources: { model: string; train: string; test: string; validation?: string };
   /** The same, as the summary's opening lines. */
   description: string[];
   /** The built-in default: our own model and data, known to run. */

@@ -15,7 +15,7 @@ const LOSS_NAMES = Object.keys(LOSSES) as LossName[];
 const NONFINITE = ['stop', 'skip-batch'] as const;
 
 /** What a number option accepts. */
-type NumberKind = 'rate' | 'count' | 'nonnegative' | 'seed';
+type NumberKind = 'rate' | 'count' | 'nonnegative' | 'seed' | 'fraction';
 
 interface NumberOption extends Options {
   kind: NumberKind;
@@ -49,6 +49,14 @@ export const COMMON_OPTIONS = {
   batchnorm: string(`BatchNorm statistics: frozen (running, PyTorch eval()), train (batch, running ones updated, PyTorch train()), auto (train where the layer's scale or bias trains in the stage) [choices: ${BATCH_NORM_MODES.join(', ')}]`, { default: 'auto' }),
   'on-nonfinite': string(`what a NaN/infinite loss or gradient does [choices: ${NONFINITE.join(', ')}]`, { default: 'stop' }),
   json: { type: 'boolean', default: false, describe: 'print one JSON object on stdout instead of the summary; no progress bar' } as Options,
+  // Validation (issue 13, item 5)
+  val: string('validation data, same columns or keys as --train: evaluated after every epoch'),
+  'val-split': number('fraction', 'hold out this share of --train as validation data, evaluated after every epoch (seeded by --seed; stratified by class unless --loss mse)'),
+} satisfies Record<string, Options>;
+
+/** The predict command's own options; --model, --label, --out, --overwrite, --batch-size, --device, --threads and --json are the common ones. */
+export const PREDICT_OPTIONS = {
+  data: string('data to predict on: a file (or folder) in any format training reads'),
 } satisfies Record<string, Options>;
 
 const P = NOTEBOOK_DEFAULTS.partial_unfreeze;
@@ -89,6 +97,7 @@ const KIND_RULES: Record<NumberKind, { ok(v: number): boolean; want: string }> =
   count: { ok: (v) => Number.isSafeInteger(v) && v >= 1, want: 'a positive whole number' },
   nonnegative: { ok: (v) => v >= 0 && Number.isFinite(v), want: 'a number >= 0' },
   seed: { ok: (v) => Number.isInteger(v) && v >= 0 && v <= 0xffffffff, want: 'a whole number from 0 to 4294967295' },
+  fraction: { ok: (v) => v > 0 && v < 1, want: 'a fraction between 0 and 1 (exclusive)' },
 };
 
 /** The value of a number option, checked: `--lr: 'abc' is not a number`, `--epochs must be a positive whole number, got 0`. */

@@ -1,6 +1,7 @@
 // What a command prints and the <strategy>.json report it writes.
-import type { TrainResult } from '../train/trainer.js';
+import type { EpochValidation, TrainResult } from '../train/trainer.js';
 import type { Plan, StrategyKey } from '../train/strategies.js';
+import { isClassification, type Metrics, type Task } from '../train/metrics.js';
 
 /** The record --json prints for one strategy. */
 export interface RunRecord {
@@ -11,10 +12,19 @@ export interface RunRecord {
   model: string;
   steps: number;
   seconds: number;
+  /** What the metrics measure: binary, multiclass or regression. */
+  task: Task;
+  /** The test set's metrics in full. */
+  test_metrics: Metrics;
+  /** Per epoch, where the run has a validation set (--val, --val-split). */
+  validation?: EpochValidation[];
 }
 
-export function runRecord(result: TrainResult, modelPath: string): RunRecord {
-  return { strategy: result.strategy, accuracy: result.accuracy, epoch_losses: result.epochLosses, model: modelPath, steps: result.steps, seconds: round(result.seconds, 3) };
+export function runRecord(result: TrainResult, modelPath: string, task: Task): RunRecord {
+  return {
+    strategy: result.strategy, accuracy: result.accuracy, epoch_losses: result.epochLosses, model: modelPath, steps: result.steps, seconds: round(result.seconds, 3),
+    task, test_metrics: result.testMetrics, ...(result.validation.length > 0 ? { validation: result.validation } : {}),
+  };
 }
 
 /** The <strategy>.json file: the record plus everything needed to rerun it. */
@@ -38,9 +48,22 @@ export function humanSummary(records: RunRecord[], results: TrainResult[], dir: 
     lines.push(`${r.strategy.padEnd(width)}  ${r.accuracy.toFixed(4).padStart(8)}  ${results[i].testLoss.toFixed(4).padStart(9)}  ${String(r.steps).padStart(5)}  ${r.seconds.toFixed(2).padStart(7)}`);
   });
   for (const r of records) lines.push(`  ${r.strategy} epoch losses: ${r.epoch_losses.map((l) => l.toFixed(4)).join(' ')}`);
+  for (const r of records) lines.push(`  ${r.strategy} test: ${shortMetrics(r.test_metrics)}`);
+  for (const r of records) {
+    if (!r.validation) continue;
+    lines.push(`  ${r.strategy} validation:`);
+    for (const v of r.validation) lines.push(`    epoch ${String(v.epoch).padStart(3)} (${v.stage})  loss ${v.loss.toFixed(4)}  ${shortMetrics(v)}`);
+  }
   results.forEach((r) => r.skippedBatches > 0 && lines.push(`  ${r.strategy}: skipped ${r.skippedBatches} of ${r.steps} batches for a non-finite loss or gradient`));
   lines.push(`wrote ${records.map((r) => r.strategy).join(', ')} (.onnx + .safetensors + .json) to ${dir}`);
   return lines.join('\n') + '\n';
+}
+
+/** A line's worth of metrics: the per-class figures and the confusion matrix are in the .json report. */
+export function shortMetrics(m: Metrics): string {
+  const f = (x: number | null | undefined) => (x === null || x === undefined ? '-' : x.toFixed(4));
+  if (!isClassification(m)) return `MAE ${f(m.mae)}  RMSE ${f(m.rmse)}  R² ${f(m.r2)}`;
+  return `accuracy ${f(m.accuracy)}  macro-F1 ${f(m.macro_f1)}${m.roc_auc !== undefined ? `  ROC-AUC ${f(m.roc_auc)}` : ''}`;
 }
 
 /** The seed notebook's closing line: {'linear_probe': 0.627, 'partial_unfreeze': 0.783, 'full_fine_tune': 0.883}. */

@@ -16,6 +16,8 @@ import { exporterNamesWarning } from '../model/parameter-roles.js';
 import { withDataMetadata } from '../export/data-metadata.js';
 import { COMMON_OPTIONS, STRATEGY_OPTIONS, readBatchNorm, readDevice, readLoss, readNumber, readOnNonFinite, readOptimizer, readString, type Argv } from './options.js';
 import { checkModelRuns, loadInputs, type Inputs } from './inputs.js';
+import { withValidation } from './validation-data.js';
+import { taskFor } from '../train/metrics.js';
 import { earlierResults, outputFolder, modelFile, writeOutputs, type OutputFolder } from './outputs.js';
 import { humanSummary, notebookDict, reportJson, runRecord, type RunRecord } from './report.js';
 
@@ -120,15 +122,20 @@ export async function runCommand(command: CommandKey, argv: Argv, io: CommandIo)
   const folder = outputFolder(resumeDir ?? out, command);
   const checkpointEvery = argv['checkpoint-every'] === undefined ? undefined : common('checkpoint-every');
   const keep = common('keep-checkpoints');
-  const inputs = loadInputs(argv, settings.seed);
-  await checkModelRuns(inputs, settings.device);
-  checkPlans(plans, globs, inputs);
+  const loaded = loadInputs(argv, settings.seed);
+  await checkModelRuns(loaded, settings.device);
+  checkPlans(plans, globs, loaded);
   const config: TrainConfig = {
-    ...DEFAULT_TRAIN_CONFIG, ...settings, threads: threads ?? defaultThreads(parameterCount(inputs.summary.parameters)),
-    loss: chooseLoss(readLoss(argv), inputs.logitCount), onNonFinite: readOnNonFinite(argv), snapshotEvery: checkpointEvery,
+    ...DEFAULT_TRAIN_CONFIG, ...settings, threads: threads ?? defaultThreads(parameterCount(loaded.summary.parameters)),
+    loss: chooseLoss(readLoss(argv), loaded.logitCount), onNonFinite: readOnNonFinite(argv), snapshotEvery: checkpointEvery,
   };
-  for (const plan of plans) checkPlan(inputs.model, plan, config);
-  const runs = plans.map((plan) => ({ plan, identity: runIdentity(plan, config, inputs) }));
+  for (const plan of plans) checkPlan(loaded.model, plan, config);
+  const { inputs, identity: validation } = withValidation(argv, loaded, settings.seed, config.loss);
+  // A resume validates on the same data: the validation set is one of the run's settings.
+  const runs = plans.map((plan) => {
+    const identity = runIdentity(plan, config, inputs);
+    return { plan, identity: validation ? { ...identity, settings: { ...identity.settings, validation } } : identity };
+  });
 
   const warning = exporterNamesWarning(inputs.model, inputs.sources.model);
   if (warning) process.stderr.write(`warning: ${warning}\n`);
@@ -152,10 +159,10 @@ export async function runCommand(command: CommandKey, argv: Argv, io: CommandIo)
     for (const { plan } of runs) checkpoints.adopt(plan.strategy);
     const resumes = resumeDir === undefined ? [] : runs.map(({ identity }) => resumePoint(checkpoints, identity));
     if (resumeDir !== undefined && resumes.every((r) => r === undefined)) throw new UserError(`--resume ${resumeDir}: no checkpoints of this command there`);
-    resumes.forEach((snapshot, i) => snapshot && checkResume(inputs.model, plans[i], inputs.data.train, config, snapshot));
+    resumes.forEach((snapshot, i) => snapshot && checkResume(inputs.model, plans[i], inputs.data, config, snapshot));
     results = await trainRuns(runs, resumes, inputs, config, { dir: claimed.dir, checkpoints, lock: claimed.lock, keep, progress: io.progress && !json });
-    records = results.map((r) => runRecord(r, modelFile(target, r.strategy)));
-    writeOutputs(target, results.map((r, i) => ({ key: r.strategy, model: withDataMetadata(r.model, inputs.data.train), report: reportJson(records[i], r, plans[i], reportSettings(config), inputs.sources, VERSION) })),
+    records = results.map((r) => runRecord(r, modelFile(target, r.strategy), taskFor(config.loss.name)));
+    writeOutputs(target, results.map((r, i) => ({ key: r.strategy, model: withDataMetadata(r.model, inputs.data.train, taskFor(config.loss.name)), report: reportJson(records[i], r, plans[i], reportSettings(config), inputs.sources, VERSION) })),
       { lock: claimed.lock, replaced: overwrite ? earlierResults(target) : [] });
     for (const plan of plans) checkpoints.drop(plan.strategy);
   } finally {
