@@ -123,7 +123,7 @@ export async function checkModelRuns(inputs: Inputs, device: Device): Promise<vo
 }
 
 /** ONNX Runtime's message without its error-code prefix and C++ source locations. */
-function ortMessage(e: Error): string {
+export function ortMessage(e: Error): string {
   return e.message
     .split('\n')[0]
     .replace(/\[ONNXRuntimeError\]\s*:\s*\d+\s*:\s*[A-Z_]+\s*:\s*/g, '')

@@ -14,6 +14,8 @@ export interface CsvOptions {
   featureShape?: number[];
   /** The model input the feature columns feed; default 'x' (a one-input model takes them whatever its input's name). */
   input?: string;
+  /** false: the file need not have a label column (predict); one named `label` (default 'y'), if there, is left out. Labels are then NaN. */
+  labels?: boolean;
 }
 
 export function readCsvDataset(path: string, options: CsvOptions = {}): Dataset {
@@ -33,8 +35,8 @@ export function readCsvDataset(path: string, options: CsvOptions = {}): Dataset 
   if (rows.length === 0) throw new UserError(`${path}: empty CSV file (no header)`);
   const header = rows[0];
   if (rows.length === 1) throw new UserError(`${path}: no data rows after the header`);
-  const labelIndex = labelColumn(header, options.label, path);
-  const featureCount = header.length - 1;
+  const labelIndex = options.labels === false ? header.indexOf(options.label ?? 'y') : labelColumn(header, options.label, path);
+  const featureCount = header.length - (labelIndex >= 0 ? 1 : 0);
   if (featureCount < 1) throw new UserError(`${path}: needs at least one feature column besides the label ${excerpt(header[labelIndex])}`);
   const featureShape = options.featureShape ?? [featureCount];
   const perRow = featureShape.reduce((a, b) => a * b, 1);
@@ -43,7 +45,7 @@ export function readCsvDataset(path: string, options: CsvOptions = {}): Dataset 
   }
   const count = rows.length - 1;
   const features = new Float32Array(count * featureCount);
-  const labels = new Float64Array(count);
+  const labels = new Float64Array(count).fill(labelIndex >= 0 ? 0 : NaN);
   for (let r = 1; r < rows.length; r++) {
     const row = rows[r];
     const line = lines[r];

@@ -18,6 +18,8 @@ export interface JsonlOptions {
   inputs: JsonlInput[];
   /** Label key; default 'y'. */
   label?: string;
+  /** false: lines need not have the label key (predict); where one has it, it is ignored. Labels are then NaN. */
+  labels?: boolean;
 }
 
 const INT_RANGE: Record<InputType, { min: number; max: number; name: string } | undefined> = {
@@ -48,8 +50,8 @@ export function readJsonlDataset(path: string, options: JsonlOptions): Dataset {
     for (const key of Object.keys(record)) {
       if (!expected.has(key)) throw new UserError(`${where}, key ${excerpt(key)}: not an input of the model (${options.inputs.map((i) => `'${i.name}'`).join(', ')}) nor the label '${label}'`);
     }
-    for (const name of expected) if (!Object.hasOwn(record, name)) throw new UserError(`${where}: no key '${name}' (${name === label ? 'the label; choose another key with --label' : 'an input of the model'})`);
-    labels[r] = labelValue(record[label], `${where}, key '${label}'`);
+    for (const name of expected) if (!Object.hasOwn(record, name) && !(name === label && options.labels === false)) throw new UserError(`${where}: no key '${name}' (${name === label ? 'the label; choose another key with --label' : 'an input of the model'})`);
+    labels[r] = options.labels === false ? NaN : labelValue(record[label], `${where}, key '${label}'`);
     for (const column of columns.values()) {
       const values = record[column.input.name];
       const at = `${where}, key '${column.input.name}'`;
