@@ -1,5 +1,5 @@
 // What a command prints and the <strategy>.json report it writes.
-import type { EpochValidation, TrainResult } from '../train/trainer.js';
+import type { TrainResult } from '../train/trainer.js';
 import type { Plan, StrategyKey } from '../train/strategies.js';
 import { isClassification, type Metrics, type Task } from '../train/metrics.js';
 
@@ -12,25 +12,22 @@ export interface RunRecord {
   model: string;
   steps: number;
   seconds: number;
-  /** What the metrics measure: binary, multiclass or regression. */
-  task: Task;
-  /** The test set's metrics in full. */
-  test_metrics: Metrics;
-  /** Per epoch, where the run has a validation set (--val, --val-split). */
-  validation?: EpochValidation[];
 }
 
-export function runRecord(result: TrainResult, modelPath: string, task: Task): RunRecord {
-  return {
-    strategy: result.strategy, accuracy: result.accuracy, epoch_losses: result.epochLosses, model: modelPath, steps: result.steps, seconds: round(result.seconds, 3),
-    task, test_metrics: result.testMetrics, ...(result.validation.length > 0 ? { validation: result.validation } : {}),
-  };
+export function runRecord(result: TrainResult, modelPath: string): RunRecord {
+  return { strategy: result.strategy, accuracy: result.accuracy, epoch_losses: result.epochLosses, model: modelPath, steps: result.steps, seconds: round(result.seconds, 3) };
 }
 
-/** The <strategy>.json file: the record plus everything needed to rerun it. */
-export function reportJson(record: RunRecord, result: TrainResult, plan: Plan, settings: object, sources: object, version: string) {
+/**
+ * The <strategy>.json file: the record plus everything needed to rerun it, and the metrics in full: the task
+ * they measure, the test set's, and the validation set's per epoch (where the run has one).
+ */
+export function reportJson(record: RunRecord, result: TrainResult, plan: Plan, settings: object, sources: object, version: string, task: Task) {
   return {
     ...record,
+    task,
+    test_metrics: result.testMetrics,
+    ...(result.validation.length > 0 ? { validation: result.validation } : {}),
     test_loss: result.testLoss,
     skipped_batches: result.skippedBatches,
     plan: plan.stages.map((s) => ({ stage: s.name, epochs: s.epochs, groups: s.groups })),
@@ -48,9 +45,9 @@ export function humanSummary(records: RunRecord[], results: TrainResult[], dir: 
     lines.push(`${r.strategy.padEnd(width)}  ${r.accuracy.toFixed(4).padStart(8)}  ${results[i].testLoss.toFixed(4).padStart(9)}  ${String(r.steps).padStart(5)}  ${r.seconds.toFixed(2).padStart(7)}`);
   });
   for (const r of records) lines.push(`  ${r.strategy} epoch losses: ${r.epoch_losses.map((l) => l.toFixed(4)).join(' ')}`);
-  for (const r of records) lines.push(`  ${r.strategy} test: ${shortMetrics(r.test_metrics)}`);
-  for (const r of records) {
-    if (!r.validation) continue;
+  for (const r of results) lines.push(`  ${r.strategy} test: ${shortMetrics(r.testMetrics)}`);
+  for (const r of results) {
+    if (r.validation.length === 0) continue;
     lines.push(`  ${r.strategy} validation:`);
     for (const v of r.validation) lines.push(`    epoch ${String(v.epoch).padStart(3)} (${v.stage})  loss ${v.loss.toFixed(4)}  ${shortMetrics(v)}`);
   }

@@ -161,8 +161,8 @@ export async function runCommand(command: CommandKey, argv: Argv, io: CommandIo)
     if (resumeDir !== undefined && resumes.every((r) => r === undefined)) throw new UserError(`--resume ${resumeDir}: no checkpoints of this command there`);
     resumes.forEach((snapshot, i) => snapshot && checkResume(inputs.model, plans[i], inputs.data, config, snapshot));
     results = await trainRuns(runs, resumes, inputs, config, { dir: claimed.dir, checkpoints, lock: claimed.lock, keep, progress: io.progress && !json });
-    records = results.map((r) => runRecord(r, modelFile(target, r.strategy), taskFor(config.loss.name)));
-    writeOutputs(target, results.map((r, i) => ({ key: r.strategy, model: withDataMetadata(r.model, inputs.data.train, taskFor(config.loss.name)), report: reportJson(records[i], r, plans[i], reportSettings(config), inputs.sources, VERSION) })),
+    records = results.map((r) => runRecord(r, modelFile(target, r.strategy)));
+    writeOutputs(target, results.map((r, i) => ({ key: r.strategy, model: withDataMetadata(r.model, inputs.data.train, taskFor(config.loss.name)), report: reportJson(records[i], r, plans[i], reportSettings(config), inputs.sources, VERSION, taskFor(config.loss.name)) })),
       { lock: claimed.lock, replaced: overwrite ? earlierResults(target) : [] });
     for (const plan of plans) checkpoints.drop(plan.strategy);
   } finally {
