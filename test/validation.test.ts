@@ -2,10 +2,11 @@
 // summary, the report and --json; a run killed and resumed reports the same validation, bit for bit; the
 // split is seeded and stratified; bad options are one line each.
 import { expect } from 'chai';
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { cpSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { createHash } from 'node:crypto';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { loadModel } from '../src/onnx/io.js';
+import { decodeModel, encodeModel, loadModel } from '../src/onnx/io.js';
 import { readDataMetadata } from '../src/export/data-metadata.js';
 import { readCsvDataset } from '../src/data/csv.js';
 import { splitValidation } from '../src/data/split.js';
@@ -73,6 +74,43 @@ describe('validation (command)', function () {
       expect(report(out)).to.deep.equal(report(whole));
     });
   }
+
+  describe('forged validation results in a checkpoint are refused on --resume', () => {
+    const killed = join(tmp, 'forge-source');
+    before(async () => {
+      // killed after step 30: the newest checkpoint is step 28, stage 'unfrozen', two epochs validated
+      const run = await cli([...PARTIAL, '--out', killed], tmp, { ONNX_FINETUNE_FAULT: 'after-step:30' });
+      expect(run.signal).to.equal('SIGKILL');
+    });
+    for (const [label, message, edit] of [
+      ['an epoch left out', /field 'validation' holds 1 epoch results; the run has validated 2 epochs at this position$/, (v: any[]) => v.pop()],
+      ['an epoch renumbered', /field 'validation\[1\]\.epoch' is 3, not 2$/, (v: any[]) => (v[1].epoch = 3)],
+      ['another stage', /field 'validation\[0\]\.stage' is "unfrozen", not 'head' \(the stage of epoch 1\)$/, (v: any[]) => (v[0].stage = 'unfrozen')],
+      ['a loss as text', /field 'validation\[0\]\.loss' is "0\.5", not a number$/, (v: any[]) => (v[0].loss = '0.5')],
+      ['no accuracy', /field 'validation\[1\]\.mae' is missing, not a number$/, (v: any[]) => delete v[1].accuracy],
+    ] as const) {
+      it(label, async () => {
+        const out = join(tmp, `forged-${label.replace(/ /g, '-')}`);
+        cpSync(killed, out, { recursive: true });
+        const dir = join(out, 'checkpoints');
+        const file = join(dir, readdirSync(dir).sort().pop()!);
+        const model = decodeModel(readFileSync(file), file);
+        const entry = (key: string) => model.metadataProps.find((e) => e.key === key)!;
+        const state = JSON.parse(entry('onnx_finetune.state').value!);
+        edit(state.validation);
+        entry('onnx_finetune.state').value = JSON.stringify(state);
+        // sealed again as checkpoint.ts seals it: the checksum is no defence against an edit
+        const hash = createHash('sha256').update(entry('onnx_finetune.state').value!);
+        for (const t of model.graph.initializer) hash.update(t.name).update(t.rawData ?? new Uint8Array(0));
+        entry('onnx_finetune.checksum').value = hash.digest('hex');
+        writeFileSync(file, encodeModel(model));
+        const run = await cli([...PARTIAL, '--resume', out], tmp);
+        expect(run.code).to.equal(1);
+        expect(run.stderr.trim().split('\n')).to.have.length(1);
+        expect(run.stderr.trim()).to.match(message);
+      });
+    }
+  });
 
   it('a resume must validate on the same data', async () => {
     const out = join(tmp, 'other-split');
