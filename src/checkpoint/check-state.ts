@@ -19,6 +19,8 @@ export interface ResumedRun {
   parameters: ReadonlyMap<string, number>;
   /** The model's BatchNorm running statistics, name → element count. */
   buffers: ReadonlyMap<string, number>;
+  /** Whether the run evaluates a validation set after every epoch (default: no). */
+  validating?: boolean;
 }
 
 /** Throws a one-line UserError naming the snapshot's source and the first field that does not fit. */
@@ -51,6 +53,7 @@ export function checkSnapshot(s: RunSnapshot, run: ResumedRun): void {
   if (s.epochLosses.length !== completed) throw refuse('epochLosses', `holds ${s.epochLosses.length} epoch losses; the run has completed ${completed} epochs at this position`);
   const notLoss = s.epochLosses.findIndex((l) => typeof l !== 'number'); // NaN stands for an epoch whose every batch was skipped
   if (notLoss >= 0) throw refuse(`epochLosses[${notLoss}]`, `is ${show(s.epochLosses[notLoss])}, not a number`);
+  checkValidation(s.validation, run.validating === true ? completed : 0, plan, refuse);
   const skipped = inRange('skippedBatches', s.skippedBatches, 0, steps, 'a count of the run\'s steps');
   // The epoch's batches so far either added to the loss or were skipped.
   inRange('epochBatches', s.epochBatches, Math.max(0, batch - skipped), batch, `a count of this epoch's batches not skipped, with ${skipped} skipped in the run`);
@@ -68,6 +71,26 @@ export function checkSnapshot(s: RunSnapshot, run: ResumedRun): void {
 }
 
 type Refuse = (field: string, what: string) => UserError;
+
+/**
+ * One validation entry per completed epoch, numbered from 1 and naming the stage the epoch belongs to, with a
+ * loss. The entries' metrics only go into the report: their presence and type are checked, not their values.
+ */
+function checkValidation(validation: unknown, completed: number, plan: Plan, refuse: Refuse): void {
+  if (!Array.isArray(validation)) throw refuse('validation', `is ${show(validation)}, not an array`);
+  if (validation.length !== completed) throw refuse('validation', `holds ${validation.length} epoch results; the run has validated ${completed} epochs at this position`);
+  const stageOf = plan.stages.flatMap((stage) => new Array<string>(stage.epochs).fill(stage.name));
+  validation.forEach((entry: unknown, i) => {
+    const field = `validation[${i}]`;
+    if (typeof entry !== 'object' || entry === null || Array.isArray(entry)) throw refuse(field, `is ${show(entry)}, not an object`);
+    const e = entry as Record<string, unknown>;
+    if (e.epoch !== i + 1) throw refuse(`${field}.epoch`, `is ${show(e.epoch)}, not ${i + 1}`);
+    if (e.stage !== stageOf[i]) throw refuse(`${field}.stage`, `is ${show(e.stage)}, not '${stageOf[i]}' (the stage of epoch ${i + 1})`);
+    if (typeof e.loss !== 'number') throw refuse(`${field}.loss`, `is ${show(e.loss)}, not a number`);
+    const metric = 'accuracy' in e ? 'accuracy' : 'mae';
+    if (typeof e[metric] !== 'number' && !(metric === 'mae' && e[metric] === null)) throw refuse(`${field}.${metric}`, `is ${show(e[metric])}, not a number`);
+  });
+}
 
 /** The epoch's data order: a permutation of the examples, and the file's order when the run does not shuffle. */
 function checkOrder(order: unknown, examples: number, shuffle: boolean, refuse: Refuse): void {

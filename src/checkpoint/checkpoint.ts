@@ -3,7 +3,7 @@
 // of the run's state in three metadata_props entries:
 //   onnx_finetune.format   'onnx-finetune-checkpoint'
 //   onnx_finetune.state    JSON: version, the run's identity (strategy, plan, settings, fingerprints of the
-//                          model and the data), the position in the plan, the epoch's losses so far, the
+//                          model and the data), the position in the plan, the epoch's losses and validation results so far, the
 //                          shuffle and Dropout generators' states, the data order, and the optimizer state per parameter
 //                          (typed arrays as base64 of their little-endian bytes)
 //   onnx_finetune.checksum SHA-256 over the state JSON and every initializer's name and bytes
@@ -42,6 +42,7 @@ export function encodeCheckpoint(source: ModelProto, snapshot: RunSnapshot, iden
     identity,
     position: { stage: snapshot.stage, epoch: snapshot.epoch, batch: snapshot.batch, steps: snapshot.steps },
     epochLosses: snapshot.epochLosses,
+    validation: snapshot.validation,
     epochLossSum: snapshot.epochLossSum,
     epochBatches: snapshot.epochBatches,
     skippedBatches: snapshot.skippedBatches,
@@ -106,6 +107,10 @@ function readState(s: Record<string, unknown>, model: ModelProto, path: string):
   if (!Array.isArray(s.epochLosses)) throw refuse('epochLosses', 'is not an array');
   // JSON writes NaN (the loss of an epoch whose every batch was skipped) as null.
   const epochLosses = s.epochLosses.map((l) => (l === null ? NaN : l));
+  // Validation results per epoch (absent from a run's checkpoints before they were kept): the same for losses.
+  const validation = s.validation === undefined ? [] : s.validation;
+  if (!Array.isArray(validation)) throw refuse('validation', 'is not an array');
+  for (const v of validation) if (v && typeof v === 'object' && v.loss === null) v.loss = NaN;
   const optimizerState = new Map<string, ParamState>(Object.entries(object(s.optimizer, 'optimizer')).map(([name, value]) => {
     const field = `optimizer['${clip(name)}']`;
     const o = object(value, field);
@@ -124,7 +129,7 @@ function readState(s: Record<string, unknown>, model: ModelProto, path: string):
     identity: identity as unknown as RunIdentity,
     snapshot: {
       strategy: identity.strategy as RunSnapshot['strategy'], stage: position.stage as number, epoch: position.epoch as number, batch: position.batch as number, steps: position.steps as number,
-      epochLosses, epochLossSum: s.epochLossSum as number, epochBatches: s.epochBatches as number, skippedBatches: s.skippedBatches as number,
+      epochLosses, validation, epochLossSum: s.epochLossSum as number, epochBatches: s.epochBatches as number, skippedBatches: s.skippedBatches as number,
       rngState: s.rngState as number, dropoutRngState: s.dropoutRngState as number, order, parameters, buffers, optimizerState, source: path,
     },
   };

@@ -6,7 +6,8 @@ import type { ModelProto } from '../onnx/proto.js';
 import { checkInputTypes, describeModel, type ModelSummary } from '../model/describe.js';
 import { attachLinearHead } from '../model/attach-head.js';
 import { DEFAULT_BACKBONE_PATH } from '../model/seed-backbone.js';
-import { readDataset } from '../data/read.js';
+import { readDataset, type DataOptions } from '../data/read.js';
+import { alignClasses } from '../data/label-column.js';
 import { checkDataInputs } from '../data/check-inputs.js';
 import type { TextOptions, TextPreprocessing } from '../data/text.js';
 import { readTextFile } from '../runtime/files.js';
@@ -23,16 +24,28 @@ export interface Inputs {
   summary: ModelSummary;
   /** Number of logits: 1 is a binary head (BCE), more are classes (cross-entropy). */
   logitCount: number;
-  data: { train: Dataset; test: Dataset };
+  /** validation: evaluated after every epoch (--val, --val-split: see validation-data.ts). */
+  data: { train: Dataset; test: Dataset; validation?: Dataset };
   /** Where model and data came from, for the summary and the report. */
-  sources: { model: string; train: string; test: string };
+  sources: { model: string; train: string; test: string; validation?: string };
   /** The same, as the summary's opening lines. */
   description: string[];
   /** The built-in default: our own model and data, known to run. */
   builtIn?: boolean;
+  /** How to read another file like the test file (--val): the same label, columns and tokenizer length. */
+  readOptions?: DataOptions;
 }
 
 const FILE_OPTIONS = ['model', 'train', 'test'] as const;
+
+/** A comma-separated list option (--features a,b,c). */
+function readList(argv: Argv, name: string): string[] | undefined {
+  const value = readString(argv, name);
+  if (value === undefined) return undefined;
+  const items = value.split(',').map((v) => v.trim());
+  if (items.some((v) => v === '')) throw new UserError(`--${name}: '${value}' has an empty name; give column names separated by commas`);
+  return items;
+}
 const TEXT_OPTIONS = ['text-column', 'max-length'] as const;
 
 export function loadInputs(argv: Argv, seed: number): Inputs {
@@ -57,17 +70,19 @@ export function loadInputs(argv: Argv, seed: number): Inputs {
   const logitCount = countLogits(summary, modelPath);
   const label = readString(argv, 'label');
   const text = readTextOptions(argv);
-  const train = readDataset(files.train!, summary.inputs, { label, text, labels: readString(argv, 'train-labels') });
+  const columns = { features: readList(argv, 'features'), ignore: readList(argv, 'ignore') };
+  const train = readDataset(files.train!, summary.inputs, { label, text, ...columns, labelsFile: readString(argv, 'train-labels') });
   // The test file is tokenized to the training file's length (which may have come from its longest text).
-  const testText = text && { ...text, maxLength: (train.preprocessing as TextPreprocessing).maxLength };
-  const data = { train, test: readDataset(files.test!, summary.inputs, { label, text: testText, labels: readString(argv, 'test-labels') }) };
+  const readOptions: DataOptions = { label, ...columns, text: text && { ...text, maxLength: (train.preprocessing as TextPreprocessing).maxLength } };
+  const test = alignClasses(train, readDataset(files.test!, summary.inputs, { ...readOptions, labelsFile: readString(argv, 'test-labels') }));
+  const data = { train, test };
   // Before the model first runs on them (checkModelRuns): a token id past the embedding table is named here, not by ONNX Runtime.
   for (const d of [data.train, data.test]) checkDataInputs(d, summary.inputs);
   if (data.train.columns && data.test.columns && data.train.columns.join(',') !== data.test.columns.join(',')) {
     throw new UserError(`${files.test}: columns (${data.test.columns!.join(', ')}) differ from ${files.train}'s (${data.train.columns!.join(', ')})`);
   }
   return {
-    model, summary, logitCount, data,
+    model, summary, logitCount, data, readOptions,
     sources: { model: modelPath, train: files.train!, test: files.test! },
     description: [`model: ${modelPath}`, `data:  ${files.train} (${data.train.count} rows) for training, ${files.test} (${data.test.count} rows) for testing`],
   };
@@ -143,7 +158,7 @@ export async function checkModelRuns(inputs: Inputs, device: Device): Promise<vo
 }
 
 /** ONNX Runtime's message without its error-code prefix and C++ source locations. */
-function ortMessage(e: Error): string {
+export function ortMessage(e: Error): string {
   return e.message
     .split('\n')[0]
     .replace(/\[ONNXRuntimeError\]\s*:\s*\d+\s*:\s*[A-Z_]+\s*:\s*/g, '')

@@ -5,9 +5,10 @@ import yargs, { type Argv as Yargs } from 'yargs';
 import { hideBin } from 'yargs/helpers';
 import { UserError } from '../errors.js';
 import { fileError, isSystemError } from '../runtime/files.js';
-import { COMMON_OPTIONS, STRATEGY_OPTIONS, yargsOptions } from './options.js';
+import { COMMON_OPTIONS, PREDICT_OPTIONS, STRATEGY_OPTIONS, yargsOptions } from './options.js';
 import { COMMANDS, VERSION, runCommand, type CommandKey } from './run.js';
 import { INSPECT_COMMAND, withInspectCommand } from './inspect.js';
+import { runPredict } from './predict.js';
 
 const DESCRIPTIONS: Record<CommandKey, string> = {
   linear_probe: 'train the head only; the backbone stays frozen',
@@ -21,7 +22,7 @@ const EXIT_USER = 1;
 const EXIT_BUG = 70;
 
 export async function main(args: string[]): Promise<number> {
-  const known = [...Object.values(COMMANDS), INSPECT_COMMAND];
+  const known = [...Object.values(COMMANDS), INSPECT_COMMAND, 'predict'];
   let cli: Yargs = yargs(args)
     .scriptName('onnx-finetune')
     .usage('$0 <command> [options]\n\nFine-tune an ONNX model on ONNX Runtime: linear probe, partial unfreeze or full fine-tune.\nWith no --model/--train/--test, runs the built-in default (the seed notebook\'s task).')
@@ -47,6 +48,10 @@ export async function main(args: string[]): Promise<number> {
   }
   // inspect: reads a model, trains nothing (src/cli/inspect.ts).
   cli = withInspectCommand(cli, process.stdout);
+  cli = cli.command('predict', 'run a trained model on new data: one CSV row per example (predicted class, probabilities or value); with --label, the metrics too',
+    (y) => y.options(yargsOptions(PREDICT_OPTIONS)).group(Object.keys(PREDICT_OPTIONS), 'predict options:'), async (argv) => {
+      await runPredict(argv as Record<string, unknown>, { stdout: process.stdout, progress: false });
+    });
   try {
     await cli.parseAsync();
     return 0;

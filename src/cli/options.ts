@@ -15,7 +15,7 @@ const LOSS_NAMES = Object.keys(LOSSES) as LossName[];
 const NONFINITE = ['stop', 'skip-batch'] as const;
 
 /** What a number option accepts. */
-type NumberKind = 'rate' | 'count' | 'nonnegative' | 'seed' | 'fraction';
+type NumberKind = 'rate' | 'count' | 'nonnegative' | 'seed' | 'fraction' | 'open-fraction';
 
 interface NumberOption extends Options {
   kind: NumberKind;
@@ -35,6 +35,8 @@ export const COMMON_OPTIONS = {
   // Data formats: .npy features take their labels from a second .npy file.
   'train-labels': string('labels of .npy --train features: an .npy array of shape (n,)'),
   'test-labels': string('labels of .npy --test features: an .npy array of shape (n,)'),
+  features: string('CSV: the feature columns, comma-separated, in the order the model takes them [default: every column but the label and --ignore]'),
+  ignore: string('CSV: columns that are neither features nor the label, comma-separated (an id, a date)'),
   tokenizer: string("Hugging Face tokenizer.json: --train and --test hold text (a CSV column or JSONL key, see --text-column), tokenized into the model's input_ids, attention_mask and token_type_ids"),
   'text-column': string('with --tokenizer: the CSV column or JSONL key holding the text [default: text]'),
   'max-length': number('count', "with --tokenizer: tokens per example, truncated or padded [default: the model's sequence length if fixed, else the tokenizer's truncation length, else the longest training example, at most 512]"),
@@ -56,6 +58,14 @@ export const COMMON_OPTIONS = {
   'on-nonfinite': string(`what a NaN/infinite loss or gradient does [choices: ${NONFINITE.join(', ')}]`, { default: 'stop' }),
   'max-skipped': number('fraction', 'with --on-nonfinite skip-batch, the largest share of batches a run may skip and still succeed', 0.1),
   json: { type: 'boolean', default: false, describe: 'print one JSON object on stdout instead of the summary; no progress bar' } as Options,
+  // Validation (issue 13, item 5)
+  val: string('validation data, same columns or keys as --train: evaluated after every epoch'),
+  'val-split': number('open-fraction', 'hold out this share of --train as validation data, evaluated after every epoch (seeded by --seed; stratified by class unless --loss mse)'),
+} satisfies Record<string, Options>;
+
+/** The predict command's own options; --model, --label, --out, --overwrite, --batch-size, --device, --threads and --json are the common ones. */
+export const PREDICT_OPTIONS = {
+  data: string('data to predict on: a file (or folder) in any format training reads'),
 } satisfies Record<string, Options>;
 
 const P = NOTEBOOK_DEFAULTS.partial_unfreeze;
@@ -105,6 +115,7 @@ const KIND_RULES: Record<NumberKind, { ok(v: number): boolean; want: string }> =
   nonnegative: { ok: (v) => v >= 0 && Number.isFinite(v), want: 'a number >= 0' },
   seed: { ok: (v) => Number.isInteger(v) && v >= 0 && v <= 0xffffffff, want: 'a whole number from 0 to 4294967295' },
   fraction: { ok: (v) => v >= 0 && v <= 1, want: 'a number from 0 to 1' },
+  'open-fraction': { ok: (v) => v > 0 && v < 1, want: 'a fraction between 0 and 1 (exclusive)' },
 };
 
 /** The value of a number option, checked: `--lr: 'abc' is not a number`, `--epochs must be a positive whole number, got 0`. */

@@ -1,6 +1,7 @@
 // What a command prints and the <strategy>.json report it writes.
 import type { TrainResult } from '../train/trainer.js';
 import type { Plan, StrategyKey } from '../train/strategies.js';
+import { isClassification, type Metrics, type Task } from '../train/metrics.js';
 
 /** The record --json prints for one strategy. */
 export interface RunRecord {
@@ -23,10 +24,16 @@ export function runRecord(result: TrainResult, modelPath: string): RunRecord {
   };
 }
 
-/** The <strategy>.json file: the record plus everything needed to rerun it. */
-export function reportJson(record: RunRecord, result: TrainResult, plan: Plan, settings: object, sources: object, version: string) {
+/**
+ * The <strategy>.json file: the record plus everything needed to rerun it, and the metrics in full: the task
+ * they measure, the test set's, and the validation set's per epoch (where the run has one).
+ */
+export function reportJson(record: RunRecord, result: TrainResult, plan: Plan, settings: object, sources: object, version: string, task: Task) {
   return {
     ...record,
+    task,
+    test_metrics: result.testMetrics,
+    ...(result.validation.length > 0 ? { validation: result.validation } : {}),
     plan: plan.stages.map((s) => ({ stage: s.name, epochs: s.epochs, groups: s.groups })),
     settings,
     data: sources,
@@ -42,9 +49,22 @@ export function humanSummary(records: RunRecord[], results: TrainResult[], dir: 
     lines.push(`${r.strategy.padEnd(width)}  ${r.accuracy.toFixed(4).padStart(8)}  ${results[i].testLoss.toFixed(4).padStart(9)}  ${String(r.steps).padStart(5)}  ${r.seconds.toFixed(2).padStart(7)}`);
   });
   for (const r of records) lines.push(`  ${r.strategy} epoch losses: ${r.epoch_losses.map((l) => l.toFixed(4)).join(' ')}`);
+  for (const r of results) lines.push(`  ${r.strategy} test: ${shortMetrics(r.testMetrics)}`);
+  for (const r of results) {
+    if (r.validation.length === 0) continue;
+    lines.push(`  ${r.strategy} validation:`);
+    for (const v of r.validation) lines.push(`    epoch ${String(v.epoch).padStart(3)} (${v.stage})  loss ${v.loss.toFixed(4)}  ${shortMetrics(v)}`);
+  }
   results.forEach((r) => r.skippedBatches > 0 && lines.push(`  ${r.strategy}: skipped ${r.skippedBatches} of ${r.steps} batches for a non-finite loss or gradient`));
   lines.push(`wrote ${records.map((r) => r.strategy).join(', ')} (.onnx + .safetensors + .json) to ${dir}`);
   return lines.join('\n') + '\n';
+}
+
+/** A line's worth of metrics: the per-class figures and the confusion matrix are in the .json report. */
+export function shortMetrics(m: Metrics): string {
+  const f = (x: number | null | undefined) => (x === null || x === undefined ? '-' : x.toFixed(4));
+  if (!isClassification(m)) return `MAE ${f(m.mae)}  RMSE ${f(m.rmse)}  R² ${f(m.r2)}`;
+  return `accuracy ${f(m.accuracy)}  macro-F1 ${f(m.macro_f1)}${m.roc_auc !== undefined ? `  ROC-AUC ${f(m.roc_auc)}` : ''}`;
 }
 
 /** The seed notebook's closing line: {'linear_probe': 0.627, 'partial_unfreeze': 0.783, 'full_fine_tune': 0.883}. */

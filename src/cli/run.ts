@@ -18,6 +18,8 @@ import { withProvenance } from '../export/provenance.js';
 import { probabilityOutputWarning } from '../model/output-activation.js';
 import { COMMON_OPTIONS, COMPARE_PREFIXES, STRATEGY_OPTIONS, readBatchNorm, readDevice, readLoss, readNumber, readOnNonFinite, readOptimizer, readString, type Argv } from './options.js';
 import { checkModelRuns, loadInputs, type Inputs } from './inputs.js';
+import { withValidation } from './validation-data.js';
+import { taskFor } from '../train/metrics.js';
 import { earlierResults, outputFolder, modelFile, writeOutputs, type OutputFolder } from './outputs.js';
 import { statusLine } from './progress.js';
 import { humanSummary, notebookDict, reportJson, runRecord, type RunRecord } from './report.js';
@@ -139,20 +141,25 @@ export async function runCommand(command: CommandKey, argv: Argv, io: CommandIo)
   const checkpointEvery = argv['checkpoint-every'] === undefined ? undefined : common('checkpoint-every');
   const keep = common('keep-checkpoints');
   const reading = statusLine(io.progress && !json, 'onnx-finetune: reading the model and data…');
-  let inputs: Inputs;
+  let loaded: Inputs;
   try {
-    inputs = loadInputs(argv, settings.seed);
+    loaded = loadInputs(argv, settings.seed);
   } finally {
     reading.clear();
   }
-  await checkModelRuns(inputs, settings.device);
-  checkPlans(plans, globs, inputs);
+  await checkModelRuns(loaded, settings.device);
+  checkPlans(plans, globs, loaded);
   const config: TrainConfig = {
-    ...DEFAULT_TRAIN_CONFIG, ...settings, threads: threads ?? defaultThreads(parameterCount(inputs.summary.parameters)),
-    loss: chooseLoss(readLoss(argv), inputs.logitCount), onNonFinite: readOnNonFinite(argv), snapshotEvery: checkpointEvery,
+    ...DEFAULT_TRAIN_CONFIG, ...settings, threads: threads ?? defaultThreads(parameterCount(loaded.summary.parameters)),
+    loss: chooseLoss(readLoss(argv), loaded.logitCount), onNonFinite: readOnNonFinite(argv), snapshotEvery: checkpointEvery,
   };
-  for (const plan of plans) checkPlan(inputs.model, plan, config);
-  const runs = plans.map((plan) => ({ plan, identity: runIdentity(plan, config, inputs) }));
+  for (const plan of plans) checkPlan(loaded.model, plan, config);
+  const { inputs, identity: validation } = withValidation(argv, loaded, settings.seed, config.loss);
+  // A resume validates on the same data: the validation set is one of the run's settings.
+  const runs = plans.map((plan) => {
+    const identity = runIdentity(plan, config, inputs);
+    return { plan, identity: validation ? { ...identity, settings: { ...identity.settings, validation } } : identity };
+  });
 
   for (const warning of [exporterNamesWarning(inputs.model, inputs.sources.model), probabilityOutputWarning(inputs.model, inputs.sources.model)]) {
     if (warning) process.stderr.write(`warning: ${warning}\n`);
@@ -177,12 +184,13 @@ export async function runCommand(command: CommandKey, argv: Argv, io: CommandIo)
     for (const { plan } of runs) checkpoints.adopt(plan.strategy);
     const resumes = resumeDir === undefined ? [] : runs.map(({ identity }) => resumePoint(checkpoints, identity));
     if (resumeDir !== undefined && resumes.every((r) => r === undefined)) throw new UserError(`--resume ${resumeDir}: no checkpoints of this command there`);
-    resumes.forEach((snapshot, i) => snapshot && checkResume(inputs.model, plans[i], inputs.data.train, config, snapshot));
+    resumes.forEach((snapshot, i) => snapshot && checkResume(inputs.model, plans[i], inputs.data, config, snapshot));
     results = await trainRuns(runs, resumes, inputs, config, { dir: claimed.dir, checkpoints, lock: claimed.lock, keep, progress: io.progress && !json });
     for (const r of results) checkSkipped(r, common('max-skipped'));
     records = results.map((r) => runRecord(r, modelFile(target, r.strategy)));
-    const exported = (r: TrainResult, i: number) => withProvenance(withDataMetadata(r.model, inputs.data.train), { version: VERSION, plan: plans[i], label: labelName(argv, inputs) });
-    writeOutputs(target, results.map((r, i) => ({ key: r.strategy, model: exported(r, i), report: reportJson(records[i], r, plans[i], reportSettings(config), inputs.sources, VERSION) })),
+    const task = taskFor(config.loss.name);
+    const exported = (r: TrainResult, i: number) => withProvenance(withDataMetadata(r.model, inputs.data.train, task), { version: VERSION, plan: plans[i], label: labelName(argv, inputs) });
+    writeOutputs(target, results.map((r, i) => ({ key: r.strategy, model: exported(r, i), report: reportJson(records[i], r, plans[i], reportSettings(config), inputs.sources, VERSION, task) })),
       { lock: claimed.lock, replaced: overwrite ? earlierResults(target) : [] });
     for (const plan of plans) checkpoints.drop(plan.strategy);
   } finally {

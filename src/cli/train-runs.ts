@@ -33,7 +33,7 @@ export async function trainRuns(runs: { plan: Plan; identity: RunIdentity }[], r
       };
       try {
         const onStep = (step: number) => fault('after-step', step) && killNow();
-        results.push(await train(inputs.model, plan, inputs.data, { ...config, resume: resumes[i], onSnapshot, onStep, signal: stop.signal, onProgress: bar.onProgress }));
+        results.push(await train(inputs.model, plan, inputs.data, { ...config, resume: resumes[i], onSnapshot, onStep, signal: stop.signal, onProgress: bar.onProgress, onValidation: bar.onValidation }));
       } catch (e) {
         if (e instanceof InterruptedError) throw interrupted(stop.received!, last, out.dir);
         if (e instanceof NonFiniteError && last) throw new UserError(`${e.message}; the last good checkpoint is ${last}`);

@@ -6,7 +6,8 @@ import { excerpt, UserError } from '../errors.js';
 import { parseDecimal } from '../decimal.js';
 import { singleInputDataset, TEXT_DATA_LIMITS, type Dataset } from './dataset.js';
 import { CsvScanner, decimalFromBytes, type CsvSink } from './csv-scan.js';
-import { float32Store, float64Store, int32Store } from './store.js';
+import { float32Store, int32Store } from './store.js';
+import { isClassName, LabelColumn } from './label-column.js';
 
 export interface CsvOptions {
   /** Label column; default 'y', else the last column. */
@@ -15,6 +16,12 @@ export interface CsvOptions {
   featureShape?: number[];
   /** The model input the feature columns feed; default 'x' (a one-input model takes them whatever its input's name). */
   input?: string;
+  /** false: the file need not have a label column (predict); one named `label` (default 'y'), if there, is left out. Labels are then NaN. */
+  labels?: boolean;
+  /** The feature columns, in this order (--features); default: every column but the label and `ignore`. */
+  features?: string[];
+  /** Columns that are neither features nor the label, such as an id (--ignore). */
+  ignore?: string[];
 }
 
 export function readCsvDataset(path: string, options: CsvOptions = {}): Dataset {
@@ -39,6 +46,12 @@ export function readCsvDataset(path: string, options: CsvOptions = {}): Dataset 
 class NumericTable implements CsvSink {
   private header: string[] | undefined;
   private labelIndex = -1;
+  /** The columns that feed the model, in the order they feed it. */
+  private featureColumns: number[] = [];
+  /** Columns read as neither feature nor label (--ignore, or not among --features). */
+  private skipped = new Uint8Array(0);
+  /** This row's label when the file names its classes ('dog'): kept apart from the numbers. */
+  private labelName: string | undefined;
   private featureShape: number[] = [];
   private row = new Float64Array(0);
   private cells = 0;
@@ -46,7 +59,7 @@ class NumericTable implements CsvSink {
   /** The first bad cell of the current row: reported after the row's column count, which comes first. */
   private problem: (() => never) | undefined;
   private readonly features = float32Store();
-  private readonly labels = float64Store();
+  private readonly labels = new LabelColumn();
   private readonly lines = int32Store();
   private readonly names: string[] = [];
 
@@ -56,6 +69,7 @@ class NumericTable implements CsvSink {
     this.cells = 0;
     this.line = line;
     this.problem = undefined;
+    this.labelName = undefined;
   }
 
   cell(bytes: Uint8Array, start: number, end: number): void {
@@ -64,13 +78,10 @@ class NumericTable implements CsvSink {
       return;
     }
     const c = this.cells++;
-    if (c >= this.row.length) return;
+    if (c >= this.row.length || this.skipped[c]) return;
     const value = decimalFromBytes(bytes, start, end);
     if (Number.isFinite(Math.fround(value))) this.row[c] = value;
-    else if (!this.problem) {
-      const text = Buffer.from(bytes.buffer, bytes.byteOffset + start, end - start).toString('utf8');
-      this.problem = () => parseCell(text, this.path, this.line, this.header![c]) as never;
-    }
+    else this.notANumber(c, Buffer.from(bytes.buffer, bytes.byteOffset + start, end - start).toString('utf8'));
   }
 
   quotedCell(text: string): void {
@@ -79,9 +90,15 @@ class NumericTable implements CsvSink {
       return;
     }
     const c = this.cells++;
-    if (c >= this.row.length) return;
+    if (c >= this.row.length || this.skipped[c]) return;
     const value = parseDecimal(text);
     if (Number.isFinite(Math.fround(value))) this.row[c] = value;
+    else this.notANumber(c, text);
+  }
+
+  /** A label that is a word names a class; any other cell that is not a number is the row's problem. */
+  private notANumber(c: number, text: string): void {
+    if (c === this.labelIndex && isClassName(text)) this.labelName = text;
     else this.problem ??= () => parseCell(text, this.path, this.line, this.header![c]) as never;
   }
 
@@ -91,10 +108,9 @@ class NumericTable implements CsvSink {
     if (this.cells !== width) throw new UserError(`${this.path}: line ${this.line} has ${this.cells} columns, the header has ${width}`);
     this.problem?.();
     const row = this.row;
-    for (let c = 0; c < width; c++) {
-      if (c === this.labelIndex) this.labels.push(row[c]);
-      else this.features.push(row[c]);
-    }
+    for (const c of this.featureColumns) this.features.push(row[c]);
+    if (this.labelName !== undefined) this.labels.pushName(this.labelName);
+    else this.labels.pushNumber(this.labelIndex >= 0 ? row[this.labelIndex] : NaN);
     this.lines.push(this.line);
   }
 
@@ -105,34 +121,52 @@ class NumericTable implements CsvSink {
     const expected = Math.ceil((rows * total * 1.03) / sample);
     this.labels.reserve(expected);
     this.lines.reserve(expected);
-    this.features.reserve(expected * (this.row.length - 1));
+    this.features.reserve(expected * this.featureColumns.length);
   }
 
   finish(): Dataset {
     const { path } = this;
     if (!this.header) throw new UserError(`${path}: empty CSV file (no header)`);
     if (this.labels.length === 0) throw new UserError(`${path}: no data rows after the header`);
-    const dataset = singleInputDataset(path, this.options.input ?? 'x', this.featureShape, this.features.finish(), this.labels.finish());
-    return { ...dataset, lines: this.lines.finish(), columns: this.header };
+    const { labels, classNames } = this.labels.finish();
+    const dataset = singleInputDataset(path, this.options.input ?? 'x', this.featureShape, this.features.finish(), labels);
+    return { ...dataset, lines: this.lines.finish(), columns: this.header, ...(classNames ? { classNames } : {}) };
   }
 
   private takeHeader(): void {
     const header = this.names.splice(0);
     const { path, options } = this;
-    const labelIndex = labelColumn(header, options.label, path);
-    const featureCount = header.length - 1;
-    if (featureCount < 1) throw new UserError(`${path}: needs at least one feature column besides the label ${excerpt(header[labelIndex])}`);
-    const featureShape = options.featureShape ?? [featureCount];
+    const labelIndex = options.labels === false ? header.indexOf(options.label ?? 'y') : labelColumn(header, options.label, path);
+    const featureColumns = chooseFeatures(header, labelIndex, options, path);
+    if (featureColumns.length < 1) throw new UserError(`${path}: needs at least one feature column besides the label ${excerpt(header[labelIndex])}`);
+    const featureShape = options.featureShape ?? [featureColumns.length];
     const perRow = featureShape.reduce((a, b) => a * b, 1);
-    if (perRow !== featureCount) {
-      throw new UserError(`${path}: ${featureCount} feature columns, but the model's input takes ${perRow} values per example (shape [${featureShape}])`);
+    if (perRow !== featureColumns.length) {
+      const ignored = header.length - featureColumns.length - (labelIndex >= 0 ? 1 : 0);
+      throw new UserError(`${path}: ${featureColumns.length} feature columns${ignored ? ` (${ignored} ignored)` : ''}, but the model's input takes ${perRow} values per example (shape [${featureShape}])${ignored || options.features ? '' : '; leave out columns that are not features, such as an id, with --ignore COLS or --features COLS'}`);
     }
     this.header = header;
     this.labelIndex = labelIndex;
+    this.featureColumns = featureColumns;
+    this.skipped = Uint8Array.from(header, (_, c) => (c === labelIndex || featureColumns.includes(c) ? 0 : 1));
     this.featureShape = featureShape;
     this.row = new Float64Array(header.length);
   }
 }
+
+/** The feature columns' indices: --features in its order, else every column but the label and --ignore. */
+function chooseFeatures(header: string[], labelIndex: number, options: CsvOptions, path: string): number[] {
+  const find = (name: string, option: string) => {
+    const index = header.indexOf(name);
+    if (index < 0) throw new UserError(`${path}: no column ${excerpt(name)} (${option}; columns: ${columnList(header)})`);
+    if (index === labelIndex) throw new UserError(`${path}: column ${excerpt(name)} is the label; it cannot be ${option === '--features' ? 'a feature' : 'ignored'}`);
+    return index;
+  };
+  if (options.features) return options.features.map((name) => find(name, '--features'));
+  const ignored = new Set((options.ignore ?? []).map((name) => find(name, '--ignore')));
+  return header.map((_, c) => c).filter((c) => c !== labelIndex && !ignored.has(c));
+}
+
 
 function labelColumn(header: string[], label: string | undefined, path: string): number {
   if (label !== undefined) {

@@ -5,7 +5,8 @@ import type { Dim } from '../onnx/builder.js';
 import { excerpt, UserError } from '../errors.js';
 import { exampleSize, TEXT_DATA_LIMITS, type Dataset, type InputType } from './dataset.js';
 import { forEachLine } from './lines.js';
-import { float64Store, inputStore, int32Store, type InputStore } from './store.js';
+import { inputStore, int32Store, type InputStore } from './store.js';
+import { isClassName, LabelColumn } from './label-column.js';
 
 export interface JsonlInput {
   name: string;
@@ -19,6 +20,8 @@ export interface JsonlOptions {
   inputs: JsonlInput[];
   /** Label key; default 'y'. */
   label?: string;
+  /** false: lines need not have the label key (predict); where one has it, it is ignored. Labels are then NaN. */
+  labels?: boolean;
 }
 
 const INT_RANGE: Record<InputType, { min: number; max: number; name: string } | undefined> = {
@@ -34,7 +37,8 @@ export function readJsonlDataset(path: string, options: JsonlOptions): Dataset {
   if (expected.size !== options.inputs.length + 1) throw new UserError(`${path}: the label key '${label}' is also the name of a model input; choose another with --label`);
   const shapes = new ExampleShapes(path, options.inputs);
   const columns = new Map<string, { input: JsonlInput; shape?: number[]; store: InputStore }>(options.inputs.map((input) => [input.name, { input, store: inputStore(input.type) }]));
-  const labels = float64Store();
+  const labels = new LabelColumn();
+  const labelled = options.labels !== false;
   const lines = int32Store();
   forEachLine(path, 'JSONL file', TEXT_DATA_LIMITS.lineChars, (text, line) => {
     if (text.trim() === '') return;
@@ -43,8 +47,10 @@ export function readJsonlDataset(path: string, options: JsonlOptions): Dataset {
     for (const key of Object.keys(record)) {
       if (!expected.has(key)) throw new UserError(`${where}, key ${excerpt(key)}: not an input of the model (${options.inputs.map((i) => `'${i.name}'`).join(', ')}) nor the label '${label}'`);
     }
-    for (const name of expected) if (!Object.hasOwn(record, name)) throw new UserError(`${where}: no key '${name}' (${name === label ? 'the label; choose another key with --label' : 'an input of the model'})`);
-    const y = labelValue(record[label], `${where}, key '${label}'`);
+    for (const name of expected) {
+      if (!Object.hasOwn(record, name) && (labelled || name !== label)) throw new UserError(`${where}: no key '${name}' (${name === label ? 'the label; choose another key with --label' : 'an input of the model'})`);
+    }
+    const y = labelled ? labelValue(record[label], `${where}, key '${label}'`) : NaN;
     for (const column of columns.values()) {
       const values = record[column.input.name];
       const at = `${where}, key '${column.input.name}'`;
@@ -53,12 +59,14 @@ export function readJsonlDataset(path: string, options: JsonlOptions): Dataset {
       column.shape = shapes.resolve(column.input, values.length, at);
       castInto(column.store, values, column.input.type, at);
     }
-    labels.push(y);
+    if (typeof y === 'string') labels.pushName(y);
+    else labels.pushNumber(y);
     lines.push(line);
   });
   if (lines.length === 0) throw new UserError(`${path}: no examples (the file is empty)`);
   const inputs = Object.fromEntries([...columns].map(([name, c]) => [name, { shape: c.shape!, values: c.store.finish() }]));
-  return { source: path, count: lines.length, inputs, labels: labels.finish(), lines: lines.finish() };
+  const { labels: values, classNames } = labels.finish();
+  return { source: path, count: lines.length, inputs, labels: values, lines: lines.finish(), ...(classNames ? { classNames } : {}) };
 }
 
 function parseLine(text: string, where: string): Record<string, unknown> {
@@ -72,9 +80,10 @@ function parseLine(text: string, where: string): Record<string, unknown> {
   return value as Record<string, unknown>;
 }
 
-function labelValue(value: unknown, at: string): number {
-  if (typeof value !== 'number') throw new UserError(`${at}: label ${describe(value)}, not a number`);
-  return value;
+/** A number, or a class's name ('dog'). */
+function labelValue(value: unknown, at: string): number | string {
+  if (typeof value === 'number' || (typeof value === 'string' && isClassName(value))) return value;
+  throw new UserError(`${at}: label ${describe(value)}, not a number or a class name`);
 }
 
 /** Every element a number of the input's type: float32 within its range, integers whole and within theirs. */

@@ -8,7 +8,8 @@ import { npyCount, parseNpy, type NpyArray } from './npy.js';
 /** An archive is read whole, then its members inflated: a zip is at most 4 GiB without Zip64. */
 const NPZ_LIMIT = 2 ** 32 - 1;
 
-export function readNpzArrays(path: string, label: string): { arrays: Map<string, NpyArray>; labels: NpyArray } {
+/** `labelled` false (predict on new data): the labels array may be missing, and is left out if there. */
+export function readNpzArrays(path: string, label: string, labelled = true): { arrays: Map<string, NpyArray>; labels?: NpyArray } {
   const bytes = readRegularFile(path, '.npz file', { limit: NPZ_LIMIT });
   let members: Record<string, Uint8Array>;
   try {
@@ -23,12 +24,13 @@ export function readNpzArrays(path: string, label: string): { arrays: Map<string
     const name = member.slice(0, -4);
     arrays.set(name, parseNpy(data, `${path}: array '${name}'`));
   }
-  const labels = arrays.get(label);
-  if (!labels) throw new UserError(`${path}: no array '${label}' for the labels (arrays: ${[...arrays.keys()].join(', ') || 'none'}); choose another with --label`);
+  const labels = labelled ? arrays.get(label) : undefined;
+  if (labelled && !labels) throw new UserError(`${path}: no array '${label}' for the labels (arrays: ${[...arrays.keys()].join(', ') || 'none'}); choose another with --label`);
   arrays.delete(label);
-  const count = npyCount(labels);
+  const [first] = arrays;
+  const [countOf, count] = labels ? [label, npyCount(labels)] : first ? [first[0], npyCount(first[1])] : ['', 0];
   for (const [name, array] of arrays) {
-    if (npyCount(array) !== count) throw new UserError(`${path}: array '${name}' has ${npyCount(array)} rows, expected ${count} (the length of '${label}')`);
+    if (npyCount(array) !== count) throw new UserError(`${path}: array '${name}' has ${npyCount(array)} rows, expected ${count} (the length of '${countOf}')`);
   }
   return { arrays, labels };
 }

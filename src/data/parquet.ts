@@ -22,6 +22,8 @@ export interface ParquetOptions {
   label?: string;
   /** Shape of one example for a column-per-feature file; default [features]. */
   featureShape?: number[];
+  /** false: the file need not have a label column (predict); one named `label` (default 'y'), if there, is left out. Labels are then NaN. */
+  labels?: boolean;
 }
 
 const NUMERIC = new Set(['FLOAT', 'DOUBLE', 'INT32', 'INT64', 'BOOLEAN']);
@@ -40,8 +42,14 @@ export function readParquetDataset(path: string, options: ParquetOptions): Datas
     const root = parquetSchema(metadata);
     const columns = root.children.map((tree) => describeColumn(tree, path));
     const names = columns.map((c) => c.name);
-    const label = options.label ?? (names.includes('y') ? 'y' : names[names.length - 1]);
+    const labelled = options.labels !== false;
+    const label = options.label ?? (names.includes('y') || !labelled ? 'y' : names[names.length - 1]);
     const labelColumn = columns.find((c) => c.name === label);
+    if (!labelColumn && !labelled) {
+      const reader = new GroupReader(fd, size, path, metadata);
+      const perInput = options.inputs.every((i) => names.includes(i.name));
+      return perInput ? readPerInput(reader, columns, undefined, options) : readPerFeature(reader, columns, undefined, options);
+    }
     if (!labelColumn) throw new UserError(`${path}: no label column ${excerpt(label)} (columns: ${names.join(', ')})`);
     if (labelColumn.list) throw new UserError(`${path}: label column '${label}' holds lists; give one number per row`);
     const perInput = options.inputs.every((i) => names.includes(i.name)) && !options.inputs.some((i) => i.name === label);
@@ -140,7 +148,12 @@ function numberAt(values: ArrayLike<unknown>, r: number, at: () => string): numb
   throw new UserError(`${at()}: ${v === null || v === undefined ? 'null' : typeof v}, not a number`);
 }
 
-function readLabels(reader: GroupReader, group: number, column: Column, labels: ReturnType<typeof float64Store>, rowBase: number, path: string): void {
+/** A group's labels into `labels`; without a label column (predict on new data), NaN for each row. */
+function readLabels(reader: GroupReader, group: number, column: Column | undefined, labels: ReturnType<typeof float64Store>, rowBase: number, path: string): void {
+  if (!column) {
+    for (let r = 0; r < reader.rows(group); r++) labels.push(NaN);
+    return;
+  }
   const values = reader.column(group, column);
   for (let r = 0; r < values.length; r++) {
     const y = numberAt(values, r, () => `${path}: row ${rowBase + r + 1}, column '${column.name}'`);
@@ -150,7 +163,7 @@ function readLabels(reader: GroupReader, group: number, column: Column, labels: 
 }
 
 /** A column per feature, in the file's order, the label's left out: one float input, as from a CSV file. */
-function readPerFeature(reader: GroupReader, columns: Column[], label: Column, options: ParquetOptions): Dataset {
+function readPerFeature(reader: GroupReader, columns: Column[], label: Column | undefined, options: ParquetOptions): Dataset {
   const { path } = reader;
   const [input] = options.inputs;
   if (options.inputs.length !== 1 || input.type !== 'float32') {
@@ -187,11 +200,11 @@ function readPerFeature(reader: GroupReader, columns: Column[], label: Column, o
 }
 
 /** A column per model input: each cell the example's values, a list (row-major) or one number. */
-function readPerInput(reader: GroupReader, columns: Column[], label: Column, options: ParquetOptions): Dataset {
+function readPerInput(reader: GroupReader, columns: Column[], label: Column | undefined, options: ParquetOptions): Dataset {
   const { path } = reader;
-  const wanted = new Set([...options.inputs.map((i) => i.name), label.name]);
+  const wanted = new Set([...options.inputs.map((i) => i.name), ...(label ? [label.name] : [])]);
   const extra = columns.find((c) => !wanted.has(c.name));
-  if (extra) throw new UserError(`${path}: column ${excerpt(extra.name)} is not an input of the model (${options.inputs.map((i) => `'${i.name}'`).join(', ')}) nor the label '${label.name}'`);
+  if (extra) throw new UserError(`${path}: column ${excerpt(extra.name)} is not an input of the model (${options.inputs.map((i) => `'${i.name}'`).join(', ')})${label ? ` nor the label '${label.name}'` : ''}`);
   const shapes = new ExampleShapes(path, options.inputs);
   const stores = options.inputs.map((input) => ({ input, column: columns.find((c) => c.name === input.name)!, store: inputStore(input.type) as InputStore, shape: undefined as number[] | undefined }));
   const labels = float64Store();

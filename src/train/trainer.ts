@@ -1,6 +1,6 @@
 // Runs a plan: for each stage, a StageRunner trains the parameters the stage selects (the others baked in as
-// constants) for its epochs with a fresh optimizer; finally the test set is evaluated. A run can offer
-// snapshots of itself and continue from one exactly.
+// constants) for its epochs with a fresh optimizer, evaluating the validation set (if any) after every epoch;
+// finally the test set is evaluated. A run can offer snapshots of itself and continue from one exactly.
 import type { ModelProto } from '../onnx/proto.js';
 import { elementCount, tensorValues } from '../onnx/tensor.js';
 import { buildArtifacts, inferenceModel, type Artifacts } from '../artifacts/build.js';
@@ -18,7 +18,8 @@ import { Rng } from './rng.js';
 import { batchStarts } from './batches.js';
 import type { Plan, StrategyKey } from './strategies.js';
 import { StageRunner } from './stage-runner.js';
-import { evaluate } from './evaluate.js';
+import { evaluate, Evaluator, type Evaluation } from './evaluate.js';
+import { computeMetrics, taskFor, type Metrics } from './metrics.js';
 import { checkSnapshot } from '../checkpoint/check-state.js';
 import { InterruptedError, yieldToEventLoop } from './breathe.js';
 
@@ -46,6 +47,8 @@ export interface TrainConfig {
   /** Adam updates in a WebAssembly kernel where WebAssembly SIMD is there; this keeps it in the JavaScript loop. */
   adamInJavaScript?: boolean;
   onProgress?: (p: Progress) => void;
+  /** Called after each epoch's validation, where the run has a validation set. */
+  onValidation?: (v: EpochValidation) => void;
   /** Called after every optimizer step with the step count so far and the (live) parameters. */
   onStep?: (step: number, parameters: ReadonlyMap<string, Float32Array>) => void;
 }
@@ -64,10 +67,17 @@ export interface Progress {
   loss: number;
 }
 
+/** The validation set's loss and metrics after one epoch (epochs counted across the plan's stages, from 1). */
+export type EpochValidation = { epoch: number; stage: string; loss: number } & Metrics;
+
 export interface TrainResult {
   strategy: StrategyKey;
   accuracy: number;
   testLoss: number;
+  /** The test set's metrics (metrics.ts), by the task the loss implies. */
+  testMetrics: Metrics;
+  /** One entry per epoch, where the run has a validation set; else empty. */
+  validation: EpochValidation[];
   /** Mean batch loss of each epoch, across all stages. */
   epochLosses: number[];
   steps: number;
@@ -93,6 +103,8 @@ export interface RunSnapshot {
   batch: number;
   steps: number;
   epochLosses: number[];
+  /** Validation after each completed epoch (empty without a validation set). */
+  validation: EpochValidation[];
   /** Sum and count of the batch losses so far in this epoch. */
   epochLossSum: number;
   epochBatches: number;
@@ -116,18 +128,24 @@ export class NonFiniteError extends UserError {
 
 export { InterruptedError } from './breathe.js';
 
-export async function train(model: ModelProto, plan: Plan, data: { train: Dataset; test: Dataset }, config: TrainConfig): Promise<TrainResult> {
+export interface TrainData {
+  train: Dataset;
+  test: Dataset;
+  /** Evaluated after every epoch. */
+  validation?: Dataset;
+}
+
+export async function train(model: ModelProto, plan: Plan, data: TrainData, config: TrainConfig): Promise<TrainResult> {
   const started = performance.now();
   const summary = describeModel(model);
   checkInputTypes(summary);
-  checkDataset(data.train, summary, config.loss);
-  checkDataset(data.test, summary, config.loss);
-  const run = config.resume ? resumeState(config.resume, model, summary, plan, data.train, config) : freshState(model, summary, plan, data.train, config.seed);
+  for (const set of [data.train, data.test, data.validation]) if (set) checkDataset(set, summary, config.loss);
+  const run = config.resume ? resumeState(config.resume, model, summary, plan, data, config) : freshState(model, summary, plan, data.train, config.seed);
   const rng = new Rng(run.rngState);
   const dropoutRng = new Rng(run.dropoutRngState);
   const starts = batchStarts(data.train.count, config.batchSize);
   const snapshot = (): RunSnapshot => ({ ...run, rngState: rng.state, dropoutRngState: dropoutRng.state, order: run.order.slice(), epochLosses: [...run.epochLosses],
-    parameters: cloneArrays(run.parameters), buffers: cloneArrays(run.buffers), optimizerState: cloneState(runner!.optimizerState) });
+    validation: structuredClone(run.validation), parameters: cloneArrays(run.parameters), buffers: cloneArrays(run.buffers), optimizerState: cloneState(runner!.optimizerState) });
   let artifacts: Artifacts | undefined;
   let runner: StageRunner | undefined;
   let resumedOptimizerState = config.resume?.optimizerState; // belongs to the stage the run resumes in
@@ -137,7 +155,9 @@ export async function train(model: ModelProto, plan: Plan, data: { train: Datase
     if (resumedOptimizerState) runner.optimizerState = cloneState(resumedOptimizerState);
     resumedOptimizerState = undefined;
     artifacts = runner.artifacts;
+    let validator: Evaluator | undefined;
     try {
+      if (data.validation) validator = await Evaluator.create(artifacts, data.validation, config);
       for (; run.epoch < stage.epochs; run.epoch++, run.batch = 0) {
         if (run.batch === 0) {
           if (config.shuffle) rng.permutation(run.order.length, run.order);
@@ -164,15 +184,23 @@ export async function train(model: ModelProto, plan: Plan, data: { train: Datase
           if (config.signal?.aborted) throw new InterruptedError(`interrupted after step ${run.steps}`);
         }
         run.epochLosses.push(run.epochLossSum / run.epochBatches);
+        if (validator) {
+          // After the epoch's snapshot: a run resumed from it validates this epoch again, with the same weights.
+          const epoch = { epoch: run.epochLosses.length, stage: stage.name, ...scored(await validator.run(run.parameters, run.buffers), config, data.validation!) };
+          run.validation.push(epoch);
+          config.onValidation?.(epoch);
+        }
       }
     } finally {
+      await validator?.release();
       await runner.release();
     }
   }
   if (!artifacts) throw new UserError('the plan has no stages');
-  const { accuracy, loss: testLoss } = await evaluate(artifacts, run.parameters, data.test, config, run.buffers);
+  const tested = await evaluate(artifacts, run.parameters, data.test, config, run.buffers);
+  const { loss: testLoss, ...testMetrics } = scored(tested, config, data.test);
   return {
-    strategy: plan.strategy, accuracy, testLoss, epochLosses: run.epochLosses, steps: run.steps, skippedBatches: run.skippedBatches,
+    strategy: plan.strategy, accuracy: tested.accuracy, testLoss, testMetrics, validation: run.validation, epochLosses: run.epochLosses, steps: run.steps, skippedBatches: run.skippedBatches,
     seconds: (performance.now() - started) / 1000,
     parameters: run.parameters,
     buffers: run.buffers,
@@ -180,30 +208,35 @@ export async function train(model: ModelProto, plan: Plan, data: { train: Datase
   };
 }
 
+/** An evaluation's loss and the metrics of the task the loss implies. */
+function scored(e: Evaluation, config: Pick<TrainConfig, 'loss'>, data: Dataset): { loss: number } & Metrics {
+  return { loss: e.loss, ...computeMetrics(taskFor(config.loss.name), e.logits, data.labels, { classes: e.classes, classNames: data.classNames }) };
+}
+
 type RunState = Omit<RunSnapshot, 'optimizerState'>;
 
 function freshState(model: ModelProto, summary: ModelSummary, plan: Plan, data: Dataset, seed: number): RunState {
   return {
-    strategy: plan.strategy, stage: 0, epoch: 0, batch: 0, steps: 0, epochLosses: [], epochLossSum: 0, epochBatches: 0, skippedBatches: 0,
+    strategy: plan.strategy, stage: 0, epoch: 0, batch: 0, steps: 0, epochLosses: [], validation: [], epochLossSum: 0, epochBatches: 0, skippedBatches: 0,
     rngState: seed >>> 0, dropoutRngState: (seed ^ 0x9e3779b9) >>> 0, order: Int32Array.from({ length: data.count }, (_, i) => i),
     parameters: initialParameters(model, summary), buffers: runningStatistics(model.graph),
   };
 }
 
 /** Refuses a snapshot that does not fit the run, before anything trains (the CLI checks every resume up front). */
-export function checkResume(model: ModelProto, plan: Plan, train: Dataset, config: TrainConfig, snapshot: RunSnapshot): void {
-  resumeState(snapshot, model, describeModel(model), plan, train, config);
+export function checkResume(model: ModelProto, plan: Plan, data: Pick<TrainData, 'train' | 'validation'>, config: TrainConfig, snapshot: RunSnapshot): void {
+  resumeState(snapshot, model, describeModel(model), plan, data, config);
 }
 
 /** A snapshot continues this run only if every field fits it (check-state.ts): a checkpoint's checksum can be forged. */
-function resumeState(s: RunSnapshot, model: ModelProto, summary: ModelSummary, plan: Plan, data: Dataset, config: TrainConfig): RunState {
+function resumeState(s: RunSnapshot, model: ModelProto, summary: ModelSummary, plan: Plan, data: Pick<TrainData, 'train' | 'validation'>, config: TrainConfig): RunState {
   checkSnapshot(s, {
-    plan, examples: data.count, config,
+    plan, examples: data.train.count, config, validating: data.validation !== undefined,
     parameters: new Map(summary.parameters.map((p) => [p.name, elementCount(p.dims)])),
     buffers: new Map([...runningStatistics(model.graph)].map(([name, values]) => [name, values.length])),
   });
   const { optimizerState: _state, source: _source, ...rest } = s;
-  return { ...rest, order: s.order.slice(), epochLosses: [...s.epochLosses], parameters: cloneArrays(s.parameters), buffers: cloneArrays(s.buffers) };
+  return { ...rest, order: s.order.slice(), epochLosses: [...s.epochLosses], validation: structuredClone(s.validation), parameters: cloneArrays(s.parameters), buffers: cloneArrays(s.buffers) };
 }
 
 const cloneArrays = (m: ReadonlyMap<string, Float32Array>) => new Map([...m].map(([k, v]) => [k, v.slice()]));
