@@ -4,7 +4,7 @@
 // and bad input is quoted short. (Forged checkpoint state: checkpoint-forgery.test.ts.)
 import { expect } from 'chai';
 import { execFileSync, spawn, spawnSync } from 'node:child_process';
-import { chmodSync, existsSync, lstatSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync, truncateSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, renameSync, lstatSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync, truncateSync, writeFileSync } from 'node:fs';
 import { hostname, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { cli, CLI, type Run } from './util/cli.js';
@@ -191,7 +191,9 @@ describe('hostile files and full disks (command)', function () {
       const other = join(checkpoints, 'full_fine_tune-step-00000001.onnx');
       writeFileSync(other, 'the other run');
       const lock = JSON.stringify({ pid: process.pid, host: hostname() });
-      writeFileSync(join(out, '.onnx-finetune.lock'), lock);
+      // Replaced whole, as a run taking the folder writes it (a plain write would show an empty lock for an instant).
+      writeFileSync(join(out, 'lock.tmp'), lock);
+      renameSync(join(out, 'lock.tmp'), join(out, '.onnx-finetune.lock'));
       const code = await new Promise((r) => child.on('close', r));
       expect(code).to.equal(1);
       expect(stderr.trim()).to.match(new RegExp(`lock-stolen/\\.onnx-finetune\\.lock: this run's lock was taken by another run \\(pid ${process.pid}\\); stopping without writing more`));

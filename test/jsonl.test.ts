@@ -68,7 +68,7 @@ describe('JSONL datasets', () => {
     ['a fraction for an integer input', ['{"input_ids": [1.5], "attention_mask": [1], "y": 0}'], TEXT, ": line 1, key 'input_ids': element 0 is 1.5, not an integer (the input is int64)"],
     ['an integer beyond int32', ['{"ids": [2147483648], "y": 0}'], [{ name: 'ids', type: 'int32', shape: [1] }], ": line 1, key 'ids': element 0 is 2147483648, outside int32's range [-2147483648, 2147483647]"],
     ['an integer beyond what JSON keeps exactly', ['{"input_ids": [9007199254740993], "attention_mask": [1], "y": 0}'], TEXT, /: line 1, key 'input_ids': element 0 is 9007199254740992, outside the integers a JSON number holds exactly/],
-    ['a label that is not a number', ['{"x": [1, 2, 3, 4], "y": "cat"}'], IMAGE, ": line 1, key 'y': label \"cat\", not a number"],
+    ['a label that is neither a number nor a class name', ['{"x": [1, 2, 3, 4], "y": true}'], IMAGE, ": line 1, key 'y': label true, not a number or a class name"],
     ['an empty file', ['', '  '], IMAGE, ': no examples (the file is empty)'],
     ['two unknown dims', ['{"v": [1], "y": 0}'], [{ name: 'v', type: 'float32', shape: ['h', 'w'] }], ": input 'v' has 2 dimensions of unknown size (example shape [h,w]); a flat array fixes only one"],
     ['a label key that is an input', ['{"y": [1], "x": 0}'], [{ name: 'y', type: 'float32', shape: [1] }], ": the label key 'y' is also the name of a model input; choose another with --label"],

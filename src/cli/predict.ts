@@ -42,8 +42,9 @@ export async function runPredict(argv: Argv, io: CommandIo): Promise<void> {
   const summary = describeModel(model, modelPath);
   checkInputTypes(summary, modelPath);
   const meta = readDataMetadata(model);
-  // Labels given as class names are numbered as the model's classes are.
-  const data = alignClasses({ source: modelPath, classNames: meta.classNames }, readDataset(dataPath, summary.inputs, { ...dataOptionsFromPreprocessing(meta.preprocessing), label, labels: label !== undefined }));
+  const read = readDataset(dataPath, summary.inputs, { ...dataOptionsFromPreprocessing(meta.preprocessing), label, labels: label !== undefined });
+  // Labels given as class names are numbered as the model's classes are; numbers are class indices already.
+  const data = read.classNames ? alignClasses({ source: modelPath, classNames: meta.classNames }, read) : read;
   checkDataInputs(data, summary.inputs);
   const { logits, classes } = await runModel(model, summary, data, { batchSize, ...session }, modelPath);
   const task: Task = meta.task ?? (classes === 1 ? 'binary' : 'multiclass');

@@ -143,7 +143,7 @@ class NumericTable implements CsvSink {
     const perRow = featureShape.reduce((a, b) => a * b, 1);
     if (perRow !== featureColumns.length) {
       const ignored = header.length - featureColumns.length - (labelIndex >= 0 ? 1 : 0);
-      throw new UserError(`${path}: ${featureColumns.length} feature columns${ignored ? ` (${ignored} ignored)` : ''}, but the model's input takes ${perRow} values per example (shape [${featureShape}])${ignored || options.features ? '' : '; leave out columns that are not features, such as an id, with --ignore COLS or --features COLS'}`);
+      throw new UserError(`${path}: ${featureColumns.length} feature columns${ignored ? ` (${ignored} ignored)` : ''}, but the model's input takes ${perRow} values per example (shape [${featureShape}])${featureColumns.length > perRow && !ignored && !options.features ? '; leave out columns that are not features, such as an id, with --ignore COLS or --features COLS' : ''}`);
     }
     this.header = header;
     this.labelIndex = labelIndex;
