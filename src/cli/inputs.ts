@@ -1,12 +1,14 @@
-// What a command trains on: an imported model with CSV or JSONL files (--model, --train, --test), or, with none of
+// What a command trains on: an imported model with CSV or JSONL files or image folders (--model, --train, --test), or, with none of
 // them, the built-in default, the seed notebook's job: the synthetic task and the seed backbone with a fresh
 // Linear(16,1) head. Everything is read and checked here, before any training starts.
+import { statSync } from 'node:fs';
 import { loadModel } from '../onnx/io.js';
 import type { ModelProto } from '../onnx/proto.js';
 import { checkInputTypes, describeModel, type ModelSummary } from '../model/describe.js';
 import { attachLinearHead } from '../model/attach-head.js';
 import { DEFAULT_BACKBONE_PATH } from '../model/seed-backbone.js';
 import { readDataset } from '../data/read.js';
+import { parseImageOptions, type ImageOptions } from '../data/image-options.js';
 import { notebookTask, streamSeed, STREAMS } from '../data/synthetic.js';
 import type { Dataset } from '../data/dataset.js';
 import { Rng } from '../train/rng.js';
@@ -52,18 +54,50 @@ export function loadInputs(argv: Argv, seed: number): Inputs {
   checkInputTypes(summary, modelPath);
   const logitCount = countLogits(summary, modelPath);
   const label = readString(argv, 'label');
+  const image = imageOptions(argv, files.train!, files.test!, seed);
   const data = {
-    train: readDataset(files.train!, summary.inputs, { label }),
-    test: readDataset(files.test!, summary.inputs, { label }),
+    train: readDataset(files.train!, summary.inputs, { label, image }),
+    test: readDataset(files.test!, summary.inputs, { label, image: image && { ...image, augment: [] } }),
   };
   if (data.train.columns && data.test.columns && data.train.columns.join(',') !== data.test.columns.join(',')) {
     throw new UserError(`${files.test}: columns (${data.test.columns!.join(', ')}) differ from ${files.train}'s (${data.train.columns!.join(', ')})`);
   }
+  if (image) checkImageClasses(data.train, data.test, logitCount);
+  const count = (d: Dataset) => (image ? `${d.count} images` : `${d.count} rows`);
   return {
     model, summary, logitCount, data,
     sources: { model: modelPath, train: files.train!, test: files.test! },
-    description: [`model: ${modelPath}`, `data:  ${files.train} (${data.train.count} rows) for training, ${files.test} (${data.test.count} rows) for testing`],
+    description: [`model: ${modelPath}`, `data:  ${files.train} (${count(data.train)}) for training, ${files.test} (${count(data.test)}) for testing`,
+      ...(image ? [`classes: ${data.train.classNames!.map((c, i) => `${i} ${c}`).join(', ')}`] : [])],
   };
+}
+
+const IMAGE_OPTIONS = ['image-size', 'mean', 'std', 'augment'] as const;
+
+/** The image-folder options where --train and --test are folders; refused with files, and a folder with a file. */
+function imageOptions(argv: Argv, train: string, test: string, seed: number): ImageOptions | undefined {
+  const folders = [train, test].map((p) => statSync(p, { throwIfNoEntry: false })?.isDirectory() === true);
+  const given = IMAGE_OPTIONS.filter((name) => argv[name] !== undefined);
+  if (!folders[0] && !folders[1]) {
+    if (given.length > 0) throw new UserError(`--${given[0]} applies to image folders (--train DIR --test DIR, one subfolder per class); ${train} is a file`);
+    return undefined;
+  }
+  if (!folders[0] || !folders[1]) throw new UserError(`${folders[0] ? test : train}: an image folder (${folders[0] ? train : test}) trains and tests with image folders; give a folder here too`);
+  return parseImageOptions(Object.fromEntries(IMAGE_OPTIONS.map((name) => [name, readString(argv, name)])), seed);
+}
+
+/** Train and test folders must name the same classes, as many as the head has outputs (two for a one-logit head). */
+function checkImageClasses(train: Dataset, test: Dataset, logitCount: number): void {
+  const [a, b] = [train.classNames!, test.classNames!];
+  if (a.join('\0') !== b.join('\0')) {
+    const missing = a.filter((c) => !b.includes(c)), extra = b.filter((c) => !a.includes(c));
+    const what = [missing.length ? `lacks ${missing.map((c) => `'${c}'`).join(', ')}` : '', extra.length ? `has ${extra.map((c) => `'${c}'`).join(', ')} that ${train.source} lacks` : ''].filter(Boolean).join(' and ');
+    throw new UserError(`${test.source}: class folders differ from ${train.source}'s: it ${what}`);
+  }
+  const outputs = logitCount === 1 ? 2 : logitCount;
+  if (a.length !== outputs) {
+    throw new UserError(`${train.source}: ${a.length} class folder${a.length === 1 ? '' : 's'} (${a.join(', ')}), but the model's head has ${logitCount} output${logitCount === 1 ? ' (binary: two classes)' : 's'}`);
+  }
 }
 
 function builtInDefault(argv: Argv, seed: number): Inputs {
@@ -107,10 +141,15 @@ export async function checkModelRuns(inputs: Inputs, device: Device): Promise<vo
   }
   const data = inputs.data.train;
   const rows = Math.min(2, data.count);
-  const feeds = Object.fromEntries(summary.inputs.map(({ name }) => {
+  const feeds = Object.fromEntries(await Promise.all(summary.inputs.map(async ({ name }) => {
+    if (name === data.lazy?.inputName) {
+      const values = new Float32Array(rows * exampleSize(data.lazy));
+      await data.lazy.load(Int32Array.from({ length: rows }, (_, i) => i), values);
+      return [name, new ort.Tensor('float32', values, [rows, ...data.lazy.shape])];
+    }
     const { shape, values } = data.inputs[name];
     return [name, new ort.Tensor(inputType(values), values.slice(0, rows * exampleSize({ shape })), [rows, ...shape])];
-  }));
+  })));
   try {
     const session = await createSession(inputs.model, { device });
     await session.run(feeds);

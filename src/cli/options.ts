@@ -49,6 +49,11 @@ export const COMMON_OPTIONS = {
   batchnorm: string(`BatchNorm statistics: frozen (running, PyTorch eval()), train (batch, running ones updated, PyTorch train()), auto (train where the layer's scale or bias trains in the stage) [choices: ${BATCH_NORM_MODES.join(', ')}]`, { default: 'auto' }),
   'on-nonfinite': string(`what a NaN/infinite loss or gradient does [choices: ${NONFINITE.join(', ')}]`, { default: 'stop' }),
   json: { type: 'boolean', default: false, describe: 'print one JSON object on stdout instead of the summary; no progress bar' } as Options,
+  // Image folders (--train DIR --test DIR, one subfolder per class).
+  'image-size': string("image folders: the H or HxW images are resized (shorter side) and center-cropped to [default: the model input's H and W]"),
+  mean: string('image folders: per-channel (R,G,B) mean subtracted from values in [0, 1] [default: 0.485,0.456,0.406, ImageNet\'s]'),
+  std: string('image folders: per-channel (R,G,B) standard deviation divided by [default: 0.229,0.224,0.225, ImageNet\'s]'),
+  augment: string('image folders, training only, comma-separated: flip (horizontal, p=0.5), crop (random HxW crop of the image resized to 8/7 of the size); drawn from --seed, epoch and image'),
 } satisfies Record<string, Options>;
 
 const P = NOTEBOOK_DEFAULTS.partial_unfreeze;

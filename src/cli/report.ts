@@ -17,10 +17,11 @@ export function runRecord(result: TrainResult, modelPath: string): RunRecord {
   return { strategy: result.strategy, accuracy: result.accuracy, epoch_losses: result.epochLosses, model: modelPath, steps: result.steps, seconds: round(result.seconds, 3) };
 }
 
-/** The <strategy>.json file: the record plus everything needed to rerun it. */
-export function reportJson(record: RunRecord, result: TrainResult, plan: Plan, settings: object, sources: object, version: string) {
+/** The <strategy>.json file: the record plus everything needed to rerun it; `classes`, where the data names them, the class of each index. */
+export function reportJson(record: RunRecord, result: TrainResult, plan: Plan, settings: object, sources: object, version: string, classes?: string[]) {
   return {
     ...record,
+    ...(classes ? { classes } : {}),
     test_loss: result.testLoss,
     skipped_batches: result.skippedBatches,
     plan: plan.stages.map((s) => ({ stage: s.name, epochs: s.epochs, groups: s.groups })),

@@ -155,7 +155,7 @@ export async function runCommand(command: CommandKey, argv: Argv, io: CommandIo)
     resumes.forEach((snapshot, i) => snapshot && checkResume(inputs.model, plans[i], inputs.data.train, config, snapshot));
     results = await trainRuns(runs, resumes, inputs, config, { dir: claimed.dir, checkpoints, lock: claimed.lock, keep, progress: io.progress && !json });
     records = results.map((r) => runRecord(r, modelFile(target, r.strategy)));
-    writeOutputs(target, results.map((r, i) => ({ key: r.strategy, model: withDataMetadata(r.model, inputs.data.train), report: reportJson(records[i], r, plans[i], reportSettings(config), inputs.sources, VERSION) })),
+    writeOutputs(target, results.map((r, i) => ({ key: r.strategy, model: withDataMetadata(r.model, inputs.data.train), report: reportJson(records[i], r, plans[i], reportSettings(config), inputs.sources, VERSION, inputs.data.train.classNames) })),
       { lock: claimed.lock, replaced: overwrite ? earlierResults(target) : [] });
     for (const plan of plans) checkpoints.drop(plan.strategy);
   } finally {

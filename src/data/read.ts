@@ -1,5 +1,6 @@
 // A data file for a model's data inputs, its format chosen by extension: .jsonl (any inputs), else CSV (one
-// float input, its feature columns reshaped to the input's fixed shape).
+// float input, its feature columns reshaped to the input's fixed shape); a folder is an image folder.
+import { statSync } from 'node:fs';
 import { extname } from 'node:path';
 import type { DataInputInfo } from '../model/describe.js';
 import { DataType } from '../onnx/builder.js';
@@ -7,14 +8,19 @@ import { UserError } from '../errors.js';
 import { readCsvDataset } from './csv.js';
 import { readJsonlDataset } from './jsonl.js';
 import { INPUT_TYPES, type Dataset } from './dataset.js';
+import { readImageFolder } from './image-folder.js';
+import { parseImageOptions, type ImageOptions } from './image-options.js';
 
 /** What the readers of the several formats need besides the path; each format reads its own part. */
 export interface DataOptions {
   /** Label column or key; default 'y'. */
   label?: string;
+  /** A folder of class subfolders of images: size, normalization and (training data only) augmentation. */
+  image?: ImageOptions;
 }
 
 export function readDataset(path: string, inputs: readonly DataInputInfo[], options: DataOptions = {}): Dataset {
+  if (statSync(path, { throwIfNoEntry: false })?.isDirectory()) return readImageFolder(path, inputs, options.image ?? parseImageOptions({}, 0));
   if (extname(path).toLowerCase() === '.jsonl') {
     const jsonlInputs = inputs.map((i) => ({ name: i.name, type: INPUT_TYPES[i.elemType]!.type, shape: i.shape?.slice(1) ?? null }));
     return readJsonlDataset(path, { inputs: jsonlInputs, label: options.label });
