@@ -9,6 +9,7 @@ import { attachLinearHead } from '../model/attach-head.js';
 import { DEFAULT_BACKBONE_PATH } from '../model/seed-backbone.js';
 import { readDataset } from '../data/read.js';
 import { parseImageOptions, type ImageOptions } from '../data/image-options.js';
+import { imageInputSize, withImageSize } from '../data/image-folder.js';
 import { notebookTask, streamSeed, STREAMS } from '../data/synthetic.js';
 import type { Dataset } from '../data/dataset.js';
 import { Rng } from '../train/rng.js';
@@ -49,12 +50,19 @@ export function loadInputs(argv: Argv, seed: number): Inputs {
   const classes = backbonePath === undefined ? undefined : readNumber(argv, 'classes', COMMON_OPTIONS);
   const loaded = loadModel(modelPath);
   // A backbone gets the head a PyTorch user would add: nn.Linear(features, classes), seeded like the built-in one.
-  const model = classes === undefined ? loaded : attachLinearHead(loaded, classes, new Rng(streamSeed(seed, STREAMS.head)), modelPath);
-  const summary = describeModel(model, modelPath);
+  let model = classes === undefined ? loaded : attachLinearHead(loaded, classes, new Rng(streamSeed(seed, STREAMS.head)), modelPath);
+  let summary = describeModel(model, modelPath);
   checkInputTypes(summary, modelPath);
   const logitCount = countLogits(summary, modelPath);
   const label = readString(argv, 'label');
   const image = imageOptions(argv, files.train!, files.test!, seed);
+  if (image) {
+    // A model for any image size is trained at --image-size: its input is fixed to that size.
+    const { name, size } = imageInputSize(files.train!, summary.inputs, image.size);
+    const shape = summary.inputs[0].shape!;
+    if (shape[2] !== size[0] || shape[3] !== size[1]) summary = describeModel((model = withImageSize(model, name, size)), modelPath);
+    image.size = size;
+  }
   const data = {
     train: readDataset(files.train!, summary.inputs, { label, image }),
     test: readDataset(files.test!, summary.inputs, { label, image: image && { ...image, augment: [] } }),

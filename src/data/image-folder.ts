@@ -7,7 +7,8 @@ import { constants } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { join, relative } from 'node:path';
 import type { DataInputInfo } from '../model/describe.js';
-import { DataType } from '../onnx/builder.js';
+import { DataType, makeValueInfo } from '../onnx/builder.js';
+import type { ModelProto } from '../onnx/proto.js';
 import { UserError } from '../errors.js';
 import { bytesText, fileError } from '../runtime/files.js';
 import type { Dataset, LazyInput } from './dataset.js';
@@ -110,6 +111,18 @@ export function imageInputSize(root: string, inputs: readonly DataInputInfo[], s
   if (!size) throw new UserError(`${root}: the model's input '${input.name}' has shape [${shape.map((d) => d ?? '?')}], without a fixed height and width; give --image-size H or HxW`);
   if ((typeof h === 'number' && h !== size[0]) || (typeof w === 'number' && w !== size[1])) throw new UserError(`--image-size ${size[0]}x${size[1]}: the model's input '${input.name}' has shape [${shape.map((d) => d ?? '?')}]`);
   return { name: input.name, size };
+}
+
+/**
+ * The model with its image input's height and width fixed where they were named (a model exported for any
+ * size): its training graphs need the spatial sizes, and it is trained, and exported, for that one size.
+ */
+export function withImageSize(model: ModelProto, inputName: string, [h, w]: [number, number]): ModelProto {
+  const input = model.graph.input.find((i) => i.name === inputName);
+  const batch = input?.type?.tensorType?.shape?.dim?.[0];
+  if (!input || batch === undefined) return model;
+  const fixed = makeValueInfo(inputName, DataType.FLOAT, [batch.dimParam || (batch.dimValue ? Number(batch.dimValue) : null), 3, h, w]);
+  return { ...model, graph: { ...model.graph, input: model.graph.input.map((i) => (i === input ? fixed : i)) } } as ModelProto;
 }
 
 /** Images decoded at once: the libuv pool runs sharp's work (4 threads unless UV_THREADPOOL_SIZE says otherwise). */
