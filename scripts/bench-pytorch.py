@@ -2,8 +2,10 @@
 # 1 intra-op thread unless stated) timed the same way, so that both can be run side by side on one machine.
 # Optional, and not part of the project's install: it needs Python with torch (`python3 scripts/bench-pytorch.py`),
 # and torchvision and transformers for the ResNet-18 and BERT workloads (skipped with a note where missing).
+import os
 import statistics
 import sys
+import tempfile
 import time
 import types
 
@@ -125,3 +127,38 @@ else:
     print(f'(transformers {__import__("transformers").__version__}, attention: {bert.config._attn_implementation})', flush=True)
     measure('BERT-Tiny L2-H128, seq 128, full fine-tune', bert, xb, yb, ce, [(list(bert.parameters()), 1e-4)])
     measure('BERT-Tiny L2-H128, seq 128, linear probe', bert, xb, yb, ce, [(list(bert.classifier.parameters()), 1e-2)])
+
+
+def measure_images(folder, threads, passes=3):
+    """Images/s through ImageFolder + DataLoader (Resize(224), CenterCrop, ToTensor, Normalize) at batch 32, `threads` worker processes."""
+    from torch.utils.data import DataLoader
+    from torchvision import datasets, transforms
+    transform = transforms.Compose([transforms.Resize(224), transforms.CenterCrop(224), transforms.ToTensor(),
+                                    transforms.Normalize([0.485, 0.456, 0.406], [0.229, 0.224, 0.225])])
+    dataset = datasets.ImageFolder(folder, transform)
+    loader = DataLoader(dataset, batch_size=32, num_workers=threads, persistent_workers=True)
+    for _ in loader:  # warm-up: the workers start
+        pass
+    seconds = []
+    for _ in range(passes):
+        t0 = time.perf_counter()
+        for _ in loader:
+            pass
+        seconds.append(time.perf_counter() - t0)
+    rate = len(dataset) / statistics.median(seconds)
+    print(f'{"image folder -> 3x224x224 (JPEG 500x375), " + str(threads) + " thread" + ("s" if threads > 1 else ""):52s} {rate:9.0f} images/s', flush=True)
+
+
+# The image pipeline on the folder `npm run bench` writes (320 JPEGs of 500x375 in two classes).
+images = os.path.join(tempfile.gettempdir(), 'onnx-finetune-bench-images')
+try:
+    import torchvision  # noqa: F401
+except ImportError as e:
+    print(f'image folder rows skipped: {e}')
+else:
+    if not os.path.isdir(images):
+        print(f'image folder rows skipped: run `npm run bench` first, which writes {images}')
+    else:
+        torch.set_num_threads(1)
+        for threads in (1, 2):
+            measure_images(images, threads)

@@ -19,6 +19,7 @@ import { fileURLToPath } from 'node:url';
 import { DataType, makeGraph, makeModel, makeNode, makeValueInfo } from '../src/onnx/builder.js';
 import { createStepSession, ort } from '../src/runtime/session.js';
 import { BERT_TINY, buildBert, buildResNet18, RESNET18, type BenchModel } from './bench-models.js';
+import { benchImageFolder, measureImages, IMAGES_ROW } from './bench-images.js';
 
 interface Workload {
   name: string;
@@ -51,6 +52,8 @@ interface Result {
   per_node_us?: number;
   /** How the step ran where that matters for the comparison (BatchNorm statistics). */
   note?: string;
+  /** What samples_per_s counts (default: samples). */
+  unit?: string;
 }
 
 interface GeneratedInput {
@@ -193,6 +196,9 @@ if (csvLoadArg >= 0) {
   console.log(JSON.stringify(loadCsv(process.argv[csvLoadArg + 1])));
 } else if (process.argv.includes('--floor')) {
   console.log(JSON.stringify(await onnxRuntimeFloor()));
+} else if (process.argv.includes('--images')) {
+  const [threads, dir] = process.argv.slice(process.argv.indexOf('--images') + 1);
+  console.log(JSON.stringify(await measureImages(Number(threads), dir).catch((e: Error) => ({ workload: IMAGES_ROW(Number(threads)), error: e.message }))));
 } else if (workloadArg >= 0) {
   const w = workloads[Number(process.argv[workloadArg + 1])];
   const r = await measure(w).catch((e: Error) => ({ workload: w.name, error: e.message }));
@@ -200,6 +206,8 @@ if (csvLoadArg >= 0) {
 } else {
   if (!json) console.log(`onnx-finetune bench — node ${process.version}, ${process.platform}/${process.arch}, median of ${REPEATS} timed runs of ~${TARGET_REPEAT_MS} ms after warm-up\n`);
   for (const [i, w] of workloads.entries()) report(runChild(['--workload', String(i)], w.name));
+  const images = await benchImageFolder();
+  for (const threads of [1, 2]) report(runChild(['--images', String(threads), images], IMAGES_ROW(threads)));
   report(measureCompare());
   report(measureCsvLoad());
   report(runChild(['--floor'], FLOOR));
@@ -311,6 +319,6 @@ function report(r: Result): void {
   const unit = ms ? 'ms' : 'µs';
   const per = r.batch ? `${unit}/step` : unit;
   console.log(`${r.workload.padEnd(52)} ${r.batch ? `batch ${String(r.batch).padStart(4)}` : '          '}  ${time(r.median_us!).padStart(8)} ${per.padEnd(7)} (min ${time(r.min_us!)}, max ${time(r.max_us!)})` +
-    `${r.samples_per_s ? `  ${Math.round(r.samples_per_s).toLocaleString('en-US').padStart(9)} samples/s` : ''}${r.gflops ? `  ${r.gflops.toFixed(1)} GFLOP/s` : ''}  peak RSS ${r.peak_rss_mb!.toFixed(0)} MB` +
+    `${r.samples_per_s ? `  ${Math.round(r.samples_per_s).toLocaleString('en-US').padStart(9)} ${r.unit ?? 'samples'}/s` : ''}${r.gflops ? `  ${r.gflops.toFixed(1)} GFLOP/s` : ''}  peak RSS ${r.peak_rss_mb!.toFixed(0)} MB` +
     `${r.note ? `  [${r.note}]` : ''}`);
 }

@@ -1,6 +1,7 @@
-// What a command trains on: an imported model with CSV or JSONL files (--model, --train, --test), or, with none of
+// What a command trains on: an imported model with CSV or JSONL files or image folders (--model, --train, --test), or, with none of
 // them, the built-in default, the seed notebook's job: the synthetic task and the seed backbone with a fresh
 // Linear(16,1) head. Everything is read and checked here, before any training starts.
+import { statSync } from 'node:fs';
 import { loadModel } from '../onnx/io.js';
 import type { ModelProto } from '../onnx/proto.js';
 import { checkInputTypes, describeModel, type ModelSummary } from '../model/describe.js';
@@ -11,6 +12,8 @@ import { alignClasses } from '../data/label-column.js';
 import { checkDataInputs } from '../data/check-inputs.js';
 import type { TextOptions, TextPreprocessing } from '../data/text.js';
 import { readTextFile } from '../runtime/files.js';
+import { parseImageOptions, type ImageOptions } from '../data/image-options.js';
+import { imageInputSize, withImageSize } from '../data/image-folder.js';
 import { notebookTask, streamSeed, STREAMS } from '../data/synthetic.js';
 import type { Dataset } from '../data/dataset.js';
 import { Rng } from '../train/rng.js';
@@ -64,16 +67,28 @@ export function loadInputs(argv: Argv, seed: number): Inputs {
   const classes = backbonePath === undefined ? undefined : readNumber(argv, 'classes', COMMON_OPTIONS);
   const loaded = loadModel(modelPath);
   // A backbone gets the head a PyTorch user would add: nn.Linear(features, classes), seeded like the built-in one.
-  const model = classes === undefined ? loaded : attachLinearHead(loaded, classes, new Rng(streamSeed(seed, STREAMS.head)), modelPath);
-  const summary = describeModel(model, modelPath);
+  let model = classes === undefined ? loaded : attachLinearHead(loaded, classes, new Rng(streamSeed(seed, STREAMS.head)), modelPath);
+  let summary = describeModel(model, modelPath);
   checkInputTypes(summary, modelPath);
   const logitCount = countLogits(summary, modelPath);
   const label = readString(argv, 'label');
+  const image = imageOptions(argv, files.train!, files.test!, seed);
+  if (image) {
+    // A model for any image size is trained at --image-size: its input is fixed to that size.
+    const { name, size } = imageInputSize(files.train!, summary.inputs, image.size);
+    const shape = summary.inputs[0].shape!;
+    if (shape[2] !== size[0] || shape[3] !== size[1]) summary = describeModel((model = withImageSize(model, name, size)), modelPath);
+    image.size = size;
+  }
   const text = readTextOptions(argv);
   const columns = { features: readList(argv, 'features'), ignore: readList(argv, 'ignore') };
-  const train = readDataset(files.train!, summary.inputs, { label, text, ...columns, labelsFile: readString(argv, 'train-labels') });
-  // The test file is tokenized to the training file's length (which may have come from its longest text).
-  const readOptions: DataOptions = { label, ...columns, text: text && { ...text, maxLength: (train.preprocessing as TextPreprocessing).maxLength } };
+  const train = readDataset(files.train!, summary.inputs, { label, text, image, ...columns, labelsFile: readString(argv, 'train-labels') });
+  // Other files are read as the test file is: tokenized to the training file's length (which may have come
+  // from its longest text), images never augmented.
+  const readOptions: DataOptions = {
+    label, ...columns, image: image && { ...image, augment: [] },
+    text: text && { ...text, maxLength: (train.preprocessing as TextPreprocessing).maxLength },
+  };
   const test = alignClasses(train, readDataset(files.test!, summary.inputs, { ...readOptions, labelsFile: readString(argv, 'test-labels') }));
   const data = { train, test };
   // Before the model first runs on them (checkModelRuns): a token id past the embedding table is named here, not by ONNX Runtime.
@@ -81,10 +96,13 @@ export function loadInputs(argv: Argv, seed: number): Inputs {
   if (data.train.columns && data.test.columns && data.train.columns.join(',') !== data.test.columns.join(',')) {
     throw new UserError(`${files.test}: columns (${data.test.columns!.join(', ')}) differ from ${files.train}'s (${data.train.columns!.join(', ')})`);
   }
+  if (image) checkImageClasses(data.train, data.test, logitCount);
+  const count = (d: Dataset) => (image ? `${d.count} images` : `${d.count} rows`);
   return {
     model, summary, logitCount, data, readOptions,
     sources: { model: modelPath, train: files.train!, test: files.test! },
-    description: [`model: ${modelPath}`, `data:  ${files.train} (${data.train.count} rows) for training, ${files.test} (${data.test.count} rows) for testing`],
+    description: [`model: ${modelPath}`, `data:  ${files.train} (${count(data.train)}) for training, ${files.test} (${count(data.test)}) for testing`,
+      ...(image ? [`classes: ${data.train.classNames!.map((c, i) => `${i} ${c}`).join(', ')}`] : [])],
   };
 }
 
@@ -99,6 +117,34 @@ function readTextOptions(argv: Argv): TextOptions | undefined {
   const tokenizerJson = readTextFile(path, 'tokenizer file', { limit: TEXT_DATA_LIMITS.fileBytes });
   const maxLength = argv['max-length'] === undefined ? undefined : readNumber(argv, 'max-length', COMMON_OPTIONS);
   return { tokenizerJson, tokenizerSource: path, column: readString(argv, 'text-column'), maxLength };
+}
+
+const IMAGE_OPTIONS = ['image-size', 'mean', 'std', 'augment'] as const;
+
+/** The image-folder options where --train and --test are folders; refused with files, and a folder with a file. */
+function imageOptions(argv: Argv, train: string, test: string, seed: number): ImageOptions | undefined {
+  const folders = [train, test].map((p) => statSync(p, { throwIfNoEntry: false })?.isDirectory() === true);
+  const given = IMAGE_OPTIONS.filter((name) => argv[name] !== undefined);
+  if (!folders[0] && !folders[1]) {
+    if (given.length > 0) throw new UserError(`--${given[0]} applies to image folders (--train DIR --test DIR, one subfolder per class); ${train} is a file`);
+    return undefined;
+  }
+  if (!folders[0] || !folders[1]) throw new UserError(`${folders[0] ? test : train}: an image folder (${folders[0] ? train : test}) trains and tests with image folders; give a folder here too`);
+  return parseImageOptions(Object.fromEntries(IMAGE_OPTIONS.map((name) => [name, readString(argv, name)])), seed);
+}
+
+/** Train and test folders must name the same classes, as many as the head has outputs (two for a one-logit head). */
+function checkImageClasses(train: Dataset, test: Dataset, logitCount: number): void {
+  const [a, b] = [train.classNames!, test.classNames!];
+  if (a.join('\0') !== b.join('\0')) {
+    const missing = a.filter((c) => !b.includes(c)), extra = b.filter((c) => !a.includes(c));
+    const what = [missing.length ? `lacks ${missing.map((c) => `'${c}'`).join(', ')}` : '', extra.length ? `has ${extra.map((c) => `'${c}'`).join(', ')} that ${train.source} lacks` : ''].filter(Boolean).join(' and ');
+    throw new UserError(`${test.source}: class folders differ from ${train.source}'s: it ${what}`);
+  }
+  const outputs = logitCount === 1 ? 2 : logitCount;
+  if (a.length !== outputs) {
+    throw new UserError(`${train.source}: ${a.length} class folder${a.length === 1 ? '' : 's'} (${a.join(', ')}), but the model's head has ${logitCount} output${logitCount === 1 ? ' (binary: two classes)' : 's'}`);
+  }
 }
 
 function builtInDefault(argv: Argv, seed: number): Inputs {
@@ -143,10 +189,15 @@ export async function checkModelRuns(inputs: Inputs, device: Device): Promise<vo
   }
   const data = inputs.data.train;
   const rows = Math.min(2, data.count);
-  const feeds = Object.fromEntries(summary.inputs.map(({ name }) => {
+  const feeds = Object.fromEntries(await Promise.all(summary.inputs.map(async ({ name }) => {
+    if (name === data.lazy?.inputName) {
+      const values = new Float32Array(rows * exampleSize(data.lazy));
+      await data.lazy.load(Int32Array.from({ length: rows }, (_, i) => i), values);
+      return [name, new ort.Tensor('float32', values, [rows, ...data.lazy.shape])];
+    }
     const { shape, values } = data.inputs[name];
     return [name, new ort.Tensor(inputType(values), values.slice(0, rows * exampleSize({ shape })), [rows, ...shape])];
-  }));
+  })));
   try {
     const session = await createSession(inputs.model, { device });
     await session.run(feeds);

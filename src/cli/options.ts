@@ -61,6 +61,11 @@ export const COMMON_OPTIONS = {
   // Validation (issue 13, item 5)
   val: string('validation data, same columns or keys as --train: evaluated after every epoch'),
   'val-split': number('open-fraction', 'hold out this share of --train as validation data, evaluated after every epoch (seeded by --seed; stratified by class unless --loss mse)'),
+  // Image folders (--train DIR --test DIR, one subfolder per class).
+  'image-size': string("image folders: the H or HxW images are resized (shorter side) and center-cropped to [default: the model input's H and W]"),
+  mean: string('image folders: per-channel (R,G,B) mean subtracted from values in [0, 1] [default: 0.485,0.456,0.406, ImageNet\'s]'),
+  std: string('image folders: per-channel (R,G,B) standard deviation divided by [default: 0.229,0.224,0.225, ImageNet\'s]'),
+  augment: string('image folders, training only, comma-separated: flip (horizontal, p=0.5), crop (random HxW crop of the image resized to 8/7 of the size); drawn from --seed, epoch and image'),
 } satisfies Record<string, Options>;
 
 /** The predict command's own options; --model, --label, --out, --overwrite, --batch-size, --device, --threads and --json are the common ones. */

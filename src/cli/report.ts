@@ -26,11 +26,13 @@ export function runRecord(result: TrainResult, modelPath: string): RunRecord {
 
 /**
  * The <strategy>.json file: the record plus everything needed to rerun it, and the metrics in full: the task
- * they measure, the test set's, and the validation set's per epoch (where the run has one).
+ * they measure, the test set's, and the validation set's per epoch (where the run has one); `classes`, where
+ * the data names them, the class of each index.
  */
-export function reportJson(record: RunRecord, result: TrainResult, plan: Plan, settings: object, sources: object, version: string, task: Task) {
+export function reportJson(record: RunRecord, result: TrainResult, plan: Plan, settings: object, sources: object, version: string, task: Task, classes?: string[]) {
   return {
     ...record,
+    ...(classes ? { classes } : {}),
     task,
     test_metrics: result.testMetrics,
     ...(result.validation.length > 0 ? { validation: result.validation } : {}),

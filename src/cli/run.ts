@@ -190,7 +190,7 @@ export async function runCommand(command: CommandKey, argv: Argv, io: CommandIo)
     records = results.map((r) => runRecord(r, modelFile(target, r.strategy)));
     const task = taskFor(config.loss.name);
     const exported = (r: TrainResult, i: number) => withProvenance(withDataMetadata(r.model, inputs.data.train, task), { version: VERSION, plan: plans[i], label: labelName(argv, inputs) });
-    writeOutputs(target, results.map((r, i) => ({ key: r.strategy, model: exported(r, i), report: reportJson(records[i], r, plans[i], reportSettings(config), inputs.sources, VERSION, task) })),
+    writeOutputs(target, results.map((r, i) => ({ key: r.strategy, model: exported(r, i), report: reportJson(records[i], r, plans[i], reportSettings(config), inputs.sources, VERSION, task, inputs.data.train.classNames) })),
       { lock: claimed.lock, replaced: overwrite ? earlierResults(target) : [] });
     for (const plan of plans) checkpoints.drop(plan.strategy);
   } finally {

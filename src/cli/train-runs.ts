@@ -59,7 +59,7 @@ export function runIdentity(plan: Plan, config: TrainConfig, inputs: Inputs): Ru
     settings: { loss: config.loss.name, optimizer: config.optimizer, weight_decay: config.weightDecay, batch_size: config.batchSize, shuffle: config.shuffle, seed: config.seed,
       batch_norm: config.batchNorm },
     model: fingerprint(...modelBytes(inputs.model)),
-    data: fingerprint(...inputs.summary.inputs.map((i) => bytesOf(train.inputs[i.name].values)), bytesOf(train.labels)),
+    data: fingerprint(...inputs.summary.inputs.map((i) => (i.name === train.lazy?.inputName ? train.lazy.identity : bytesOf(train.inputs[i.name].values))), bytesOf(train.labels)),
   };
 }
 

@@ -10,6 +10,7 @@ export function checkDataInputs(data: Dataset, modelInputs: readonly DataInputIn
   const inputs = inputsFor(data, modelInputs.map((i) => i.name));
   const symbols = new Map<string, { size: number; input: string }>();
   for (const model of modelInputs) {
+    if (model.name === data.lazy?.inputName) continue; // made per batch, in the shape its reader took from this input
     const { shape, values } = inputs[model.name];
     const where = `${data.source}: input '${model.name}'`;
     const type = INPUT_TYPES[model.elemType]?.type;

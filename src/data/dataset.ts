@@ -30,6 +30,27 @@ export interface Dataset {
   classNames?: string[];
   /** How raw examples became the model's inputs (image size and normalization, the tokenizer): kept in the exported model's metadata, so that predict prepares new data the same way. */
   preprocessing?: Preprocessing;
+  /** An input whose values are made per batch (decoded images) instead of held in `inputs`. */
+  lazy?: LazyInput;
+}
+
+/**
+ * One float input made on demand, a batch at a time, so that a data set larger than memory trains: its
+ * examples are never all in `inputs`. `load` must be a pure function of (indices, epoch): a resumed run
+ * reads the same values.
+ */
+export interface LazyInput {
+  /** The model input it feeds. */
+  inputName: string;
+  /** Shape of one example, without the batch dimension. */
+  shape: number[];
+  /**
+   * Writes examples indices[0..], one after another, into `into`. `epoch` (the plan's epoch count so far)
+   * is given for training batches only: where it is, the values may be augmented as a function of it.
+   */
+  load(indices: ArrayLike<number>, into: Float32Array, epoch?: number): Promise<void>;
+  /** Bytes that identify the examples (names, sizes, times, settings), for the resume check. */
+  identity: Uint8Array;
 }
 
 /** JSON-serializable; `kind` says which reader wrote it ('image', 'text', ...). */
@@ -79,6 +100,8 @@ export function singleInput(data: Dataset): DataInput {
 export function inputsFor(data: Dataset, names: readonly string[]): Record<string, DataInput> {
   const keys = Object.keys(data.inputs);
   if (names.length === 1 && keys.length === 1) return { [names[0]]: data.inputs[keys[0]] };
+  const lazy = data.lazy?.inputName;
+  names = names.filter((n) => n !== lazy); // a lazy input is made per batch, not held here
   const missing = names.filter((n) => !Object.hasOwn(data.inputs, n));
   if (missing.length > 0) {
     throw new UserError(`${data.source}: no values for the model's input${missing.length > 1 ? 's' : ''} ${missing.map((n) => `'${n}'`).join(', ')} (the data has ${keys.map((k) => `'${k}'`).join(', ') || 'none'})`);

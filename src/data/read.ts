@@ -1,7 +1,8 @@
 // A data file for a model's data inputs, its format chosen by extension: .jsonl (any inputs), .npz (an array
 // per input), .parquet (a column per input, or per feature), .npy (one input, its labels in a second .npy),
 // else CSV (one float input, its feature columns reshaped to the input's fixed shape). With a tokenizer, a CSV
-// or JSONL file holds text instead.
+// or JSONL file holds text instead; a folder is an image folder (a subfolder of images per class).
+import { statSync } from 'node:fs';
 import { extname } from 'node:path';
 import type { DataInputInfo } from '../model/describe.js';
 import { DataType } from '../onnx/builder.js';
@@ -14,6 +15,8 @@ import { npyCount, npyExampleShape, npyLabels, npyValues, readNpyFile, type NpyA
 import { readNpzArrays } from './npz.js';
 import { readTextDataset, type TextOptions, type TextPreprocessing } from './text.js';
 import { INPUT_TYPES, type Dataset, type Preprocessing } from './dataset.js';
+import { readImageFolder } from './image-folder.js';
+import { parseImageOptions, type ImageOptions } from './image-options.js';
 
 /** What the readers of the several formats need besides the path; each format reads its own part. */
 export interface DataOptions {
@@ -28,6 +31,8 @@ export interface DataOptions {
   /** CSV: the feature columns, in order (--features), or the columns to leave out (--ignore). */
   features?: string[];
   ignore?: string[];
+  /** A folder of class subfolders of images: size, normalization and (training data only) augmentation. */
+  image?: ImageOptions;
 }
 
 /**
@@ -41,12 +46,17 @@ export function dataOptionsFromPreprocessing(preprocessing: Preprocessing | unde
       const { tokenizer, column, maxLength } = preprocessing as TextPreprocessing;
       return { text: { tokenizerJson: tokenizer, tokenizerSource: "the model's tokenizer (its metadata)", column, maxLength } };
     }
+    case 'image': {
+      const { size, mean, std } = preprocessing as unknown as { size: [number, number]; mean: number[]; std: number[] };
+      return { image: { size, mean, std, augment: [], seed: 0 } };
+    }
     default:
       return {};
   }
 }
 
 export function readDataset(path: string, inputs: readonly DataInputInfo[], options: DataOptions = {}): Dataset {
+  if (statSync(path, { throwIfNoEntry: false })?.isDirectory()) return readImageFolder(path, inputs, options.image ?? parseImageOptions({}, 0));
   const format = extname(path).toLowerCase();
   if (options.labelsFile !== undefined && format !== '.npy') {
     throw new UserError(`${path}: a separate labels file goes with .npy features only; a ${format || 'CSV'} file holds its own labels`);

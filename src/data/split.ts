@@ -75,8 +75,14 @@ export function subsetDataset(data: Dataset, indices: Int32Array, source: string
     indices.forEach((from, to) => values.set(input.values.subarray(from * size, (from + 1) * size) as never, to * size));
     return [name, { shape: input.shape, values }];
   }));
+  // Examples made per batch (images) are the subset's by their index in the whole set.
+  const lazy = data.lazy && {
+    ...data.lazy,
+    load: (wanted: ArrayLike<number>, into: Float32Array, epoch?: number) => data.lazy!.load(Array.from(wanted, (i) => indices[i]), into, epoch),
+    identity: new Uint8Array([...data.lazy.identity, ...new Uint8Array(indices.buffer, indices.byteOffset, indices.byteLength)]),
+  };
   return {
-    ...data, source, count: indices.length, inputs,
+    ...data, source, count: indices.length, inputs, ...(lazy ? { lazy } : {}),
     labels: Float64Array.from(indices, (i) => data.labels[i]),
     ...(data.lines ? { lines: Int32Array.from(indices, (i) => data.lines![i]) } : {}),
   };

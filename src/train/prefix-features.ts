@@ -1,6 +1,7 @@
 // The examples a stage's train and eval graphs take: the dataset's inputs by model input name, or, where the
 // stage's trainable parameters sit after a frozen prefix, the prefix's outputs computed here once per example,
-// in chunks, instead of once per step (and the data inputs the rest of the model reads directly).
+// in chunks, instead of once per step (and the data inputs the rest of the model reads directly). A lazy
+// input (images decoded per batch) is decoded once per stage here, un-augmented; only the features are kept.
 import type { ModelProto } from '../onnx/proto.js';
 import type { Artifacts } from '../artifacts/build.js';
 import { exampleSize, inputsFor, inputType, INPUT_TYPES, type DataInput, type Dataset, type InputValues } from '../data/dataset.js';
@@ -8,6 +9,8 @@ import { createStepSession, ort, type SessionOptions } from '../runtime/session.
 import { breathe } from './breathe.js';
 
 const CHUNK = 256;
+/** Bytes of a lazy input (decoded images) per chunk. */
+const LAZY_CHUNK_BYTES = 32 * 2 ** 20;
 /** Examples the prefix check runs on (see notPerExample). */
 const SHIFT_CHECK = 8;
 
@@ -41,19 +44,28 @@ export async function trainingExamples(artifacts: Artifacts, data: Dataset, opti
   const byModelInput = { ...data, inputs: inputsFor(data, artifacts.summary.inputs.map((i) => i.name)) };
   if (!artifacts.prefix) return byModelInput;
   const computed = await prefixFeatures(artifacts.prefix, byModelInput, options, signal);
-  return { ...data, inputs: Object.fromEntries(artifacts.inputs.map((name) => [name, computed[name] ?? byModelInput.inputs[name]])) };
+  const lazy = data.lazy && artifacts.inputs.includes(data.lazy.inputName) ? data.lazy : undefined; // still read past the prefix
+  const held = artifacts.inputs.filter((name) => name !== lazy?.inputName);
+  return { ...data, inputs: Object.fromEntries(held.map((name) => [name, computed[name] ?? byModelInput.inputs[name]])), lazy };
 }
 
 async function prefixFeatures(prefix: ModelProto, data: Dataset, options: SessionOptions, signal?: AbortSignal): Promise<Record<string, DataInput>> {
   const session = await createStepSession(prefix, options);
   try {
-    const run = (start: number, rows: number) => session.run(chunkFeeds(prefix, data, start, rows));
+    const run = async (start: number, rows: number) => session.run(await chunkFeeds(prefix, data, start, rows));
     const wrong = await notPerExample(prefix, run, data.count);
     if (wrong.length > 0) throw new NotPerExampleError(wrong);
     const outputs: Record<string, DataInput> = {};
-    for (let start = 0; start < data.count; start += CHUNK) {
-      const rows = Math.min(CHUNK, data.count - start);
-      const results = await run(start, rows);
+    const chunk = chunkRows(prefix, data);
+    // A lazy input's next chunk is decoded while the prefix runs on this one.
+    let next: Promise<Record<string, ort.Tensor>> | undefined = chunkFeeds(prefix, data, 0, Math.min(chunk, data.count));
+    for (let start = 0; start < data.count; start += chunk) {
+      const rows = Math.min(chunk, data.count - start);
+      const feeds = await next!;
+      const after = start + rows;
+      next = after < data.count ? chunkFeeds(prefix, data, after, Math.min(chunk, data.count - after)) : undefined;
+      next?.catch(() => undefined); // seen when awaited; not unhandled if this chunk fails first
+      const results = await session.run(feeds);
       for (const { name } of prefix.graph.output) {
         const y = results[name];
         if (y.dims[0] !== rows) throw new Error(`frozen prefix output '${name}' has dims [${y.dims}] for a chunk of ${rows} examples`);
@@ -62,10 +74,17 @@ async function prefixFeatures(prefix: ModelProto, data: Dataset, options: Sessio
       }
       await breathe(signal, 'while computing the frozen layers\' features');
     }
+    await next?.catch(() => undefined);
     return outputs;
   } finally {
     await session.release();
   }
+}
+
+/** Examples per chunk: CHUNK, or fewer where a lazy input's examples are large (two chunks of images are held at once). */
+function chunkRows(prefix: ModelProto, data: Dataset): number {
+  const lazy = data.lazy && prefix.graph.input.some((i) => i.name === data.lazy!.inputName) ? data.lazy : undefined;
+  return lazy ? Math.max(1, Math.min(CHUNK, Math.floor(LAZY_CHUNK_BYTES / (4 * exampleSize(lazy))))) : CHUNK;
 }
 
 type Results = Record<string, ort.Tensor>;
@@ -99,12 +118,17 @@ function sameRows(y: ort.Tensor, from: number, x: ort.Tensor): boolean {
   return true;
 }
 
-/** Examples start..start+rows of each input the prefix reads. */
-function chunkFeeds(prefix: ModelProto, data: Dataset, start: number, rows: number): Record<string, ort.Tensor> {
-  return Object.fromEntries(prefix.graph.input.map(({ name }) => {
+/** Examples start..start+rows of each input the prefix reads; a lazy input's loaded (not augmented). */
+async function chunkFeeds(prefix: ModelProto, data: Dataset, start: number, rows: number): Promise<Record<string, ort.Tensor>> {
+  return Object.fromEntries(await Promise.all(prefix.graph.input.map(async ({ name }) => {
+    if (name === data.lazy?.inputName) {
+      const values = new Float32Array(rows * exampleSize(data.lazy));
+      await data.lazy.load(Int32Array.from({ length: rows }, (_, i) => start + i), values);
+      return [name, new ort.Tensor('float32', values, [rows, ...data.lazy.shape])];
+    }
     const input = data.inputs[name], size = exampleSize(input);
     return [name, new ort.Tensor(inputType(input.values), input.values.subarray(start * size, (start + rows) * size), [rows, ...input.shape])];
-  }));
+  })));
 }
 
 function valuesFor(type: string, length: number, name: string): InputValues {

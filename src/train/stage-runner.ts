@@ -73,10 +73,11 @@ export class StageRunner {
 
   /**
    * Forward, backward and one optimizer update on rows order[start..end). A non-finite loss or gradient
-   * leaves the parameters untouched and reports what onNonFinite says to do with the batch.
+   * leaves the parameters untouched and reports what onNonFinite says to do with the batch. `epoch` (the
+   * plan's epochs before this one) seeds a lazy input's augmentation.
    */
-  async step(order: Int32Array, start: number, end: number, onNonFinite: 'stop' | 'skip-batch' = 'stop'): Promise<{ loss: number; skipped: false | 'stop' | 'skip-batch' }> {
-    const batch = await this.batches.gather(order, start, end);
+  async step(order: Int32Array, start: number, end: number, onNonFinite: 'stop' | 'skip-batch' = 'stop', epoch?: number): Promise<{ loss: number; skipped: false | 'stop' | 'skip-batch' }> {
+    const batch = await this.batches.gather(order, start, end, epoch);
     Object.assign(this.feeds, batch.feeds);
     this.feeds[LABELS] = batch.labels;
     for (const mask of this.artifacts.masks) {

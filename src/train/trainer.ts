@@ -165,7 +165,8 @@ export async function train(model: ModelProto, plan: Plan, data: TrainData, conf
           run.epochBatches = 0;
         }
         while (run.batch < starts.length) {
-          const { loss, skipped } = await runner.step(run.order, starts[run.batch], Math.min(starts[run.batch] + config.batchSize, run.order.length), config.onNonFinite ?? 'stop');
+          // The plan's epoch count so far (run.epochLosses grows by one per epoch, in every stage) seeds augmentation.
+          const { loss, skipped } = await runner.step(run.order, starts[run.batch], Math.min(starts[run.batch] + config.batchSize, run.order.length), config.onNonFinite ?? 'stop', run.epochLosses.length);
           if (skipped) run.skippedBatches++;
           else {
             run.epochLossSum += loss;
