@@ -89,14 +89,15 @@ export function loadInputs(argv: Argv, seed: number): Inputs {
     label, ...columns, image: image && { ...image, augment: [] },
     text: text && { ...text, maxLength: (train.preprocessing as TextPreprocessing).maxLength },
   };
-  const test = alignClasses(train, readDataset(files.test!, summary.inputs, { ...readOptions, labelsFile: readString(argv, 'test-labels') }));
+  const unaligned = readDataset(files.test!, summary.inputs, { ...readOptions, labelsFile: readString(argv, 'test-labels') });
+  if (image) checkImageClasses(train, unaligned, logitCount);
+  const test = alignClasses(train, unaligned);
   const data = { train, test };
   // Before the model first runs on them (checkModelRuns): a token id past the embedding table is named here, not by ONNX Runtime.
   for (const d of [data.train, data.test]) checkDataInputs(d, summary.inputs);
   if (data.train.columns && data.test.columns && data.train.columns.join(',') !== data.test.columns.join(',')) {
     throw new UserError(`${files.test}: columns (${data.test.columns!.join(', ')}) differ from ${files.train}'s (${data.train.columns!.join(', ')})`);
   }
-  if (image) checkImageClasses(data.train, data.test, logitCount);
   const count = (d: Dataset) => (image ? `${d.count} images` : `${d.count} rows`);
   return {
     model, summary, logitCount, data, readOptions,
