@@ -42,7 +42,7 @@ export interface Inputs {
 const FILE_OPTIONS = ['model', 'train', 'test'] as const;
 
 /** A comma-separated list option (--features a,b,c). */
-function readList(argv: Argv, name: string): string[] | undefined {
+export function readList(argv: Argv, name: string): string[] | undefined {
   const value = readString(argv, name);
   if (value === undefined) return undefined;
   const items = value.split(',').map((v) => v.trim());

@@ -9,24 +9,29 @@ import { loadModel } from '../onnx/io.js';
 import { checkInputTypes, describeModel, type ModelSummary } from '../model/describe.js';
 import { readDataMetadata } from '../export/data-metadata.js';
 import { dataOptionsFromPreprocessing, readDataset } from '../data/read.js';
+import { BatchBuffers } from '../train/batches.js';
 import { alignClasses } from '../data/label-column.js';
 import { checkDataInputs } from '../data/check-inputs.js';
-import { exampleLocation, exampleSize, inputsFor, inputType, type Dataset } from '../data/dataset.js';
+import { exampleLocation, type Dataset } from '../data/dataset.js';
 import { createSession, ort } from '../runtime/session.js';
 import { writeFileAtomic } from '../runtime/files.js';
 import { classProbabilities, computeMetrics, predictedClass, type Metrics, type Task } from '../train/metrics.js';
 import { UserError } from '../errors.js';
 import { COMMON_OPTIONS, readDevice, readNumber, readString, type Argv } from './options.js';
-import { ortMessage } from './inputs.js';
+import { ortMessage, readList } from './inputs.js';
 import { shortMetrics } from './report.js';
 import type { CommandIo } from './run.js';
 
 /** Options of the training commands that mean nothing to predict: given, they are refused rather than ignored. */
-const TRAINING_ONLY = ['train', 'test', 'backbone', 'classes', 'loss', 'weight-decay', 'checkpoint-every', 'resume', 'val', 'val-split'];
+const TRAINING_ONLY = ['train', 'test', 'backbone', 'classes', 'loss', 'weight-decay', 'checkpoint-every', 'resume', 'val', 'val-split', 'train-labels', 'test-labels', 'augment'];
+/** How the training data was prepared: predict takes it from the model's metadata, so that new data is prepared alike. */
+const FROM_METADATA = ['tokenizer', 'text-column', 'max-length', 'image-size', 'mean', 'std'];
 
 export async function runPredict(argv: Argv, io: CommandIo): Promise<void> {
   const unused = TRAINING_ONLY.filter((name) => argv[name] !== undefined);
   if (unused.length > 0) throw new UserError(`predict takes --model and --data; ${unused.map((n) => `--${n}`).join(', ')} ${unused.length > 1 ? 'are' : 'is'} for the training commands`);
+  const preparing = FROM_METADATA.filter((name) => argv[name] !== undefined);
+  if (preparing.length > 0) throw new UserError(`predict prepares the data as the model's training did, from its metadata; ${preparing.map((n) => `--${n}`).join(', ')} cannot change that`);
   const modelPath = readString(argv, 'model');
   const dataPath = readString(argv, 'data');
   if (modelPath === undefined || dataPath === undefined) throw new UserError(`predict needs --model (a trained .onnx) and --data (the examples); missing ${[modelPath === undefined && '--model', dataPath === undefined && '--data'].filter(Boolean).join(' and ')}`);
@@ -42,7 +47,8 @@ export async function runPredict(argv: Argv, io: CommandIo): Promise<void> {
   const summary = describeModel(model, modelPath);
   checkInputTypes(summary, modelPath);
   const meta = readDataMetadata(model);
-  const read = readDataset(dataPath, summary.inputs, { ...dataOptionsFromPreprocessing(meta.preprocessing), label, labels: label !== undefined });
+  const columns = { features: readList(argv, 'features'), ignore: readList(argv, 'ignore') };
+  const read = readDataset(dataPath, summary.inputs, { ...dataOptionsFromPreprocessing(meta.preprocessing), ...columns, label, labels: label !== undefined });
   // Labels given as class names are numbered as the model's classes are; numbers are class indices already.
   const data = read.classNames ? alignClasses({ source: modelPath, classNames: meta.classNames }, read) : read;
   checkDataInputs(data, summary.inputs);
@@ -81,7 +87,9 @@ function checkOut(out: string, overwrite: boolean): void {
 
 /** The model's first output on every example, in batches; one that ONNX Runtime cannot run on the data is the user's to fix. */
 async function runModel(model: Parameters<typeof createSession>[0], summary: ModelSummary, data: Dataset, options: { batchSize: number; device: 'cpu' | 'cuda'; threads: number }, source: string) {
-  const inputs = inputsFor(data, summary.inputs.map((i) => i.name));
+  // The training batches' gatherer: in-memory inputs, and images decoded per batch with read-ahead.
+  const batches = new BatchBuffers(data, summary.inputs.map((i) => i.name), ['batch'], 'float');
+  const order = Int32Array.from({ length: data.count }, (_, i) => i);
   const session = await createSession(model, options).catch((e) => {
     throw e instanceof UserError ? e : new UserError(`${source}: ONNX Runtime cannot load this model: ${ortMessage(e as Error)}`);
   });
@@ -89,10 +97,7 @@ async function runModel(model: Parameters<typeof createSession>[0], summary: Mod
   try {
     for (let start = 0; start < data.count; start += options.batchSize) {
       const rows = Math.min(options.batchSize, data.count - start);
-      const feeds = Object.fromEntries(Object.entries(inputs).map(([name, input]) => {
-        const size = exampleSize(input);
-        return [name, new ort.Tensor(inputType(input.values), input.values.subarray(start * size, (start + rows) * size), [rows, ...input.shape])];
-      }));
+      const { feeds } = await batches.gather(order, start, start + rows);
       let output: ort.Tensor;
       try {
         output = (await session.run(feeds, [summary.logits]))[summary.logits];

@@ -38,8 +38,9 @@ const isImage = (name: string) => IMAGE_EXTENSIONS.some((ext) => name.toLowerCas
 const hidden = (name: string) => name.startsWith('.');
 
 /** The classes and image files of a folder; one line naming the folder for each way it cannot be read. */
-export function listImageFolder(root: string): ImageFiles {
+export function listImageFolder(root: string, labelled = true): ImageFiles {
   const classNames = entries(root).filter((e) => !hidden(e.name) && statOf(join(root, e.name)).isDirectory()).map((e) => e.name).sort(byCodePoint);
+  if (classNames.length === 0 && !labelled) return unlabelledImages(root);
   if (classNames.length === 0) throw new UserError(`${root}: no class folders (an image folder holds one subfolder of images per class, e.g. ${join(root, 'cat')}/1.jpg)`);
   const paths: string[] = [], labels: number[] = [], stats: ImageFiles['stats'] = [];
   classNames.forEach((name, label) => {
@@ -52,6 +53,13 @@ export function listImageFolder(root: string): ImageFiles {
     }
   });
   return { classNames, paths, labels: Float64Array.from(labels), stats };
+}
+
+/** New images to predict on, straight in the folder: no classes, labels NaN. */
+function unlabelledImages(root: string): ImageFiles {
+  const found = imagesUnder(root);
+  if (found.length === 0) throw new UserError(`${root}: no images (${IMAGE_EXTENSIONS.join(', ')}), and no class folders of them`);
+  return { classNames: [], paths: found.map((f) => f.path), labels: new Float64Array(found.length).fill(NaN), stats: found.map(({ stat }) => ({ size: stat.size, mtimeMs: stat.mtimeMs })) };
 }
 
 /** Image files under a class folder, as ImageFolder walks it: folder by folder in sorted path order, files sorted. */
@@ -131,9 +139,10 @@ export function defaultDecodeParallelism(): number {
 }
 
 /** An image folder as a Dataset whose one input is decoded per batch (augmented where options.augment asks: training data only). */
-export function readImageFolder(root: string, inputs: readonly DataInputInfo[], options: ImageOptions, parallel = defaultDecodeParallelism()): Dataset {
+/** `labelled` false (predict on new images): the images may sit in the folder itself, without class folders. */
+export function readImageFolder(root: string, inputs: readonly DataInputInfo[], options: ImageOptions, parallel = defaultDecodeParallelism(), labelled = true): Dataset {
   const { name, size } = imageInputSize(root, inputs, options.size);
-  const files = listImageFolder(root);
+  const files = listImageFolder(root, labelled);
   const geometry: ImageGeometry = { size, mean: options.mean, std: options.std };
   const { augment } = options;
   const preprocessing = { kind: 'image', size, mean: options.mean, std: options.std, resize: 'shorter-side, center-crop', interpolation: 'bilinear', channels: 'RGB' };
@@ -146,7 +155,7 @@ export function readImageFolder(root: string, inputs: readonly DataInputInfo[], 
     count: files.paths.length,
     inputs: {},
     labels: files.labels,
-    classNames: files.classNames,
+    ...(files.classNames.length > 0 ? { classNames: files.classNames } : {}),
     preprocessing,
     lazy: imageLoader(name, files.paths, geometry, { augment, seed: options.seed, parallel, identity }),
   };

@@ -56,7 +56,7 @@ export function dataOptionsFromPreprocessing(preprocessing: Preprocessing | unde
 }
 
 export function readDataset(path: string, inputs: readonly DataInputInfo[], options: DataOptions = {}): Dataset {
-  if (statSync(path, { throwIfNoEntry: false })?.isDirectory()) return readImageFolder(path, inputs, options.image ?? parseImageOptions({}, 0));
+  if (statSync(path, { throwIfNoEntry: false })?.isDirectory()) return readImageFolder(path, inputs, options.image ?? parseImageOptions({}, 0), undefined, options.labels !== false);
   const format = extname(path).toLowerCase();
   if (options.labelsFile !== undefined && format !== '.npy') {
     throw new UserError(`${path}: a separate labels file goes with .npy features only; a ${format || 'CSV'} file holds its own labels`);
