@@ -15,7 +15,7 @@ import { countCorrect } from '../src/train/evaluate.js';
 import { UserError } from '../src/errors.js';
 import { cli } from './util/cli.js';
 import { fixturePath } from './util/fixtures.js';
-import { bpeTokenizer, sentences, sentencesCsv, sentencesJsonl, wordPieceTokenizer, WORDPIECE_VOCAB } from './util/tokenizers.js';
+import { bpeTokenizer, CLASS_WORDS, sentences, sentencesCsv, sentencesJsonl, wordPieceTokenizer, WORDPIECE_VOCAB } from './util/tokenizers.js';
 
 const rowsOf = (texts: string[]): TextRows => ({
   count: texts.length, text: (i) => texts[i], labels: new Float64Array(texts.length), lines: Int32Array.from(texts, (_, i) => i + 1),
@@ -97,6 +97,17 @@ describe('text with a tokenizer.json', function () {
   });
 
   describe('the command, on the BERT fixture (vocab 64, 16 positions, 3 classes)', function () {
+    it('labels that name their classes: numbered in sorted order, the same run as with numbers', async () => {
+      const named = (rows: { text: string; label: number }[]) => sentencesCsv(rows.map((r) => ({ ...r, label: CLASS_WORDS[r.label] as unknown as number })));
+      file('named-train.csv', named(sentences(96, 1)));
+      file('named-test.csv', named(sentences(48, 2)));
+      const byName = await train(['--tokenizer', 'tokenizer.json', '--train', 'named-train.csv', '--test', 'named-test.csv', '--json', '--out', 'named']);
+      const byNumber = await train(['--tokenizer', 'tokenizer.json', '--train', 'train.csv', '--test', 'test.csv', '--json', '--out', 'numbered']);
+      expect(byName.code, byName.stderr).to.equal(0);
+      expect(JSON.parse(byName.stdout).epoch_losses).to.deep.equal(JSON.parse(byNumber.stdout).epoch_losses); // CLASS_WORDS is sorted
+      expect(JSON.parse(readFileSync(join(tmp, 'named', 'full_fine_tune.json'), 'utf8')).classes).to.deep.equal(CLASS_WORDS);
+    });
+
     this.timeout(120_000);
     const bert = fixturePath('torch-arch/bert', 'model.onnx');
     let tmp: string;
@@ -189,11 +200,11 @@ describe('text with a tokenizer.json', function () {
         await fails(['--tokenizer', 'tokenizer.json', '--train', 'no-text.csv'], "no-text.csv: no text column 'text' (columns: 'sentence', 'label'); choose one with --text-column");
       });
 
-      it('a JSONL text that is not a string, a label that is not a number', async () => {
+      it('a JSONL text that is not a string, a label that is neither a number nor a class name', async () => {
         file('number.jsonl', '{"text": "good", "label": 1}\n{"text": 42, "label": 0}\n');
         await fails(['--tokenizer', 'tokenizer.json', '--train', 'number.jsonl'], "number.jsonl: line 2, key 'text': 42, not a string of text");
-        file('label.csv', 'text,label\ngood,1\nbad,negative\n');
-        await fails(['--tokenizer', 'tokenizer.json', '--train', 'label.csv'], "label.csv: line 3, column 'label': label 'negative', not a number");
+        file('label.csv', 'text,label\ngood,1\nbad,NaN\n');
+        await fails(['--tokenizer', 'tokenizer.json', '--train', 'label.csv'], "label.csv: line 3, column 'label': label 'NaN', not a number or a class name");
       });
 
       it("a tokenizer whose vocabulary is past the model's embedding table", async () => {

@@ -43,7 +43,7 @@ export function readJsonlDataset(path: string, options: JsonlOptions): Dataset {
   forEachLine(path, 'JSONL file', TEXT_DATA_LIMITS.lineChars, (text, line) => {
     if (text.trim() === '') return;
     const where = `${path}: line ${line}`;
-    const record = parseLine(text, where);
+    const record = parseJsonObject(text, where);
     for (const key of Object.keys(record)) {
       if (!expected.has(key)) throw new UserError(`${where}, key ${excerpt(key)}: not an input of the model (${options.inputs.map((i) => `'${i.name}'`).join(', ')}) nor the label '${label}'`);
     }
@@ -69,7 +69,8 @@ export function readJsonlDataset(path: string, options: JsonlOptions): Dataset {
   return { source: path, count: lines.length, inputs, labels: values, lines: lines.finish(), ...(classNames ? { classNames } : {}) };
 }
 
-function parseLine(text: string, where: string): Record<string, unknown> {
+/** One line's JSON object, or one line saying why it is not one. */
+export function parseJsonObject(text: string, where: string): Record<string, unknown> {
   let value: unknown;
   try {
     value = JSON.parse(text);
@@ -103,7 +104,7 @@ export function castInto(out: InputStore, values: unknown[], type: InputType, at
 }
 
 /** A JSON value in a few characters, for messages. */
-function describe(value: unknown): string {
+export function describe(value: unknown): string {
   if (value === null) return 'null';
   if (Array.isArray(value)) return 'an array';
   if (typeof value === 'object') return 'an object';

@@ -11,6 +11,8 @@ import { requirePackage } from '../require.js';
 import type { parse as Parse } from 'csv-parse/sync';
 import { INPUT_TYPES, TEXT_DATA_LIMITS, type Dataset, type InputValues, type Preprocessing } from './dataset.js';
 import { loadTokenizer, type TextTokenizer } from './tokenizer.js';
+import { describe, parseJsonObject } from './jsonl.js';
+import { isClassName, LabelColumn } from './label-column.js';
 
 export interface TextOptions {
   /** The tokenizer.json file's text: kept whole in the exported model's metadata, so that predict needs nothing else. */
@@ -52,6 +54,8 @@ export interface TextRows {
   count: number;
   text(i: number): string;
   labels: Float64Array;
+  /** The classes' names, where the labels named them (sorted; labels are their indices). */
+  classNames?: string[];
   lines: Int32Array;
   /** The CSV header, if the rows came from one. */
   columns?: string[];
@@ -86,7 +90,7 @@ export function textDatasetFromRows(source: string, rows: TextRows, inputs: read
   }
   const preprocessing: TextPreprocessing = { kind: 'text', column: options.column ?? 'text', maxLength, tokenizer: options.tokenizerJson };
   return {
-    source, count: rows.count, labels: rows.labels, lines: rows.lines,
+    source, count: rows.count, labels: rows.labels, lines: rows.lines, ...(rows.classNames && { classNames: rows.classNames }),
     inputs: Object.fromEntries(inputs.map((input) => [input.name, { shape: [maxLength], values: out.get(roles.get(input.name)!)! }])),
     ...(rows.columns && { columns: rows.columns }),
     preprocessing,
@@ -194,7 +198,7 @@ function readCsvTexts(path: string, options: TextOptions & LabelChoice): TextRow
   if (labelName !== null && labelIndex === textIndex) throw new UserError(`${path}: the label column ${excerpt(labelName)} is also the text column; choose another with --label or --text-column`);
   const count = records.length - 1;
   if (count === 0) throw new UserError(`${path}: no data rows after the header`);
-  const labels = new Float64Array(count), lines = new Int32Array(count);
+  const labels = new LabelColumn(), lines = new Int32Array(count);
   const texts: string[] = new Array(count);
   for (let r = 0; r < count; r++) {
     const { record, info } = records[r + 1];
@@ -202,15 +206,16 @@ function readCsvTexts(path: string, options: TextOptions & LabelChoice): TextRow
     if (record.length !== header.length) throw new UserError(`${path}: line ${info.lines} has ${record.length} columns, the header has ${header.length}`);
     texts[r] = record[textIndex];
     if (labelIndex < 0) {
-      labels[r] = NaN;
+      labels.pushNumber(NaN);
       continue;
     }
     const cell = record[labelIndex].trim();
     const value = parseDecimal(cell);
-    if (!Number.isFinite(value)) throw new UserError(`${path}: line ${info.lines}, column ${excerpt(labelName!)}: label ${cell === '' ? 'empty' : excerpt(cell)}, not a number`);
-    labels[r] = value;
+    if (Number.isFinite(value)) labels.pushNumber(value);
+    else if (isClassName(cell)) labels.pushName(cell);
+    else throw new UserError(`${path}: line ${info.lines}, column ${excerpt(labelName!)}: label ${cell === '' ? 'empty' : excerpt(cell)}, not a number or a class name`);
   }
-  return { count, text: (i) => texts[i], labels, lines, columns: header };
+  return { count, text: (i) => texts[i], ...labels.finish(), lines, columns: header };
 }
 
 /** JSON Lines: one object per line with the text key (a string) and the label key (a number); other keys are ignored. */
@@ -222,34 +227,29 @@ function readJsonlTexts(path: string, options: TextOptions & LabelChoice): TextR
   const count = lineNumbers.length;
   if (count === 0) throw new UserError(`${path}: no examples (the file is empty)`);
   const column = options.column ?? 'text';
-  const labels = new Float64Array(count), lines = Int32Array.from(lineNumbers);
+  const labels = new LabelColumn(), lines = Int32Array.from(lineNumbers);
   const texts: string[] = new Array(count);
   let label: string | null | undefined = options.label === null ? null : undefined;
   for (let r = 0; r < count; r++) {
     const where = `${path}: line ${lines[r]}`;
     const line = allLines[lines[r] - 1];
     if (line.length > TEXT_DATA_LIMITS.lineChars) throw new UserError(`${where}: ${line.length} characters, more than the ${TEXT_DATA_LIMITS.lineChars} a line may have`);
-    let record: unknown;
-    try {
-      record = JSON.parse(line);
-    } catch (e) {
-      throw new UserError(`${where}: not valid JSON (${(e as Error).message})`);
-    }
-    if (typeof record !== 'object' || record === null || Array.isArray(record)) throw new UserError(`${where}: ${describe(record)}, not a JSON object`);
-    const fields = record as Record<string, unknown>;
+    const fields = parseJsonObject(line, where);
     if (label === undefined) label = labelKey(options.label ?? undefined, (k) => Object.hasOwn(fields, k), where, `keys: ${columnList(Object.keys(fields))}`);
     if (!Object.hasOwn(fields, column)) throw new UserError(`${where}: no text key ${excerpt(column)} (keys: ${columnList(Object.keys(fields))}); choose one with --text-column`);
     if (typeof fields[column] !== 'string') throw new UserError(`${where}, key ${excerpt(column)}: ${describe(fields[column])}, not a string of text`);
     texts[r] = fields[column] as string;
     if (label === null) {
-      labels[r] = NaN;
+      labels.pushNumber(NaN);
       continue;
     }
     if (!Object.hasOwn(fields, label)) throw new UserError(`${where}: no label key ${excerpt(label)}`);
-    if (typeof fields[label] !== 'number') throw new UserError(`${where}, key ${excerpt(label)}: label ${describe(fields[label])}, not a number`);
-    labels[r] = fields[label] as number;
+    const value = fields[label];
+    if (typeof value === 'number') labels.pushNumber(value);
+    else if (typeof value === 'string' && isClassName(value)) labels.pushName(value);
+    else throw new UserError(`${where}, key ${excerpt(label)}: label ${describe(value)}, not a number or a class name`);
   }
-  return { count, text: (i) => texts[i], labels, lines };
+  return { count, text: (i) => texts[i], ...labels.finish(), lines };
 }
 
 /** --label, else 'y', else 'label' (the name Hugging Face datasets use). */
@@ -268,11 +268,3 @@ function columnList(names: string[]): string {
   return names.length > 10 ? `${shown}, … (${names.length} in all)` : shown || 'none';
 }
 
-/** A JSON value in a few characters, for messages. */
-function describe(value: unknown): string {
-  if (value === null) return 'null';
-  if (Array.isArray(value)) return 'an array';
-  if (typeof value === 'object') return 'an object';
-  const text = JSON.stringify(value);
-  return text.length > 40 ? `${text.slice(0, 37)}...` : text;
-}
