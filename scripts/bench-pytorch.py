@@ -88,45 +88,47 @@ def measure(name, model, x, y, loss_fn, groups, threads=1, target_s=0.05, repeat
     print(f'{name:52s} {shown}', flush=True)
 
 
-torch.manual_seed(0)
-bce, ce = nn.BCEWithLogitsLoss(), nn.CrossEntropyLoss()
-seed = seed_mlp()
-xs, ys = torch.randn(64, 10), torch.randint(0, 2, (64, 1)).float()
-measure('seed MLP 10-32-16-1, full fine-tune', seed, xs, ys, bce, [(list(seed.parameters()), 3e-3)])
-measure('seed MLP 10-32-16-1, linear probe', seed, xs, ys, bce, [(list(seed[1].parameters()), 1e-2)])
-measure('seed MLP 10-32-16-1, partial unfreeze stage 2', seed, xs, ys, bce, [(list(seed[1].parameters()), 1e-3), (list(seed[0][2].parameters()), 1e-3)])
-digits = digits_cnn()
-xd, yd = torch.randn(32, 1, 8, 8), torch.randint(0, 5, (32,))
-measure('digits CNN, full fine-tune', digits, xd, yd, ce, [(list(digits.parameters()), 2e-3)])
-measure('digits CNN, linear probe', digits, xd, yd, ce, [(list(digits[1].parameters()), 1e-2)])
-measure('digits CNN, partial unfreeze stage 2', digits, xd, yd, ce, [(list(digits[1].parameters()), 1e-3), (list(digits[0][7].parameters()), 1e-3)])
-wide = wide_mlp()
-xw, yw = torch.randn(256, 784), torch.randint(0, 10, (256,))
-for threads in (1, 2):
-    measure(f'MLP 784-1024-1024-10, full fine-tune, {threads} thread{"s" if threads > 1 else ""}', wide, xw, yw, ce, [(list(wide.parameters()), 1e-3)], threads)
+def training_steps():
+    """The training-step workloads, as `npm run bench` times them."""
+    torch.manual_seed(0)
+    bce, ce = nn.BCEWithLogitsLoss(), nn.CrossEntropyLoss()
+    seed = seed_mlp()
+    xs, ys = torch.randn(64, 10), torch.randint(0, 2, (64, 1)).float()
+    measure('seed MLP 10-32-16-1, full fine-tune', seed, xs, ys, bce, [(list(seed.parameters()), 3e-3)])
+    measure('seed MLP 10-32-16-1, linear probe', seed, xs, ys, bce, [(list(seed[1].parameters()), 1e-2)])
+    measure('seed MLP 10-32-16-1, partial unfreeze stage 2', seed, xs, ys, bce, [(list(seed[1].parameters()), 1e-3), (list(seed[0][2].parameters()), 1e-3)])
+    digits = digits_cnn()
+    xd, yd = torch.randn(32, 1, 8, 8), torch.randint(0, 5, (32,))
+    measure('digits CNN, full fine-tune', digits, xd, yd, ce, [(list(digits.parameters()), 2e-3)])
+    measure('digits CNN, linear probe', digits, xd, yd, ce, [(list(digits[1].parameters()), 1e-2)])
+    measure('digits CNN, partial unfreeze stage 2', digits, xd, yd, ce, [(list(digits[1].parameters()), 1e-3), (list(digits[0][7].parameters()), 1e-3)])
+    wide = wide_mlp()
+    xw, yw = torch.randn(256, 784), torch.randint(0, 10, (256,))
+    for threads in (1, 2):
+        measure(f'MLP 784-1024-1024-10, full fine-tune, {threads} thread{"s" if threads > 1 else ""}', wide, xw, yw, ce, [(list(wide.parameters()), 1e-3)], threads)
 
-try:
-    import torchvision
-except ImportError as e:
-    print(f'ResNet-18 workloads skipped: {e}')
-else:
-    # torchvision's resnet18 on 3x32x32 images; BatchNorm as onnx-finetune's default (--batchnorm auto) runs it:
-    # batch statistics (train()) in a full fine-tune, running statistics (eval()) in a linear probe.
-    resnet = torchvision.models.resnet18(num_classes=10)
-    xr, yr = torch.randn(32, 3, 32, 32), torch.randint(0, 10, (32,))
-    measure('ResNet-18 3x32x32, full fine-tune', resnet, xr, yr, ce, [(list(resnet.parameters()), 1e-3)])
-    measure('ResNet-18 3x32x32, full fine-tune, BN frozen', resnet, xr, yr, ce, [(list(resnet.parameters()), 1e-3)], train_mode=False)
-    measure('ResNet-18 3x32x32, linear probe', resnet, xr, yr, ce, [(list(resnet.fc.parameters()), 1e-2)], train_mode=False)
+    try:
+        import torchvision
+    except ImportError as e:
+        print(f'ResNet-18 workloads skipped: {e}')
+    else:
+        # torchvision's resnet18 on 3x32x32 images; BatchNorm as onnx-finetune's default (--batchnorm auto) runs it:
+        # batch statistics (train()) in a full fine-tune, running statistics (eval()) in a linear probe.
+        resnet = torchvision.models.resnet18(num_classes=10)
+        xr, yr = torch.randn(32, 3, 32, 32), torch.randint(0, 10, (32,))
+        measure('ResNet-18 3x32x32, full fine-tune', resnet, xr, yr, ce, [(list(resnet.parameters()), 1e-3)])
+        measure('ResNet-18 3x32x32, full fine-tune, BN frozen', resnet, xr, yr, ce, [(list(resnet.parameters()), 1e-3)], train_mode=False)
+        measure('ResNet-18 3x32x32, linear probe', resnet, xr, yr, ce, [(list(resnet.fc.parameters()), 1e-2)], train_mode=False)
 
-try:
-    bert = bert_tiny()
-except ImportError as e:
-    print(f'BERT workloads skipped: {e}')
-else:
-    xb, yb = token_batch(16, 128, 30522), torch.randint(0, 2, (16,))
-    print(f'(transformers {__import__("transformers").__version__}, attention: {bert.config._attn_implementation})', flush=True)
-    measure('BERT-Tiny L2-H128, seq 128, full fine-tune', bert, xb, yb, ce, [(list(bert.parameters()), 1e-4)])
-    measure('BERT-Tiny L2-H128, seq 128, linear probe', bert, xb, yb, ce, [(list(bert.classifier.parameters()), 1e-2)])
+    try:
+        bert = bert_tiny()
+    except ImportError as e:
+        print(f'BERT workloads skipped: {e}')
+    else:
+        xb, yb = token_batch(16, 128, 30522), torch.randint(0, 2, (16,))
+        print(f'(transformers {__import__("transformers").__version__}, attention: {bert.config._attn_implementation})', flush=True)
+        measure('BERT-Tiny L2-H128, seq 128, full fine-tune', bert, xb, yb, ce, [(list(bert.parameters()), 1e-4)])
+        measure('BERT-Tiny L2-H128, seq 128, linear probe', bert, xb, yb, ce, [(list(bert.classifier.parameters()), 1e-2)])
 
 
 def measure_images(folder, threads, passes=3):
@@ -148,6 +150,10 @@ def measure_images(folder, threads, passes=3):
     rate = len(dataset) / statistics.median(seconds)
     print(f'{"image folder -> 3x224x224 (JPEG 500x375), " + str(threads) + " thread" + ("s" if threads > 1 else ""):52s} {rate:9.0f} images/s', flush=True)
 
+
+# `--images`: the image pipeline alone, to interleave with `node dist/scripts/bench.js --images THREADS DIR`.
+if '--images' not in sys.argv:
+    training_steps()
 
 # The image pipeline on the folder `npm run bench` writes (320 JPEGs of 500x375 in two classes).
 images = os.path.join(tempfile.gettempdir(), 'onnx-finetune-bench-images')

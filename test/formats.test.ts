@@ -159,6 +159,25 @@ describe('the streaming CSV scanner', () => {
     }
   });
 
+  it('reads a feature as the float32 that parseDecimal rounds to, also for 16 to 19 digits and at float32 rounding boundaries', () => {
+    const rng = new Rng(8);
+    const f32 = new Float32Array(2), bits = new Uint32Array(f32.buffer);
+    const samples: string[] = [];
+    for (let i = 0; i < 20000; i++) {
+      const f = Math.fround((rng.next() - 0.5) * 10 ** Math.floor(rng.next() * 12 - 6));
+      samples.push(String(f), f.toPrecision(16), f.toPrecision(19 - Math.floor(rng.next() * 3)));
+      // Exactly halfway between two float32s, and a hair either side: where a sloppy parse would round the wrong way.
+      f32[0] = f;
+      bits[1] = bits[0] + 1;
+      const half = (f32[0] + f32[1]) / 2;
+      samples.push(String(half), half.toPrecision(17), half.toPrecision(18), (half * (1 + 2 ** -50)).toPrecision(17), (half * (1 - 2 ** -50)).toPrecision(17));
+    }
+    for (const text of samples) {
+      const bytes = Buffer.from(text);
+      expect(Object.is(Math.fround(decimalFromBytes(bytes, 0, bytes.length, true)), Math.fround(parseDecimal(text))), text).to.equal(true);
+    }
+  });
+
   it('gives the same records fed whole or a byte at a time: quotes, doubled quotes, line breaks in quotes, blank lines', () => {
     const text = '\ufeffa, "b ""q""",y\r\n\n1,"2\n3",0\r4 ,\t5,"1"\r\n"",7,8\n';
     const scan = (chunkSize: number) => {

@@ -161,9 +161,11 @@ const latin1 = new TextDecoder('latin1');
 /**
  * parseDecimal of the bytes [s, e), without making a string: the same number, bit for bit. Up to 15 digits
  * and a power of ten up to 22 (most data) are one exact multiplication or division, correctly rounded
- * (Clinger's fast path); anything longer goes through Number(). NaN where parseDecimal gives NaN.
+ * (Clinger's fast path); anything longer goes through Number(). NaN where parseDecimal gives NaN. With
+ * `float32` (a feature, kept as float32), it may return Math.fround of that number instead, found without a
+ * string for up to 19 digits (a double printed in full has 17): a number whose float32 is the same.
  */
-export function decimalFromBytes(b: Uint8Array, s: number, e: number): number {
+export function decimalFromBytes(b: Uint8Array, s: number, e: number, float32 = false): number {
   let p = s;
   let negative = false;
   if (p < e && (b[p] === 43 || b[p] === 45)) {
@@ -203,5 +205,30 @@ export function decimalFromBytes(b: Uint8Array, s: number, e: number): number {
     const value = power >= 0 ? mantissa * POW10[power] : mantissa / POW10[-power];
     return negative ? -value : value;
   }
+  if (float32 && digits <= 19 && power >= -22 && power <= 22) {
+    // Too many digits for an exact double, but the cell is a float32 feature: the approximation (a few
+    // double ulps off) rounds to the same float32 as the exact value unless it lies near a float32
+    // rounding boundary, which is rare; only then is the text parsed exactly.
+    const approximate = power >= 0 ? mantissa * POW10[power] : mantissa / POW10[-power];
+    const rounded = float32UnlessNearBoundary(approximate);
+    if (rounded !== undefined) return negative ? -rounded : rounded;
+  }
   return Number(latin1.decode(b.subarray(s, e)));
+}
+
+const f32 = new Float32Array(1);
+const f32Bits = new Uint32Array(f32.buffer);
+/** float32 (normal, positive) of a positive double known to within a relative 2^-45; undefined where that is too close to call. */
+function float32UnlessNearBoundary(x: number): number | undefined {
+  const f = Math.fround(x);
+  if (!(f >= 1.1754943508222875e-38 && f < 3.4028234663852886e38)) return undefined;
+  f32[0] = f;
+  const bits = f32Bits[0];
+  f32Bits[0] = bits + 1;
+  const up = f32[0];
+  f32Bits[0] = bits - 1;
+  const down = f32[0];
+  const guard = x * 2 ** -45;
+  const boundary = x >= f ? (f + up) / 2 - x : x - (f + down) / 2;
+  return boundary > guard ? f : undefined;
 }

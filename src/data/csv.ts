@@ -79,7 +79,7 @@ class NumericTable implements CsvSink {
     }
     const c = this.cells++;
     if (c >= this.row.length || this.skipped[c]) return;
-    const value = decimalFromBytes(bytes, start, end);
+    const value = decimalFromBytes(bytes, start, end, c !== this.labelIndex);
     if (Number.isFinite(Math.fround(value))) this.row[c] = value;
     else this.notANumber(c, Buffer.from(bytes.buffer, bytes.byteOffset + start, end - start).toString('utf8'));
   }
