@@ -55,9 +55,11 @@ describe('in a terminal (command)', function () {
     expect(existsSync(join(out, '.onnx-finetune.lock'))).to.equal(false);
   });
 
-  it('the progress bar shows elapsed time, rate and ETA', async () => {
+  it('a status line while the data loads; the progress bar shows elapsed time, rate and ETA', async () => {
     const run = inTerminal(['linear-probe', '--epochs', '40', '--out', join(tmp, 'bar')], tmp);
     expect(await run.closed).to.equal(0);
     expect(run.output()).to.match(/linear_probe .* head epoch \d+\/40 step \d+\/15 loss \d\.\d{4} \| \d+s elapsed, \d+ steps\/s, ETA \d+s/);
+    // Before the bar, while the model and data load, a status line (cleared when the bar starts).
+    expect(run.output()).to.match(/^onnx-finetune: reading the model and data…\r\x1b\[2K\r/);
   });
 });
