@@ -61,6 +61,8 @@ export interface BuildOptions {
   batchNorm?: BatchNormMode;
   /** Tensors that must not end a frozen prefix: running it showed they do not hold one row per example. */
   notPerExample?: ReadonlySet<string>;
+  /** false: no frozen prefix; the train graph runs the whole model (its features would not fit in memory). */
+  splitPrefix?: boolean;
 }
 
 export function buildArtifacts(model: ModelProto, trainable: string[], loss: Loss, options: BuildOptions = {}): Artifacts {
@@ -84,7 +86,7 @@ export function buildArtifacts(model: ModelProto, trainable: string[], loss: Los
   const dataNames = summary.inputs.map((i) => i.name);
   let dataInputs = graph.input.filter((i) => dataNames.includes(i.name));
   // A fed mask changes every step, like a trainable parameter: what reads one is not a frozen prefix.
-  const split = splitFrozenPrefix(graph, dataNames, new Set([...trainable, ...dropout.masks.map((m) => m.input)]), shapes, options.notPerExample);
+  const split = options.splitPrefix !== false && splitFrozenPrefix(graph, dataNames, new Set([...trainable, ...dropout.masks.map((m) => m.input)]), shapes, options.notPerExample);
   let prefix: ModelProto | undefined;
   if (split) {
     const boundary = split.boundary.map((name) => makeValueInfo(name, shapes.get(name)!.dtype, shapes.get(name)!.shape));

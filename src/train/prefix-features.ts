@@ -5,6 +5,8 @@
 import type { ModelProto } from '../onnx/proto.js';
 import type { Artifacts } from '../artifacts/build.js';
 import { exampleSize, inputsFor, inputType, INPUT_TYPES, type DataInput, type Dataset, type InputValues } from '../data/dataset.js';
+import { elementCount } from '../onnx/tensor.js';
+import { valueInfoShape } from '../graph/shapes.js';
 import { createStepSession, ort, type SessionOptions } from '../runtime/session.js';
 import { breathe } from './breathe.js';
 
@@ -26,10 +28,14 @@ export class NotPerExampleError extends Error {
  * example (its shape could not be inferred, and it was guessed wrong), that tensor is computed in the
  * trained part instead and the artifacts are built again.
  */
-export async function stageExamples(build: (notPerExample: ReadonlySet<string>) => Artifacts, data: Dataset, options: SessionOptions, signal?: AbortSignal) {
+export async function stageExamples(build: (notPerExample: ReadonlySet<string>, splitPrefix?: boolean) => Artifacts, data: Dataset, options: SessionOptions, signal?: AbortSignal) {
   const notPerExample = new Set<string>();
   for (;;) {
     const artifacts = build(notPerExample);
+    if (artifacts.prefix && featuresTooLarge(artifacts.prefix, data)) {
+      const whole = build(notPerExample, false);
+      return { artifacts: whole, examples: await trainingExamples(whole, data, options, signal) };
+    }
     try {
       return { artifacts, examples: await trainingExamples(artifacts, data, options, signal) };
     } catch (e) {
@@ -37,6 +43,24 @@ export async function stageExamples(build: (notPerExample: ReadonlySet<string>) 
       for (const name of e.names) notPerExample.add(name);
     }
   }
+}
+
+/** Features worth keeping cost memory: the cache is skipped past 64 MiB where it would outgrow the data itself. */
+const FEATURE_CACHE_BYTES = 64 * 2 ** 20;
+
+/**
+ * Whether the prefix's outputs for every example would take more than FEATURE_CACHE_BYTES and more than the
+ * inputs they replace (the seed backbone turns 10 features into 16): then each step runs the frozen layers
+ * instead, and memory stays the data's. Images, whose features are far smaller than their pixels, are cached.
+ */
+function featuresTooLarge(prefix: ModelProto, data: Dataset): boolean {
+  const perExample = (shape: readonly unknown[] | null | undefined) => (shape?.slice(1).every((d) => typeof d === 'number') ? elementCount(shape.slice(1) as number[]) : undefined);
+  const outputs = prefix.graph.output.map((o) => perExample(valueInfoShape(o)?.shape));
+  if (outputs.some((n) => n === undefined)) return false; // sizes known only by running it: cached as before
+  const featureBytes = 4 * data.count * outputs.reduce((a, b) => a! + b!, 0)!;
+  const held = Object.values(data.inputs).reduce((sum, i) => sum + i.values.byteLength, 0);
+  const decoded = data.lazy ? 4 * data.count * exampleSize(data.lazy) : 0;
+  return featureBytes > FEATURE_CACHE_BYTES && featureBytes > held + decoded;
 }
 
 /** The dataset keyed by the names of `artifacts.inputs`. */
