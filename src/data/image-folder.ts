@@ -10,6 +10,7 @@ import type { DataInputInfo } from '../model/describe.js';
 import { DataType, makeValueInfo } from '../onnx/builder.js';
 import type { ModelProto } from '../onnx/proto.js';
 import { UserError } from '../errors.js';
+import { byCodePoint } from './label-column.js';
 import { bytesText, fileError } from '../runtime/files.js';
 import type { Dataset, LazyInput } from './dataset.js';
 import { channelTables, prepareImage, type ImageGeometry } from './image-decode.js';
@@ -27,11 +28,6 @@ export interface ImageFiles {
   labels: Float64Array;
   /** Size and modification time of each file: with the paths, what a resumed run checks the folder against. */
   stats: { size: number; mtimeMs: number }[];
-}
-
-/** Sorted as Python sorts strings, by code point (UTF-8 byte order is code-point order). */
-export function byCodePoint(a: string, b: string): number {
-  return Buffer.compare(Buffer.from(a), Buffer.from(b));
 }
 
 const isImage = (name: string) => IMAGE_EXTENSIONS.some((ext) => name.toLowerCase().endsWith(ext));

@@ -52,12 +52,10 @@ export function isClassName(text: string): boolean {
   return text !== '' && !/^[+-]?(\d+\.?\d*|\.\d+)(e[+-]?\d+)?$/i.test(text) && !/^[+-]?(nan|inf(inity)?)$/i.test(text);
 }
 
-/** Python's string order (by code point), which sorted() and torchvision use. */
-export const byCodePoint = (a: string, b: string): number => {
-  const x = [...a], y = [...b];
-  for (let i = 0; i < Math.min(x.length, y.length); i++) if (x[i] !== y[i]) return x[i].codePointAt(0)! - y[i].codePointAt(0)!;
-  return x.length - y.length;
-};
+/** Python's string order (by code point, as sorted() and torchvision sort): UTF-8 byte order is code-point order. */
+export function byCodePoint(a: string, b: string): number {
+  return Buffer.compare(Buffer.from(a), Buffer.from(b));
+}
 
 /**
  * Another file's labels in the training data's class numbering: where the training file named its classes,
