@@ -55,7 +55,7 @@ describe('checkpoints and resume (command)', function () {
   }
 
   it('SIGINT finishes the step, writes a checkpoint, says how to resume and exits 130; the resumed run matches', async () => {
-    const args = ['full-finetune', ...files, '--epochs', '150', '--json'];
+    const args = ['full-finetune', ...files, '--epochs', '150', '--json', '--checkpoint-every', 'epoch'];
     const out = join(tmp, 'sigint');
     const child = spawn(process.execPath, [CLI, ...args, '--out', out], { cwd: tmp, stdio: ['ignore', 'pipe', 'pipe'] });
     let stderr = '';
@@ -127,6 +127,23 @@ describe('checkpoints and resume (command)', function () {
     expect(seed.stderr.trim()).to.match(/is from a run with other settings/);
     const nothing = await cli(['full-finetune', ...files, '--resume', out], tmp);
     expect(nothing.stderr.trim()).to.match(/no checkpoints of this command there$/);
+  });
+
+  it('by default a checkpoint at most once a minute of training, and at the end of each stage; --checkpoint-every takes steps, a time or epoch', async () => {
+    // partial-unfreeze's stages are 75 and 120 steps on the built-in job; killed at step 100, a short run has the first stage's end only.
+    const out = join(tmp, 'cadence');
+    const killed = await cli(['partial-unfreeze', '--out', out], tmp, { ONNX_FINETUNE_FAULT: 'after-step:100' });
+    expect(killed.signal).to.equal('SIGKILL');
+    expect(readdirSync(join(out, 'checkpoints'))).to.deep.equal(['partial_unfreeze-step-00000075.onnx']);
+    const resumed = await cli(['partial-unfreeze', '--json', '--resume', out], tmp);
+    const whole = await cli(['partial-unfreeze', '--json', '--out', join(tmp, 'cadence-whole')], tmp);
+    expect(JSON.parse(resumed.stdout).epoch_losses).to.deep.equal(JSON.parse(whole.stdout).epoch_losses);
+    // A short time: a checkpoint after (nearly) every step.
+    const often = join(tmp, 'often');
+    await cli(['linear-probe', '--epochs', '2', '--checkpoint-every', '0.000001s', '--keep-checkpoints', '100', '--out', often], tmp, { ONNX_FINETUNE_FAULT: 'after-step:20' });
+    expect(readdirSync(join(often, 'checkpoints'))).to.have.length(19); // one after every step before the kill at step 20
+    const bad = await cli(['linear-probe', '--checkpoint-every', '5 minutes'], tmp);
+    expect(bad.stderr).to.equal("onnx-finetune: --checkpoint-every: '5 minutes' is not a number of steps (500), a time (30s, 5m, 1h) or 'epoch'\n");
   });
 
   it('a NaN loss stops the run with one line naming stage, epoch and step, keeps the checkpoint, exports nothing', async () => {

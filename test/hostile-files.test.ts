@@ -13,7 +13,7 @@ import { mountTmpfs, PAGE, remount, unmount } from './util/tmpfs.js';
 import { encodeModel, loadModel } from '../src/onnx/io.js';
 import { onnx } from '../src/onnx/proto.js';
 
-const PROBE = ['linear-probe', '--epochs', '3', '--json']; // the built-in job: 15 steps an epoch, a checkpoint each
+const PROBE = ['linear-probe', '--epochs', '3', '--json', '--checkpoint-every', 'epoch']; // the built-in job: 15 steps an epoch, a checkpoint each
 const seedFiles = ['--model', fixturePath('torch-seed', 'model.onnx'), '--train', fixturePath('torch-seed', 'train.csv'), '--test', fixturePath('torch-seed', 'test.csv')];
 
 /** One line on stderr, exit 1: a user error, never "a bug". */
@@ -244,7 +244,7 @@ describe('hostile files and full disks (command)', function () {
       mountTmpfs(mount, 5);
       const out = join(mount, 'run');
       const run = await cli([...PROBE, '--out', out], tmp);
-      refused(run, /linear_probe-step-00000030\.onnx: cannot write \(no space left on the device; free some space, ENOSPC\); the last good checkpoint is .*linear_probe-step-00000015\.onnx; resume with: onnx-finetune linear-probe --epochs 3 --json --resume .*run$/);
+      refused(run, /linear_probe-step-00000030\.onnx: cannot write \(no space left on the device; free some space, ENOSPC\); the last good checkpoint is .*linear_probe-step-00000015\.onnx; resume with: onnx-finetune linear-probe --epochs 3 --json --checkpoint-every epoch --resume .*run$/);
       expect(readdirSync(join(out, 'checkpoints'))).to.deep.equal(['linear_probe-step-00000015.onnx']);
       expect(existsSync(join(out, '.onnx-finetune.lock'))).to.equal(false);
       remount(mount, `size=${64 * PAGE}`);

@@ -12,14 +12,14 @@ describe('reusing --out (command)', function () {
 
   it("an interrupted run's folder is refused without --resume, and its checkpoints stay", async () => {
     const out = join(tmp, 'interrupted');
-    const killed = await cli(['linear-probe', '--epochs', '3', '--out', out], tmp, { ONNX_FINETUNE_FAULT: 'after-step:20' });
+    const killed = await cli(['linear-probe', '--epochs', '3', '--checkpoint-every', 'epoch', '--out', out], tmp, { ONNX_FINETUNE_FAULT: 'after-step:20' });
     expect(killed.signal).to.equal('SIGKILL');
     const before = readdirSync(join(out, 'checkpoints'));
-    const again = await cli(['linear-probe', '--epochs', '3', '--out', out], tmp);
+    const again = await cli(['linear-probe', '--epochs', '3', '--checkpoint-every', 'epoch', '--out', out], tmp);
     expect(again.code).to.equal(1);
     expect(again.stderr.trim()).to.equal(`onnx-finetune: --out ${out} holds an earlier run (checkpoints/linear_probe-step-00000015.onnx); continue it with --resume ${out}, or replace it with --overwrite`);
     expect(readdirSync(join(out, 'checkpoints'))).to.deep.equal(before);
-    const resumed = await cli(['linear-probe', '--epochs', '3', '--resume', out], tmp);
+    const resumed = await cli(['linear-probe', '--epochs', '3', '--checkpoint-every', 'epoch', '--resume', out], tmp);
     expect(resumed.code, resumed.stderr).to.equal(0);
   });
 

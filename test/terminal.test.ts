@@ -11,7 +11,7 @@ import { fixturePath } from './util/fixtures.js';
 
 const arch = (file: string) => fixturePath('torch-arch', file);
 // A ResNet step takes tens of milliseconds: long enough for a second signal to land mid-step.
-const RESNET = ['full-finetune', '--model', arch('resnet/model.onnx'), '--train', arch('images-train.csv'), '--test', arch('images-test.csv'), '--head', 'fc.*', '--epochs', '1000', '--batch-size', '16'];
+const RESNET = ['full-finetune', '--model', arch('resnet/model.onnx'), '--train', arch('images-train.csv'), '--test', arch('images-test.csv'), '--head', 'fc.*', '--epochs', '1000', '--batch-size', '16', '--checkpoint-every', 'epoch'];
 
 function inTerminal(args: string[], cwd: string) {
   const command = [process.execPath, CLI, ...args].map((a) => `'${a}'`).join(' ');

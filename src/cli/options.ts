@@ -50,7 +50,7 @@ export const COMMON_OPTIONS = {
   device: string(`execution provider [choices: ${DEVICES.join(', ')}]`, { default: DEFAULT_TRAIN_CONFIG.device }),
   threads: number('count', 'ONNX Runtime intra-op threads [default: 1; every core for a model of 2^20 parameters or more]'),
   out: string('output folder [default: runs/<strategy>-<timestamp>, runs/compare-<timestamp> for compare]'),
-  'checkpoint-every': number('count', 'write a checkpoint every N steps [default: at the end of each epoch]'),
+  'checkpoint-every': string("when to write a checkpoint: every N steps (500), after a time of training (30s, 5m, 1h) and at the end of each stage, or 'epoch' (the end of each) [default: 1m]"),
   'keep-checkpoints': number('count', 'checkpoints to keep per strategy (older ones are deleted)', 2),
   resume: string('continue the interrupted run whose output folder is DIR, from its newest checkpoints (same command and options)'),
   overwrite: { type: 'boolean', default: false, describe: "let --out replace an earlier run's results and checkpoints in that folder" } as Options,
@@ -153,3 +153,15 @@ export const readOnNonFinite = (argv: Argv) => readChoice(argv, 'on-nonfinite', 
 export const readLoss = (argv: Argv): LossName | undefined => (argv.loss === undefined ? undefined : readChoice(argv, 'loss', LOSS_NAMES));
 export const readOptimizer = (argv: Argv): OptimizerKind => readChoice(argv, 'optimizer', OPTIMIZERS);
 export const readBatchNorm = (argv: Argv): BatchNormMode => readChoice(argv, 'batchnorm', BATCH_NORM_MODES);
+
+/** --checkpoint-every: N steps, a duration of training (s, m, h), or 'epoch' (undefined: the trainer's default). */
+export function readCheckpointEvery(argv: Argv): number | { seconds: number } | undefined {
+  const text = (readString(argv, 'checkpoint-every') ?? '1m').trim();
+  if (text === 'epoch') return undefined;
+  const steps = /^\d+$/.test(text) ? Number(text) : NaN;
+  if (Number.isSafeInteger(steps) && steps >= 1) return steps;
+  const time = /^(\d+(?:\.\d+)?)\s*(s|m|h)$/.exec(text);
+  const seconds = time ? Number(time[1]) * { s: 1, m: 60, h: 3600 }[time[2] as 's' | 'm' | 'h'] : NaN;
+  if (seconds > 0) return { seconds };
+  throw new UserError(`--checkpoint-every: '${text}' is not a number of steps (500), a time (30s, 5m, 1h) or 'epoch'`);
+}

@@ -16,7 +16,7 @@ import { exporterNamesWarning } from '../model/parameter-roles.js';
 import { withDataMetadata } from '../export/data-metadata.js';
 import { withProvenance } from '../export/provenance.js';
 import { probabilityOutputWarning } from '../model/output-activation.js';
-import { COMMON_OPTIONS, COMPARE_PREFIXES, STRATEGY_OPTIONS, readBatchNorm, readDevice, readLoss, readNumber, readOnNonFinite, readOptimizer, readString, type Argv } from './options.js';
+import { COMMON_OPTIONS, COMPARE_PREFIXES, STRATEGY_OPTIONS, readCheckpointEvery, readBatchNorm, readDevice, readLoss, readNumber, readOnNonFinite, readOptimizer, readString, type Argv } from './options.js';
 import { checkModelRuns, loadInputs, type Inputs } from './inputs.js';
 import { withValidation } from './validation-data.js';
 import { taskFor } from '../train/metrics.js';
@@ -138,7 +138,7 @@ export async function runCommand(command: CommandKey, argv: Argv, io: CommandIo)
   if (resumeDir !== undefined && overwrite) throw new UserError('--resume continues the run in its folder and --overwrite replaces it: give one of them');
   if (resumeDir !== undefined && !statSync(resumeDir, { throwIfNoEntry: false })?.isDirectory()) throw new UserError(`--resume ${resumeDir}: no such folder`);
   const folder = outputFolder(resumeDir ?? out, command);
-  const checkpointEvery = argv['checkpoint-every'] === undefined ? undefined : common('checkpoint-every');
+  const checkpointEvery = readCheckpointEvery(argv);
   const keep = common('keep-checkpoints');
   const reading = statusLine(io.progress && !json, 'onnx-finetune: reading the model and data…');
   let loaded: Inputs;

@@ -37,8 +37,11 @@ export interface TrainConfig {
   batchNorm?: BatchNormMode;
   /** What a NaN or infinite loss or gradient does: stop the run (default), or skip that batch's update. */
   onNonFinite?: 'stop' | 'skip-batch';
-  /** Offer a snapshot every N steps (default: at the end of each epoch) through onSnapshot. */
-  snapshotEvery?: number;
+  /**
+   * When to offer a snapshot through onSnapshot: every N steps; or `{ seconds }`, after that much training
+   * since the last one and at the end of each stage; by default at the end of each epoch.
+   */
+  snapshotEvery?: number | { seconds: number };
   onSnapshot?: (snapshot: RunSnapshot) => void;
   /** Continue a run from a snapshot of it instead of starting afresh. */
   resume?: RunSnapshot;
@@ -148,6 +151,7 @@ export async function train(model: ModelProto, plan: Plan, data: TrainData, conf
     validation: structuredClone(run.validation), parameters: cloneArrays(run.parameters), buffers: cloneArrays(run.buffers), optimizerState: cloneState(runner!.optimizerState) });
   let artifacts: Artifacts | undefined;
   let runner: StageRunner | undefined;
+  let lastSnapshot = performance.now();
   let resumedOptimizerState = config.resume?.optimizerState; // belongs to the stage the run resumes in
   for (; run.stage < plan.stages.length; run.stage++, run.epoch = 0) {
     const stage = plan.stages[run.stage];
@@ -179,9 +183,12 @@ export async function train(model: ModelProto, plan: Plan, data: TrainData, conf
           }
           config.onStep?.(run.steps, run.parameters);
           config.onProgress?.({ stage: stage.name, epoch: run.epoch + 1, epochs: stage.epochs, step: run.batch, steps: starts.length, loss: run.epochLossSum / Math.max(1, run.epochBatches) });
-          const due = config.snapshotEvery ? run.steps % config.snapshotEvery === 0 : run.batch === starts.length;
+          const due = snapshotDue(config.snapshotEvery, run.steps, run.batch === starts.length, run.batch === starts.length && run.epoch === stage.epochs - 1, lastSnapshot);
           await yieldToEventLoop(); // a signal that arrives now still gets this step's snapshot
-          if (due || config.signal?.aborted) config.onSnapshot?.(snapshot());
+          if (due || config.signal?.aborted) {
+            config.onSnapshot?.(snapshot());
+            lastSnapshot = performance.now();
+          }
           if (config.signal?.aborted) throw new InterruptedError(`interrupted after step ${run.steps}`);
         }
         run.epochLosses.push(run.epochLossSum / run.epochBatches);
@@ -212,6 +219,13 @@ export async function train(model: ModelProto, plan: Plan, data: TrainData, conf
 /** An evaluation's loss and the metrics of the task the loss implies. */
 function scored(e: Evaluation, config: Pick<TrainConfig, 'loss'>, data: Dataset): { loss: number } & Metrics {
   return { loss: e.loss, ...computeMetrics(taskFor(config.loss.name), e.logits, data.labels, { classes: e.classes, classNames: data.classNames }) };
+}
+
+/** Whether this step's snapshot is due: by step count, by time (and at each stage's end), or at each epoch's end. */
+function snapshotDue(every: TrainConfig['snapshotEvery'], steps: number, epochEnd: boolean, stageEnd: boolean, last: number): boolean {
+  if (every === undefined) return epochEnd;
+  if (typeof every === 'number') return steps % every === 0;
+  return stageEnd || performance.now() - last >= every.seconds * 1000;
 }
 
 type RunState = Omit<RunSnapshot, 'optimizerState'>;
