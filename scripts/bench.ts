@@ -227,7 +227,7 @@ function runChild(args: string[], name: string): Result {
 // the process's own peak RSS as it exits.
 function measureCompare(): Result {
   const name = 'onnx-finetune compare (whole process)';
-  const cli = fileURLToPath(new URL('../src/cli/main.js', import.meta.url));
+  const cli = fileURLToPath(new URL('../src/cli/onnx-finetune.mjs', import.meta.url));
   const reportRss = 'data:text/javascript,process.on("exit",()=>process.stderr.write("\\npeak_rss_kb="+process.resourceUsage().maxRSS+"\\n"))';
   const samples: number[] = [];
   let peakKb = 0;

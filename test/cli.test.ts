@@ -1,4 +1,4 @@
-// The onnx-finetune command, run as a user runs it: `node dist/src/cli/main.js ...` in a child process.
+// The onnx-finetune command, run as a user runs it: the installed bin (dist/src/cli/onnx-finetune.mjs) in a child process.
 // - compare on the built-in default lands in PyTorch's range over 30 seeds of the notebook, in order;
 // - the three commands on the torch-seed fixture (shuffle off, the fixture's hyperparameters) give PyTorch's
 //   accuracy, and its final weights as read back from the exported .onnx files;

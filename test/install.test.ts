@@ -113,7 +113,7 @@ describe('installing as a dependency', function () {
 
     it('ships the command, the library with its types and the default model, and no tests', () => {
       const paths = packed.files.map((f) => f.path);
-      expect(paths).to.include.members(['dist/src/cli/main.js', 'dist/src/index.js', 'dist/src/index.d.ts', 'models/seed-backbone.onnx', 'package.json', 'README.md']);
+      expect(paths).to.include.members(['dist/src/cli/onnx-finetune.mjs', 'dist/src/cli/main.js', 'dist/src/index.js', 'dist/src/index.d.ts', 'models/seed-backbone.onnx', 'package.json', 'README.md']);
       expect(paths.filter((p) => /^(test|dist\/test|dist\/scripts|scripts|\.ci)\//.test(p))).to.deep.equal([]);
     });
   });

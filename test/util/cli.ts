@@ -9,7 +9,8 @@ import { createSession, ort } from '../../src/runtime/session.js';
 import { countCorrect } from '../../src/train/evaluate.js';
 import { singleInput, type Dataset } from '../../src/data/dataset.js';
 
-export const CLI = join(dirname(fileURLToPath(import.meta.url)), '..', '..', 'src', 'cli', 'main.js');
+// The command as the package installs it: the bundled bin (scripts/bundle.mjs).
+export const CLI = join(dirname(fileURLToPath(import.meta.url)), '..', '..', 'src', 'cli', 'onnx-finetune.mjs');
 
 export interface Run { code: number | null; signal: NodeJS.Signals | null; stdout: string; stderr: string }
 
