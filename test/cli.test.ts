@@ -251,7 +251,7 @@ describe('onnx-finetune command', function () {
       { name: 'a number option without its value', args: () => ['partial-unfreeze', '--head-epochs'], message: /^--head-epochs needs a value$/ },
       { name: 'a --head glob that matches no parameter', args: () => ['linear-probe', '--head', 'fc.*'], message: /^--head 'fc\.\*' matches no parameter/ },
       { name: 'an --unfreeze glob that matches no parameter', args: () => ['partial-unfreeze', '--unfreeze', 'backbone.9.*'], message: /^--unfreeze 'backbone\.9\.\*' matches no parameter/ },
-      { name: 'an unknown device', args: () => ['linear-probe', '--device', 'tpu'], message: /^--device: unknown device 'tpu' \(choices: cpu, cuda\)$/ },
+      { name: 'an unknown device', args: () => ['linear-probe', '--device', 'tpu'], message: /^--device: unknown device 'tpu' \(choices: cpu, cuda, webgpu\)$/ },
       { name: 'an unknown optimizer', args: () => ['linear-probe', '--optimizer', 'rmsprop'], message: /^--optimizer: unknown optimizer 'rmsprop'/ },
       { name: 'an unknown command', args: () => ['fine-tune-everything'], message: /^unknown command 'fine-tune-everything' \(commands: linear-probe, partial-unfreeze, full-finetune, compare, inspect, predict\)$/ },
       { name: 'an option of another command', args: () => ['linear-probe', '--head-lr', '0.1'], message: /^unknown option --head-lr/ },

@@ -1,8 +1,12 @@
-// The runtime: sessions on onnxruntime-node, a clear message where CUDA is missing, and exported models
+// The runtime: sessions on onnxruntime-node, a clear message where CUDA or a WebGPU adapter is missing, and exported models
 // giving the same outputs in onnxruntime-web (WASM backend, run here in Node).
 import { expect } from 'chai';
 import * as ortWeb from 'onnxruntime-web';
-import { availableParallelism } from 'node:os';
+import { availableParallelism, tmpdir } from 'node:os';
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+import { cli } from './util/cli.js';
+import { fixturePath } from './util/fixtures.js';
 import { createSession, cudaProviderInstalled, defaultThreads, MULTI_THREAD_MIN_PARAMETERS, ort, CUDA_INSTALL_HINT } from '../src/runtime/session.js';
 import { encodeModel } from '../src/onnx/io.js';
 import { inferenceModel } from '../src/artifacts/build.js';
@@ -27,6 +31,18 @@ describe('runtime', () => {
       expect((e as Error).message).to.include(CUDA_INSTALL_HINT);
       expect((e as Error).message).to.not.include('\n');
     }
+  });
+
+  it('--device webgpu without a WebGPU adapter: one line through the command, nothing else on stderr', async function () {
+    this.timeout(60_000);
+    const gpu = ['/usr/lib/x86_64-linux-gnu', '/usr/lib64', '/usr/lib'].some((d) => existsSync(join(d, 'libvulkan.so.1')));
+    if (gpu) {
+      console.log('      (skipped: this machine has a Vulkan loader; the no-adapter message is for machines without one)');
+      this.skip();
+    }
+    const run = await cli(['linear-probe', '--model', fixturePath('torch-seed', 'model.onnx'), '--train', fixturePath('torch-seed', 'train.csv'), '--test', fixturePath('torch-seed', 'test.csv'), '--device', 'webgpu'], tmpdir());
+    expect(run.code).to.equal(1);
+    expect(run.stderr).to.equal("onnx-finetune: --device webgpu: no WebGPU adapter on this machine (the Vulkan loader, libvulkan.so.1, is not installed); install the GPU's Vulkan driver (Debian: libvulkan1 and the vendor's ICD), or use --device cpu or cuda\n");
   });
 
   it('defaults to 1 intra-op thread for a small model, every core from 2^20 parameters', () => {

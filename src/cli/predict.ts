@@ -13,7 +13,7 @@ import { BatchBuffers } from '../train/batches.js';
 import { alignClasses } from '../data/label-column.js';
 import { checkDataInputs } from '../data/check-inputs.js';
 import { exampleLocation, type Dataset } from '../data/dataset.js';
-import { createSession, ort } from '../runtime/session.js';
+import { createSession, ort, type Device } from '../runtime/session.js';
 import { writeFileAtomic } from '../runtime/files.js';
 import { classProbabilities, computeMetrics, predictedClass, type Metrics, type Task } from '../train/metrics.js';
 import { UserError } from '../errors.js';
@@ -86,7 +86,7 @@ function checkOut(out: string, overwrite: boolean): void {
 }
 
 /** The model's first output on every example, in batches; one that ONNX Runtime cannot run on the data is the user's to fix. */
-async function runModel(model: Parameters<typeof createSession>[0], summary: ModelSummary, data: Dataset, options: { batchSize: number; device: 'cpu' | 'cuda'; threads: number }, source: string) {
+async function runModel(model: Parameters<typeof createSession>[0], summary: ModelSummary, data: Dataset, options: { batchSize: number; device: Device; threads: number }, source: string) {
   // The training batches' gatherer: in-memory inputs, and images decoded per batch with read-ahead.
   const batches = new BatchBuffers(data, summary.inputs.map((i) => i.name), ['batch'], 'float');
   const order = Int32Array.from({ length: data.count }, (_, i) => i);

@@ -16,8 +16,8 @@ declare namespace ort {
   type InferenceSession = Ort.InferenceSession;
 }
 
-export type Device = 'cpu' | 'cuda';
-export const DEVICES: readonly Device[] = ['cpu', 'cuda'];
+export type Device = 'cpu' | 'cuda' | 'webgpu';
+export const DEVICES: readonly Device[] = ['cpu', 'cuda', 'webgpu'];
 
 export interface SessionOptions {
   device?: Device;
@@ -54,6 +54,15 @@ export function cudaProviderInstalled(): boolean {
 export function checkDevice(device: Device = 'cpu'): void {
   if (!DEVICES.includes(device)) throw new UserError(`unknown device '${device}' (expected one of: ${DEVICES.join(', ')})`);
   if (device === 'cuda' && !cudaProviderInstalled()) throw cudaMissing();
+  // Without a Vulkan loader, Dawn (the WebGPU implementation inside ONNX Runtime) finds no adapter, after
+  // writing its own warning to stderr: said here first, in one line.
+  if (device === 'webgpu' && process.platform === 'linux' && !vulkanLoaderFound()) throw webgpuMissing('the Vulkan loader, libvulkan.so.1, is not installed');
+}
+
+/** Whether libvulkan.so.1 is where the dynamic loader looks (LD_LIBRARY_PATH, then the usual library folders). */
+function vulkanLoaderFound(): boolean {
+  const dirs = [...(process.env.LD_LIBRARY_PATH ?? '').split(':').filter(Boolean), `/usr/lib/${process.arch === 'arm64' ? 'aarch64' : 'x86_64'}-linux-gnu`, '/usr/lib64', '/usr/lib', '/lib64', '/lib'];
+  return dirs.some((dir) => existsSync(join(dir, 'libvulkan.so.1')));
 }
 
 function sessionOptions(options: SessionOptions): Ort.InferenceSession.SessionOptions {
@@ -140,7 +149,12 @@ function nativeBinding() {
 function sessionError(e: Error, options: SessionOptions): Error {
   const message = e.message;
   if (options.device === 'cuda' && /cuda|providers_shared|Failed to load/i.test(message)) return cudaMissing(message.split('\n')[0]);
+  if (options.device === 'webgpu' && /adapter|webgpu|dawn/i.test(message)) return webgpuMissing(message.split('\n')[0].replace(/^.*?(Failed to get a WebGPU adapter)/, '$1'));
   return e;
+}
+
+function webgpuMissing(why: string): UserError {
+  return new UserError(`--device webgpu: no WebGPU adapter on this machine (${why.slice(0, 200)}); install the GPU's Vulkan driver (Debian: libvulkan1 and the vendor's ICD), or use --device cpu or cuda`);
 }
 
 function cudaMissing(detail?: string): UserError {
