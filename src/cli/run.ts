@@ -4,6 +4,7 @@ import { readFileSync, statSync } from 'node:fs';
 import { relative, resolve } from 'node:path';
 import { matchParameters, resolveGroups } from '../optim/groups.js';
 import { LOSSES, lossForHead, type Loss, type LossName } from '../losses/index.js';
+import type { RunIdentity } from '../checkpoint/checkpoint.js';
 import { checkPlan, checkResume, DEFAULT_TRAIN_CONFIG, type TrainConfig, type TrainResult } from '../train/trainer.js';
 import { claimFolder } from './run-folder.js';
 import { RunCheckpoints } from './checkpoint-files.js';
@@ -97,6 +98,29 @@ function reportSettings(config: TrainConfig) {
   };
 }
 
+/**
+ * The claimed folder's checkpoints, and where each run resumes. An earlier run there is refused unless the
+ * user said to continue it (--resume) or replace it (--overwrite: its checkpoints go now, its results once the
+ * new ones are written); the checkpoints of the runs continued become this run's to prune.
+ */
+function openRunFolder(folder: OutputFolder, runs: { identity: RunIdentity }[], resumeDir: string | undefined, overwrite: boolean) {
+  const checkpoints = new RunCheckpoints(folder.dir);
+  const earlier = [...earlierResults(folder), ...STRATEGIES.flatMap((s) => checkpoints.list(s))];
+  if (resumeDir === undefined && earlier.length > 0 && !overwrite) {
+    throw new UserError(`--out ${folder.dir} holds an earlier run (${relative(folder.dir, earlier[0])}${earlier.length > 1 ? ` and ${earlier.length - 1} more` : ''}); continue it with --resume ${folder.dir}, or replace it with --overwrite`);
+  }
+  if (overwrite) {
+    for (const s of STRATEGIES) {
+      checkpoints.adopt(s);
+      checkpoints.drop(s);
+    }
+  }
+  for (const { identity } of runs) checkpoints.adopt(identity.strategy);
+  const resumes = resumeDir === undefined ? [] : runs.map(({ identity }) => resumePoint(checkpoints, identity));
+  if (resumeDir !== undefined && resumes.every((r) => r === undefined)) throw new UserError(`--resume ${resumeDir}: no checkpoints of this command there`);
+  return { checkpoints, resumes };
+}
+
 /** The label the data's reader took: --label, else y, else (a CSV without y) the last column. */
 function labelName(argv: Argv, inputs: Inputs): string | undefined {
   if (inputs.builtIn) return undefined;
@@ -170,20 +194,7 @@ export async function runCommand(command: CommandKey, argv: Argv, io: CommandIo)
   let records: RunRecord[], results: TrainResult[];
   try {
     const target: OutputFolder = { dir: claimed.dir, given: folder.given };
-    const checkpoints = new RunCheckpoints(claimed.dir);
-    const earlier = [...earlierResults(target), ...STRATEGIES.flatMap((s) => checkpoints.list(s))];
-    if (resumeDir === undefined && earlier.length > 0 && !overwrite) {
-      throw new UserError(`--out ${claimed.dir} holds an earlier run (${relative(claimed.dir, earlier[0])}${earlier.length > 1 ? ` and ${earlier.length - 1} more` : ''}); continue it with --resume ${claimed.dir}, or replace it with --overwrite`);
-    }
-    if (overwrite) {
-      for (const s of STRATEGIES) {
-        checkpoints.adopt(s);
-        checkpoints.drop(s);
-      }
-    }
-    for (const { plan } of runs) checkpoints.adopt(plan.strategy);
-    const resumes = resumeDir === undefined ? [] : runs.map(({ identity }) => resumePoint(checkpoints, identity));
-    if (resumeDir !== undefined && resumes.every((r) => r === undefined)) throw new UserError(`--resume ${resumeDir}: no checkpoints of this command there`);
+    const { checkpoints, resumes } = openRunFolder(target, runs, resumeDir, overwrite);
     resumes.forEach((snapshot, i) => snapshot && checkResume(inputs.model, plans[i], inputs.data, config, snapshot));
     results = await trainRuns(runs, resumes, inputs, config, { dir: claimed.dir, checkpoints, lock: claimed.lock, keep, progress: io.progress && !json });
     for (const r of results) checkSkipped(r, common('max-skipped'));
