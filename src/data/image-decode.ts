@@ -1,7 +1,7 @@
 // One image file's bytes → the model's float input, as torchvision's Resize(shorter side) + CenterCrop +
 // ToTensor + Normalize do it: sharp decodes and resizes (bilinear), JavaScript crops, mirrors and scales
 // each channel into channels-first float32.
-import sharp from 'sharp';
+import type Sharp from 'sharp';
 import { UserError } from '../errors.js';
 import type { ImageDraw } from './image-augment.js';
 
@@ -15,8 +15,16 @@ export interface ImageGeometry {
 /** A random crop is cut from the image resized to this much more than the input (256 for 224, as in ImageNet training). */
 export const CROP_ZOOM = 8 / 7;
 
-// No libvips operation cache: each image is decoded once, and cached pixels would outlive their batch.
-sharp.cache(false);
+/** sharp (a native addon) is loaded the first time an image is decoded: a run without images never pays for it. */
+let loaded: typeof Sharp | undefined;
+async function sharpModule(): Promise<typeof Sharp> {
+  if (!loaded) {
+    loaded = (await import('sharp')).default;
+    // No libvips operation cache: each image is decoded once, and cached pixels would outlive their batch.
+    loaded.cache(false);
+  }
+  return loaded;
+}
 
 /**
  * The size an image of width × height is resized to so that it covers target H × W with its aspect kept:
@@ -45,6 +53,7 @@ export function channelTables(mean: readonly number[], std: readonly number[]): 
 export async function prepareImage(bytes: Uint8Array, path: string, geometry: ImageGeometry, tables: Float32Array[], into: Float32Array, offset: number, draw?: ImageDraw): Promise<void> {
   const [H, W] = geometry.size;
   let pixels: Buffer, width: number, height: number;
+  const sharp = await sharpModule();
   try {
     const image = sharp(bytes, { failOn: 'error' });
     const meta = await image.metadata();
