@@ -23,3 +23,9 @@ export function clip(text: string, max = 40): string {
 export function excerpt(text: string, max = 40): string {
   return text.length <= max ? `'${text}'` : `'${clip(text, max)}' (${text.length} characters)`;
 }
+
+/** Names (columns, keys) for a message: each shortened, at most `max` of them, then how many there are. */
+export function nameList(names: readonly string[], max: number): string {
+  const shown = names.slice(0, max).map((c) => excerpt(c, 20)).join(', ');
+  return names.length > max ? `${shown}, … (${names.length} in all)` : shown || 'none';
+}

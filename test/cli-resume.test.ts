@@ -7,7 +7,7 @@ import { existsSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } fro
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { loadModel } from '../src/onnx/io.js';
-import { cli, CLI } from './util/cli.js';
+import { cli, CLI, reportOf } from './util/cli.js';
 import { createSession, ort } from '../src/runtime/session.js';
 import { decodeCheckpoint } from '../src/checkpoint/checkpoint.js';
 import { checkerMissing, checkModelFile } from './util/onnx-checker.js';
@@ -22,10 +22,6 @@ function weights(dir: string): Buffer {
   return Buffer.concat(model.graph.initializer.map((t) => Buffer.from(t.rawData)));
 }
 
-function report(dir: string) {
-  const { seconds: _s, model: _m, ...rest } = JSON.parse(readFileSync(join(dir, 'partial_unfreeze.json'), 'utf8'));
-  return rest;
-}
 
 describe('checkpoints and resume (command)', function () {
   this.timeout(60_000);
@@ -50,7 +46,7 @@ describe('checkpoints and resume (command)', function () {
       const resumed = await cli([...PARTIAL, '--resume', out], tmp);
       expect(resumed.code, resumed.stderr).to.equal(0);
       expect(weights(out).equals(weights(whole))).to.equal(true);
-      expect(report(out)).to.deep.equal(report(whole));
+      expect(reportOf(out)).to.deep.equal(reportOf(whole));
     });
   }
 

@@ -9,7 +9,7 @@ import sharp from 'sharp';
 import { loadModel, saveModel } from '../src/onnx/io.js';
 import { readDataMetadata } from '../src/export/data-metadata.js';
 import { describeModel } from '../src/model/describe.js';
-import { readImageFolder, listImageFolder, imageLoader } from '../src/data/image-folder.js';
+import { readImageFolder, listImageFolder } from '../src/data/image-folder.js';
 import { channelTables, coverSize, roundHalfEven } from '../src/data/image-decode.js';
 import { parseImageOptions } from '../src/data/image-options.js';
 import { BatchBuffers } from '../src/train/batches.js';

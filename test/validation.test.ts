@@ -10,7 +10,7 @@ import { decodeModel, encodeModel, loadModel } from '../src/onnx/io.js';
 import { readDataMetadata } from '../src/export/data-metadata.js';
 import { readCsvDataset } from '../src/data/csv.js';
 import { splitValidation } from '../src/data/split.js';
-import { cli } from './util/cli.js';
+import { cli, reportOf } from './util/cli.js';
 import { fixturePath } from './util/fixtures.js';
 
 const TRAIN = fixturePath('torch-seed', 'train.csv'), TEST = fixturePath('torch-seed', 'test.csv');
@@ -19,10 +19,6 @@ const files = ['--model', fixturePath('torch-seed', 'model.onnx'), '--train', TR
 const PARTIAL = ['partial-unfreeze', ...files, '--head-epochs', '2', '--epochs', '2', '--checkpoint-every', '7', '--val-split', '0.2', '--json'];
 
 const readJson = (path: string) => JSON.parse(readFileSync(path, 'utf8'));
-function report(dir: string) {
-  const { seconds: _s, model: _m, ...rest } = readJson(join(dir, 'partial_unfreeze.json'));
-  return rest;
-}
 const weights = (file: string) => Buffer.concat(loadModel(file).graph.initializer.map((t) => Buffer.from(t.rawData)));
 
 describe('validation (command)', function () {
@@ -35,7 +31,7 @@ describe('validation (command)', function () {
   });
 
   it('--val-split: one validation entry per epoch of every stage in the report, with the test metrics', () => {
-    const r = report(whole);
+    const r = reportOf(whole);
     expect(r.task).to.equal('binary');
     expect(r.validation.map((v: { epoch: number; stage: string }) => [v.epoch, v.stage])).to.deep.equal([[1, 'head'], [2, 'head'], [3, 'unfrozen'], [4, 'unfrozen']]);
     for (const v of r.validation) {
@@ -71,7 +67,7 @@ describe('validation (command)', function () {
       const resumed = await cli([...PARTIAL, '--resume', out], tmp);
       expect(resumed.code, resumed.stderr).to.equal(0);
       expect(weights(join(out, 'partial_unfreeze.onnx')).equals(weights(join(whole, 'partial_unfreeze.onnx')))).to.equal(true);
-      expect(report(out)).to.deep.equal(report(whole));
+      expect(reportOf(out)).to.deep.equal(reportOf(whole));
     });
   }
 

@@ -2,7 +2,7 @@
 // (csv-scan.ts: quoting, line endings, BOM) straight into typed arrays; this module checks that every cell is
 // a finite number and names the first that is not.
 import { regularFileChunks } from '../runtime/files.js';
-import { excerpt, UserError } from '../errors.js';
+import { excerpt, nameList, UserError } from '../errors.js';
 import { parseDecimal } from '../decimal.js';
 import { singleInputDataset, TEXT_DATA_LIMITS, type Dataset } from './dataset.js';
 import { CsvScanner, decimalFromBytes, type CsvSink } from './csv-scan.js';
@@ -158,7 +158,7 @@ class NumericTable implements CsvSink {
 function chooseFeatures(header: string[], labelIndex: number, options: CsvOptions, path: string): number[] {
   const find = (name: string, option: string) => {
     const index = header.indexOf(name);
-    if (index < 0) throw new UserError(`${path}: no column ${excerpt(name)} (${option}; columns: ${columnList(header)})`);
+    if (index < 0) throw new UserError(`${path}: no column ${excerpt(name)} (${option}; columns: ${nameList(header, 20)})`);
     if (index === labelIndex) throw new UserError(`${path}: column ${excerpt(name)} is the label; it cannot be ${option === '--features' ? 'a feature' : 'ignored'}`);
     return index;
   };
@@ -171,7 +171,7 @@ function chooseFeatures(header: string[], labelIndex: number, options: CsvOption
 function labelColumn(header: string[], label: string | undefined, path: string): number {
   if (label !== undefined) {
     const index = header.indexOf(label);
-    if (index < 0) throw new UserError(`${path}: no label column ${excerpt(label)} (columns: ${columnList(header)})`);
+    if (index < 0) throw new UserError(`${path}: no label column ${excerpt(label)} (columns: ${nameList(header, 20)})`);
     return index;
   }
   const y = header.indexOf('y');
@@ -188,10 +188,4 @@ function parseCell(cell: string, path: string, line: number, column: string): nu
     throw new UserError(`${path}: line ${line}, column ${excerpt(column)}: ${what}`);
   }
   return value;
-}
-
-/** The header's names for a message: each shortened, and at most the first 20. */
-function columnList(header: string[]): string {
-  const shown = header.slice(0, 20).map((c) => excerpt(c, 20)).join(', ');
-  return header.length > 20 ? `${shown}, … (${header.length} in all)` : shown;
 }

@@ -4,6 +4,7 @@
 import { float64Store, int32Store, type GrowableArray } from './store.js';
 import { exampleLocation, type Dataset } from './dataset.js';
 import { excerpt, UserError } from '../errors.js';
+import { parseDecimal } from '../decimal.js';
 
 export class LabelColumn {
   private readonly numbers = float64Store();
@@ -49,7 +50,7 @@ export class LabelColumn {
 
 /** A word ('dog', 'n01440764') names a class; a cell that reads as a number, NaN, infinity or nothing does not. */
 export function isClassName(text: string): boolean {
-  return text !== '' && !/^[+-]?(\d+\.?\d*|\.\d+)(e[+-]?\d+)?$/i.test(text) && !/^[+-]?(nan|inf(inity)?)$/i.test(text);
+  return text !== '' && Number.isNaN(parseDecimal(text)) && !/^[+-]?(nan|inf(inity)?)$/i.test(text);
 }
 
 /** Python's string order (by code point, as sorted() and torchvision sort): UTF-8 byte order is code-point order. */

@@ -4,7 +4,7 @@
 // known; no per-row objects survive the pass.
 import { extname } from 'node:path';
 import type { DataInputInfo } from '../model/describe.js';
-import { excerpt, UserError } from '../errors.js';
+import { excerpt, nameList, UserError } from '../errors.js';
 import { parseDecimal } from '../decimal.js';
 import { readTextFile } from '../runtime/files.js';
 import { requirePackage } from '../require.js';
@@ -192,8 +192,8 @@ function readCsvTexts(path: string, options: TextOptions & LabelChoice): TextRow
   const header = records[0].record.map((c) => c.trim());
   const column = options.column ?? 'text';
   const textIndex = header.indexOf(column);
-  if (textIndex < 0) throw new UserError(`${path}: no text column ${excerpt(column)} (columns: ${columnList(header)}); choose one with --text-column`);
-  const labelName = options.label === null ? null : labelKey(options.label, (k) => header.includes(k), path, `columns: ${columnList(header)}`);
+  if (textIndex < 0) throw new UserError(`${path}: no text column ${excerpt(column)} (columns: ${nameList(header, 10)}); choose one with --text-column`);
+  const labelName = options.label === null ? null : labelKey(options.label, (k) => header.includes(k), path, `columns: ${nameList(header, 10)}`);
   const labelIndex = labelName === null ? -1 : header.indexOf(labelName);
   if (labelName !== null && labelIndex === textIndex) throw new UserError(`${path}: the label column ${excerpt(labelName)} is also the text column; choose another with --label or --text-column`);
   const count = records.length - 1;
@@ -235,8 +235,8 @@ function readJsonlTexts(path: string, options: TextOptions & LabelChoice): TextR
     const line = allLines[lines[r] - 1];
     if (line.length > TEXT_DATA_LIMITS.lineChars) throw new UserError(`${where}: ${line.length} characters, more than the ${TEXT_DATA_LIMITS.lineChars} a line may have`);
     const fields = parseJsonObject(line, where);
-    if (label === undefined) label = labelKey(options.label ?? undefined, (k) => Object.hasOwn(fields, k), where, `keys: ${columnList(Object.keys(fields))}`);
-    if (!Object.hasOwn(fields, column)) throw new UserError(`${where}: no text key ${excerpt(column)} (keys: ${columnList(Object.keys(fields))}); choose one with --text-column`);
+    if (label === undefined) label = labelKey(options.label ?? undefined, (k) => Object.hasOwn(fields, k), where, `keys: ${nameList(Object.keys(fields), 10)}`);
+    if (!Object.hasOwn(fields, column)) throw new UserError(`${where}: no text key ${excerpt(column)} (keys: ${nameList(Object.keys(fields), 10)}); choose one with --text-column`);
     if (typeof fields[column] !== 'string') throw new UserError(`${where}, key ${excerpt(column)}: ${describe(fields[column])}, not a string of text`);
     texts[r] = fields[column] as string;
     if (label === null) {
@@ -261,10 +261,5 @@ function labelKey(given: string | undefined, has: (key: string) => boolean, wher
   const found = ['y', 'label'].find(has);
   if (!found) throw new UserError(`${where}: no label 'y' or 'label' (${known}); choose one with --label`);
   return found;
-}
-
-function columnList(names: string[]): string {
-  const shown = names.slice(0, 10).map((c) => excerpt(c, 20)).join(', ');
-  return names.length > 10 ? `${shown}, … (${names.length} in all)` : shown || 'none';
 }
 

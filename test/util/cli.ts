@@ -12,6 +12,12 @@ import { singleInput, type Dataset } from '../../src/data/dataset.js';
 // The command as the package installs it: the bundled bin (scripts/bundle.mjs).
 export const CLI = join(dirname(fileURLToPath(import.meta.url)), '..', '..', 'src', 'cli', 'onnx-finetune.mjs');
 
+/** A strategy's <strategy>.json report without what differs between two runs of it (seconds, the model's path). */
+export function reportOf(dir: string, strategy = 'partial_unfreeze') {
+  const { seconds: _s, model: _m, ...rest } = JSON.parse(readFileSync(join(dir, `${strategy}.json`), 'utf8'));
+  return rest;
+}
+
 export interface Run { code: number | null; signal: NodeJS.Signals | null; stdout: string; stderr: string }
 
 export function cli(args: string[], cwd: string, env: Record<string, string> = {}): Promise<Run> {
