@@ -1,14 +1,27 @@
 // A strategy is data: a plan of stages, each naming the parameter groups it trains (globs and learning
 // rates) and for how many epochs. Each stage starts a fresh optimizer, as the seed notebook does.
 import type { GroupSpec } from '../optim/groups.js';
+import type { OptimizerKind } from '../optim/optimizer.js';
+import type { ScheduleSpec } from '../optim/schedule-spec.js';
+import type { BatchNormMode } from '../artifacts/batch-norm-mode.js';
 
 export type StrategyKey = 'linear_probe' | 'partial_unfreeze' | 'full_fine_tune';
 export const STRATEGIES: readonly StrategyKey[] = ['linear_probe', 'partial_unfreeze', 'full_fine_tune'];
 
 export interface Stage {
   name: string;
+  /** Each group's globs and its own hyperparameters (lr, weightDecay, betas, …); the rest come from the run's settings. */
   groups: GroupSpec[];
   epochs: number;
+  /** What this stage sets for itself; where left out, the run's settings (TrainConfig) hold. */
+  optimizer?: OptimizerKind;
+  batchNorm?: BatchNormMode;
+  /** The learning rate over the stage's updates, per group (default: constant). */
+  schedule?: ScheduleSpec;
+  /** clip_grad_norm_ over the stage's trainable parameters before each update. */
+  clipNorm?: number;
+  /** Batches per optimizer update (gradient accumulation; default 1). */
+  accumulate?: number;
 }
 
 export interface Plan {
