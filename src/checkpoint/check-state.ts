@@ -8,13 +8,14 @@ import type { RunSnapshot, TrainConfig } from '../train/trainer.js';
 import type { Plan } from '../train/strategies.js';
 import { Optimizer, type ParamState } from '../optim/optimizer.js';
 import { clip, UserError } from '../errors.js';
+import { bestEpoch } from '../train/early-stopping.js';
 
 /** What a snapshot must fit: the plan, the training data's size, the settings and the model's tensors. */
 export interface ResumedRun {
   plan: Plan;
   /** Examples in the training data. */
   examples: number;
-  config: Pick<TrainConfig, 'batchSize' | 'shuffle' | 'optimizer' | 'weightDecay'>;
+  config: Pick<TrainConfig, 'batchSize' | 'shuffle' | 'optimizer' | 'weightDecay' | 'selection'>;
   /** The model's parameters, name → element count, in the model's order. */
   parameters: ReadonlyMap<string, number>;
   /** The model's BatchNorm running statistics, name → element count. */
@@ -66,11 +67,25 @@ export function checkSnapshot(s: RunSnapshot, run: ResumedRun): void {
 
   checkTensors('parameter', s.parameters, run.parameters, where);
   checkTensors('BatchNorm running statistic', s.buffers, run.buffers, where);
-  const optimizer = new Optimizer(config.optimizer, stage.groups, [...run.parameters.keys()], { weightDecay: config.weightDecay });
+  checkBest(s, config.selection, run, where, refuse);
+  const optimizer = new Optimizer(stage.optimizer ?? config.optimizer, stage.groups, [...run.parameters.keys()], { weightDecay: config.weightDecay });
   checkOptimizerState(s.optimizerState, optimizer, run.parameters, { stage: stage.name, stageSteps, skipped }, refuse);
 }
 
 type Refuse = (field: string, what: string) => UserError;
+
+/** The best epoch's weights: there exactly when the run keeps them and an epoch has improved, of that epoch. */
+function checkBest(s: RunSnapshot, selection: ResumedRun['config']['selection'], run: ResumedRun, where: string, refuse: Refuse): void {
+  const want = selection?.keep === 'best' ? bestEpoch(s.validation, selection.monitor)?.epoch : undefined;
+  if (s.best === undefined) {
+    if (want !== undefined) throw refuse('best', `is missing; the run keeps the best epoch's weights, those of epoch ${want}`);
+    return;
+  }
+  if (want === undefined) throw refuse('best', selection?.keep === 'best' ? 'is there, and no epoch has improved yet' : 'is there, and the run keeps the last weights');
+  if (s.best.epoch !== want) throw refuse('best.epoch', `is ${show(s.best.epoch)}, not ${want} (the best epoch by ${selection!.monitor} in the validation results)`);
+  checkTensors('best parameter', s.best.parameters, run.parameters, where);
+  checkTensors('best BatchNorm running statistic', s.best.buffers, run.buffers, where);
+}
 
 /**
  * One validation entry per completed epoch, numbered from 1 and naming the stage the epoch belongs to, with a

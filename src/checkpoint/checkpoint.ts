@@ -49,6 +49,8 @@ export function encodeCheckpoint(source: ModelProto, snapshot: RunSnapshot, iden
     rngState: snapshot.rngState,
     dropoutRngState: snapshot.dropoutRngState,
     order: base64(snapshot.order),
+    // The best epoch's weights so far (early-stopping.ts), where the run keeps them.
+    best: snapshot.best && { epoch: snapshot.best.epoch, parameters: base64Map(snapshot.best.parameters), buffers: base64Map(snapshot.best.buffers) },
     optimizer: Object.fromEntries([...snapshot.optimizerState].map(([name, s]) => [name, {
       step: s.step, expAvg: s.expAvg && base64(s.expAvg), expAvgSq: s.expAvgSq && base64(s.expAvgSq), momentumBuffer: s.momentumBuffer && base64(s.momentumBuffer),
     }])),
@@ -117,6 +119,9 @@ function readState(s: Record<string, unknown>, model: ModelProto, path: string):
     return [name, { step: o.step as number, expAvg: floats(o.expAvg, `${field}.expAvg`), expAvgSq: floats(o.expAvgSq, `${field}.expAvgSq`), momentumBuffer: floats(o.momentumBuffer, `${field}.momentumBuffer`) }];
   }));
   const order = new Int32Array(bytes(s.order, 'order'));
+  const tensors = (value: unknown, field: string) => new Map(Object.entries(object(value, field)).map(([name, v]) => [name, floats(v, `${field}['${clip(name)}']`)!]));
+  const bestField = s.best === undefined ? undefined : object(s.best, 'best');
+  const best = bestField && { epoch: bestField.epoch as number, parameters: tensors(bestField.parameters, 'best.parameters'), buffers: tensors(bestField.buffers, 'best.buffers') };
   let parameters: Map<string, Float32Array>, buffers: Map<string, Float32Array>;
   try {
     parameters = initialParameters(model);
@@ -130,7 +135,7 @@ function readState(s: Record<string, unknown>, model: ModelProto, path: string):
     snapshot: {
       strategy: identity.strategy as RunSnapshot['strategy'], stage: position.stage as number, epoch: position.epoch as number, batch: position.batch as number, steps: position.steps as number,
       epochLosses, validation, epochLossSum: s.epochLossSum as number, epochBatches: s.epochBatches as number, skippedBatches: s.skippedBatches as number,
-      rngState: s.rngState as number, dropoutRngState: s.dropoutRngState as number, order, parameters, buffers, optimizerState, source: path,
+      rngState: s.rngState as number, dropoutRngState: s.dropoutRngState as number, order, parameters, buffers, optimizerState, best, source: path,
     },
   };
 }
@@ -145,6 +150,10 @@ function checksum(model: ModelProto, state: string): string {
   const hash = createHash('sha256').update(state);
   for (const t of model.graph.initializer) hash.update(t.name).update(t.rawData ?? new Uint8Array(0));
   return hash.digest('hex');
+}
+
+function base64Map(tensors: ReadonlyMap<string, Float32Array>): Record<string, string> {
+  return Object.fromEntries([...tensors].map(([name, values]) => [name, base64(values)]));
 }
 
 function base64(values: Float32Array | Int32Array): string {

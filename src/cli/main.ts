@@ -9,6 +9,7 @@ import { COMMON_OPTIONS, PREDICT_OPTIONS, STRATEGY_OPTIONS, yargsOptions } from 
 import { COMMANDS, VERSION, runCommand, type CommandKey } from './run.js';
 import { INSPECT_COMMAND, withInspectCommand } from './inspect.js';
 import { runPredict } from './predict.js';
+import { PLAN_COMMAND, withPlanCommand } from './plan-command.js';
 
 const DESCRIPTIONS: Record<CommandKey, string> = {
   linear_probe: 'train the head only; the backbone stays frozen',
@@ -22,7 +23,7 @@ const EXIT_USER = 1;
 const EXIT_BUG = 70;
 
 export async function main(args: string[]): Promise<number> {
-  const known = [...Object.values(COMMANDS), INSPECT_COMMAND, 'predict'];
+  const known = [...Object.values(COMMANDS), 'run', PLAN_COMMAND, INSPECT_COMMAND, 'predict'];
   let cli: Yargs = yargs(args)
     .scriptName('onnx-finetune')
     .usage('$0 <command> [options]\n\nFine-tune an ONNX model on ONNX Runtime: linear probe, partial unfreeze or full fine-tune.\nWith no --model/--train/--test, runs the built-in default (the seed notebook\'s task).')
@@ -46,6 +47,12 @@ export async function main(args: string[]): Promise<number> {
       await runCommand(key, argv as Record<string, unknown>, { stdout: process.stdout, progress: process.stderr.isTTY === true });
     });
   }
+  // run: a plan file's stages, with the model, data and settings from the command line (src/plan/).
+  cli = cli.command('run <plan>', 'train by a plan file (YAML or JSON): stages, parameter groups, learning rates, optimizer, BatchNorm mode, schedule (see README "Recipes")',
+    (y) => y.positional('plan', { type: 'string', describe: 'the plan file (.yaml, .yml or .json)' }), async (argv) => {
+      await runCommand('run', argv as Record<string, unknown>, { stdout: process.stdout, progress: process.stderr.isTTY === true });
+    });
+  cli = withPlanCommand(cli, process.stdout);
   // inspect: reads a model, trains nothing (src/cli/inspect.ts).
   cli = withInspectCommand(cli, process.stdout);
   cli = cli.command('predict', 'run a trained model on new data: one CSV row per example (predicted class, probabilities or value); with --label, the metrics too',

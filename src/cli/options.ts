@@ -10,6 +10,7 @@ import { DEVICES, type Device } from '../runtime/session.js';
 import { OPTIMIZERS, type OptimizerKind } from '../optim/optimizer.js';
 import { LOSSES, type LossName } from '../losses/index.js';
 import { BATCH_NORM_MODES, type BatchNormMode } from '../artifacts/batch-norm-mode.js';
+import { KEEP, MONITOR_NAMES, type Keep, type Monitor } from '../train/early-stopping.js';
 
 const LOSS_NAMES = Object.keys(LOSSES) as LossName[];
 const NONFINITE = ['stop', 'skip-batch'] as const;
@@ -66,6 +67,10 @@ export const COMMON_OPTIONS = {
   mean: string('image folders: per-channel (R,G,B) mean subtracted from values in [0, 1] [default: 0.485,0.456,0.406, ImageNet\'s]'),
   std: string('image folders: per-channel (R,G,B) standard deviation divided by [default: 0.229,0.224,0.225, ImageNet\'s]'),
   augment: string('image folders, training only, comma-separated: flip (horizontal, p=0.5), crop (random HxW crop of the image resized to 8/7 of the size); drawn from --seed, epoch and image'),
+  // Early stopping and the model kept (issue 15, item 4): judged on the validation set (--val, --val-split).
+  'early-stop': number('count', 'stop the run once --monitor has not improved for this many epochs (needs --val or --val-split)'),
+  monitor: string(`the validation metric --early-stop and --keep best judge [choices: ${MONITOR_NAMES.join(', ')}; default: val_loss]`),
+  keep: string(`the weights exported: the last epoch's, or the best epoch's by --monitor (needs --val or --val-split) [choices: ${KEEP.join(', ')}]`, { default: 'last' }),
 } satisfies Record<string, Options>;
 
 /** The predict command's own options; --model, --label, --out, --overwrite, --batch-size, --device, --threads and --json are the common ones. */
@@ -153,6 +158,24 @@ export const readOnNonFinite = (argv: Argv) => readChoice(argv, 'on-nonfinite', 
 export const readLoss = (argv: Argv): LossName | undefined => (argv.loss === undefined ? undefined : readChoice(argv, 'loss', LOSS_NAMES));
 export const readOptimizer = (argv: Argv): OptimizerKind => readChoice(argv, 'optimizer', OPTIMIZERS);
 export const readBatchNorm = (argv: Argv): BatchNormMode => readChoice(argv, 'batchnorm', BATCH_NORM_MODES);
+
+/** --early-stop, --monitor and --keep as a Selection; undefined when the run neither stops early nor keeps the best. */
+export function readSelection(argv: Argv): { monitor: Monitor; patience?: number; keep: Keep } | undefined {
+  const patience = argv['early-stop'] === undefined ? undefined : readNumber(argv, 'early-stop', COMMON_OPTIONS);
+  const keep = readChoice(argv, 'keep', KEEP);
+  const monitor = argv.monitor === undefined ? undefined : readChoice(argv, 'monitor', MONITOR_NAMES);
+  if (patience === undefined && keep === 'last') {
+    if (monitor !== undefined) throw new UserError(`--monitor ${monitor} judges the run for --early-stop or --keep best: give one of them`);
+    return undefined;
+  }
+  return { monitor: monitor ?? 'val_loss', ...(patience === undefined ? {} : { patience }), keep };
+}
+
+/** --early-stop, --monitor, --keep as settings (report, checkpoint identity); nothing when not given, as before them. */
+export function selectionSettings(config: { selection?: { monitor: Monitor; patience?: number; keep: Keep } }) {
+  const s = config.selection;
+  return s ? { early_stop: s.patience ?? null, monitor: s.monitor, keep: s.keep } : {};
+}
 
 /** --checkpoint-every: N steps, a duration of training (s, m, h), or 'epoch' (undefined: the trainer's default). */
 export function readCheckpointEvery(argv: Argv): number | { seconds: number } | undefined {

@@ -5,7 +5,7 @@ import { lstatSync, statSync } from 'node:fs';
 import { basename, join } from 'node:path';
 import { stageModel } from '../onnx/io.js';
 import type { ModelProto } from '../onnx/proto.js';
-import { STRATEGIES, type StrategyKey } from '../train/strategies.js';
+import { STRATEGIES } from '../train/strategies.js';
 import { removeRegularFile, stageFile, type StagedFile } from '../runtime/files.js';
 import type { RunLock } from './run-lock.js';
 import { encodeSafetensors } from '../export/safetensors.js';
@@ -42,22 +42,23 @@ function timestamp(d: Date): string {
   return `${d.getFullYear()}${p(d.getMonth() + 1)}${p(d.getDate())}-${p(d.getHours())}${p(d.getMinutes())}${p(d.getSeconds())}`;
 }
 
-export const modelFile = (folder: OutputFolder, key: StrategyKey): string => join(folder.dir, `${key}.onnx`);
-export const reportFile = (folder: OutputFolder, key: StrategyKey): string => join(folder.dir, `${key}.json`);
-export const weightsFile = (folder: OutputFolder, key: StrategyKey): string => join(folder.dir, `${key}.safetensors`);
+// `key`: the plan's name (a built-in strategy's key, or a plan file's name).
+export const modelFile = (folder: OutputFolder, key: string): string => join(folder.dir, `${key}.onnx`);
+export const reportFile = (folder: OutputFolder, key: string): string => join(folder.dir, `${key}.json`);
+export const weightsFile = (folder: OutputFolder, key: string): string => join(folder.dir, `${key}.safetensors`);
 
 export interface Output {
-  key: StrategyKey;
+  key: string;
   model: ModelProto;
   report: object;
 }
 
 /** Every file a strategy's results may take: the .data file exists only for models past 2 GiB. */
-const resultFiles = (folder: OutputFolder, key: StrategyKey) => [modelFile(folder, key), `${modelFile(folder, key)}.data`, weightsFile(folder, key), reportFile(folder, key)];
+const resultFiles = (folder: OutputFolder, key: string) => [modelFile(folder, key), `${modelFile(folder, key)}.data`, weightsFile(folder, key), reportFile(folder, key)];
 
-/** The results an earlier run left in the folder. */
-export function earlierResults(folder: OutputFolder): string[] {
-  return STRATEGIES.flatMap((key) => resultFiles(folder, key)).filter((path) => lstatSync(path, { throwIfNoEntry: false }));
+/** The results an earlier run left in the folder: the built-in strategies' and those of the plans named. */
+export function earlierResults(folder: OutputFolder, plans: readonly string[] = []): string[] {
+  return [...new Set([...STRATEGIES, ...plans])].flatMap((key) => resultFiles(folder, key)).filter((path) => lstatSync(path, { throwIfNoEntry: false }));
 }
 
 /**

@@ -1,11 +1,12 @@
 // What a command prints and the <strategy>.json report it writes.
 import type { TrainResult } from '../train/trainer.js';
-import type { Plan, StrategyKey } from '../train/strategies.js';
+import type { Plan } from '../train/strategies.js';
 import { isClassification, type Metrics, type Task } from '../train/metrics.js';
 
 /** The record --json prints for one strategy. */
 export interface RunRecord {
-  strategy: StrategyKey;
+  /** The plan's name. */
+  strategy: string;
   accuracy: number;
   test_loss: number;
   epoch_losses: number[];
@@ -36,10 +37,18 @@ export function reportJson(record: RunRecord, result: TrainResult, plan: Plan, s
     task,
     test_metrics: result.testMetrics,
     ...(result.validation.length > 0 ? { validation: result.validation } : {}),
+    ...(result.selection ? { early_stopping: earlyStopping(result.selection) } : {}),
     plan: plan.stages.map((s) => ({ stage: s.name, epochs: s.epochs, groups: s.groups })),
     settings,
     data: sources,
     onnx_finetune: version,
+  };
+}
+
+/** What the run judged by the validation set, and which epoch's weights it exported. */
+function earlyStopping(s: NonNullable<TrainResult['selection']>) {
+  return {
+    monitor: s.monitor, patience: s.patience ?? null, keep: s.keep, best_epoch: s.bestEpoch ?? null, best_value: s.bestValue ?? null, stopped_early_at_epoch: s.stoppedEpoch ?? null,
   };
 }
 
@@ -56,6 +65,12 @@ export function humanSummary(records: RunRecord[], results: TrainResult[], dir: 
     if (r.validation.length === 0) continue;
     lines.push(`  ${r.strategy} validation:`);
     for (const v of r.validation) lines.push(`    epoch ${String(v.epoch).padStart(3)} (${v.stage})  loss ${v.loss.toFixed(4)}  ${shortMetrics(v)}`);
+  }
+  for (const r of results) {
+    const s = r.selection;
+    if (!s) continue;
+    const best = s.bestEpoch === undefined ? `no epoch gave a ${s.monitor}` : `best ${s.monitor} ${s.bestValue!.toFixed(4)} at epoch ${s.bestEpoch}`;
+    lines.push(`  ${r.strategy}: ${best}${s.stoppedEpoch !== undefined ? `; stopped early after epoch ${s.stoppedEpoch}` : ''}; exported the ${s.keep === 'best' && s.bestEpoch !== undefined ? `best epoch's (${s.bestEpoch})` : 'last epoch\'s'} weights`);
   }
   results.forEach((r) => r.skippedBatches > 0 && lines.push(`  ${r.strategy}: skipped ${r.skippedBatches} of ${r.steps} batches for a non-finite loss or gradient`));
   lines.push(`wrote ${records.map((r) => r.strategy).join(', ')} (.onnx + .safetensors + .json) to ${dir}`);

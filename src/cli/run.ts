@@ -17,7 +17,10 @@ import { exporterNamesWarning } from '../model/parameter-roles.js';
 import { withDataMetadata } from '../export/data-metadata.js';
 import { withProvenance } from '../export/provenance.js';
 import { probabilityOutputWarning } from '../model/output-activation.js';
-import { COMMON_OPTIONS, COMPARE_PREFIXES, STRATEGY_OPTIONS, readCheckpointEvery, readBatchNorm, readDevice, readLoss, readNumber, readOnNonFinite, readOptimizer, readString, type Argv } from './options.js';
+import { COMMON_OPTIONS, COMPARE_PREFIXES, STRATEGY_OPTIONS, readCheckpointEvery, readBatchNorm, readDevice, readLoss, readNumber, readOnNonFinite, readOptimizer, readSelection, readString, selectionSettings, type Argv } from './options.js';
+import { readPlanFile } from '../plan/read-plan.js';
+import { checkPlanAgainstModel } from '../plan/check-plan.js';
+import { checkMonitor } from '../train/early-stopping.js';
 import { checkModelRuns, loadInputs, type Inputs } from './inputs.js';
 import { withValidation } from './validation-data.js';
 import { taskFor } from '../train/metrics.js';
@@ -26,6 +29,8 @@ import { statusLine } from './progress.js';
 import { humanSummary, notebookDict, reportJson, runRecord, type RunRecord } from './report.js';
 
 export type CommandKey = StrategyKey | 'compare';
+/** What runCommand runs: a built-in command, or `run <plan file>`. */
+export type RunKey = CommandKey | 'run';
 
 /** Command names on the command line. */
 export const COMMANDS: Record<CommandKey, string> = {
@@ -37,8 +42,15 @@ export const COMMANDS: Record<CommandKey, string> = {
 
 export const VERSION: string = JSON.parse(readFileSync(new URL('../../../package.json', import.meta.url), 'utf8')).version;
 
-/** The plans a command runs, from its options; the option globs each plan uses, to check against the model. */
-function plansFor(command: CommandKey, argv: Argv): { plans: Plan[]; globs: Record<string, string> } {
+/**
+ * The plans a command runs, from its options; the option globs each plan uses, to check against the model;
+ * for a plan file, its own check against the model (errors naming the file's fields).
+ */
+export function plansFor(command: RunKey, argv: Argv): { plans: Plan[]; globs: Record<string, string>; planFile?: string } {
+  if (command === 'run') {
+    const file = readString(argv, 'plan')!;
+    return { plans: [readPlanFile(file)], globs: {}, planFile: file };
+  }
   const head = readString(argv, 'head')!;
   const num = (name: string) => readNumber(argv, name, STRATEGY_OPTIONS[command]);
   switch (command) {
@@ -68,8 +80,9 @@ function plansFor(command: CommandKey, argv: Argv): { plans: Plan[]; globs: Reco
 }
 
 /** Every glob must select a parameter and every stage's groups must resolve, before anything trains. */
-function checkPlans(plans: Plan[], globs: Record<string, string>, inputs: Inputs): void {
+function checkPlans(plans: Plan[], globs: Record<string, string>, inputs: Inputs, planFile?: string): void {
   const names = inputs.summary.parameters.map((p) => p.name);
+  if (planFile !== undefined) for (const plan of plans) checkPlanAgainstModel(plan, names, planFile, inputs.sources.model ?? 'the model');
   for (const [option, glob] of Object.entries(globs)) {
     if (matchParameters(glob, names).length === 0) {
       throw new UserError(`--${option} '${glob}' matches no parameter of ${inputs.sources.model} (parameters: ${names.join(', ')})`);
@@ -94,7 +107,7 @@ function reportSettings(config: TrainConfig) {
   return {
     loss: config.loss.name, optimizer: config.optimizer, weight_decay: config.weightDecay, batch_size: config.batchSize, test_batch_size: config.testBatchSize,
     shuffle: config.shuffle, seed: config.seed, device: config.device, threads: config.threads, on_nonfinite: config.onNonFinite,
-    batch_norm: config.batchNorm,
+    batch_norm: config.batchNorm, ...selectionSettings(config),
   };
 }
 
@@ -105,12 +118,13 @@ function reportSettings(config: TrainConfig) {
  */
 function openRunFolder(folder: OutputFolder, runs: { identity: RunIdentity }[], resumeDir: string | undefined, overwrite: boolean) {
   const checkpoints = new RunCheckpoints(folder.dir);
-  const earlier = [...earlierResults(folder), ...STRATEGIES.flatMap((s) => checkpoints.list(s))];
+  const names = [...new Set([...STRATEGIES, ...runs.map((r) => r.identity.strategy)])];
+  const earlier = [...earlierResults(folder, names), ...names.flatMap((s) => checkpoints.list(s))];
   if (resumeDir === undefined && earlier.length > 0 && !overwrite) {
     throw new UserError(`--out ${folder.dir} holds an earlier run (${relative(folder.dir, earlier[0])}${earlier.length > 1 ? ` and ${earlier.length - 1} more` : ''}); continue it with --resume ${folder.dir}, or replace it with --overwrite`);
   }
   if (overwrite) {
-    for (const s of STRATEGIES) {
+    for (const s of names) {
       checkpoints.adopt(s);
       checkpoints.drop(s);
     }
@@ -140,9 +154,10 @@ export interface CommandIo {
   progress: boolean;
 }
 
-export async function runCommand(command: CommandKey, argv: Argv, io: CommandIo): Promise<void> {
+export async function runCommand(command: RunKey, argv: Argv, io: CommandIo): Promise<void> {
   const json = argv.json === true;
-  const { plans, globs } = plansFor(command, argv);
+  const { plans, globs, planFile } = plansFor(command, argv);
+  const selection = readSelection(argv);
   const common = (name: string) => readNumber(argv, name, COMMON_OPTIONS);
   const settings = {
     optimizer: readOptimizer(argv),
@@ -161,7 +176,7 @@ export async function runCommand(command: CommandKey, argv: Argv, io: CommandIo)
   if (resumeDir !== undefined && out !== undefined && resolve(out) !== resolve(resumeDir)) throw new UserError(`--resume ${resumeDir} continues the run in that folder; --out ${out} would name another`);
   if (resumeDir !== undefined && overwrite) throw new UserError('--resume continues the run in its folder and --overwrite replaces it: give one of them');
   if (resumeDir !== undefined && !statSync(resumeDir, { throwIfNoEntry: false })?.isDirectory()) throw new UserError(`--resume ${resumeDir}: no such folder`);
-  const folder = outputFolder(resumeDir ?? out, command);
+  const folder = outputFolder(resumeDir ?? out, command === 'run' ? plans[0].strategy : command);
   const checkpointEvery = readCheckpointEvery(argv);
   const keep = common('keep-checkpoints');
   const reading = statusLine(io.progress && !json, 'onnx-finetune: reading the model and data…');
@@ -172,13 +187,18 @@ export async function runCommand(command: CommandKey, argv: Argv, io: CommandIo)
     reading.clear();
   }
   await checkModelRuns(loaded, settings.device);
-  checkPlans(plans, globs, loaded);
+  checkPlans(plans, globs, loaded, planFile);
   const config: TrainConfig = {
     ...DEFAULT_TRAIN_CONFIG, ...settings, threads: threads ?? defaultThreads(parameterCount(loaded.summary.parameters)),
     loss: chooseLoss(readLoss(argv), loaded.logitCount), onNonFinite: readOnNonFinite(argv), snapshotEvery: checkpointEvery,
+    ...(selection ? { selection } : {}),
   };
+  if (selection) checkMonitor(selection.monitor, taskFor(config.loss.name));
   for (const plan of plans) checkPlan(loaded.model, plan, config);
   const { inputs, identity: validation } = withValidation(argv, loaded, settings.seed, config.loss);
+  if (selection && !inputs.data.validation) {
+    throw new UserError(`${selection.patience !== undefined ? '--early-stop' : '--keep best'} needs a validation set to judge the epochs by: give --val FILE or --val-split FRACTION`);
+  }
   // A resume validates on the same data: the validation set is one of the run's settings.
   const runs = plans.map((plan) => {
     const identity = runIdentity(plan, config, inputs);

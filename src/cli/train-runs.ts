@@ -11,6 +11,7 @@ import { FileError } from '../runtime/files.js';
 import { progressBar } from './progress.js';
 import { fault, killNow } from './faults.js';
 import type { Inputs } from './inputs.js';
+import { selectionSettings } from './options.js';
 
 /** Trains each plan in turn, checkpointing into `out.dir`; signals stop it after the current step. */
 export async function trainRuns(runs: { plan: Plan; identity: RunIdentity }[], resumes: (RunSnapshot | undefined)[], inputs: Inputs, config: TrainConfig,
@@ -57,7 +58,7 @@ export function runIdentity(plan: Plan, config: TrainConfig, inputs: Inputs): Ru
     strategy: plan.strategy,
     plan: plan.stages,
     settings: { loss: config.loss.name, optimizer: config.optimizer, weight_decay: config.weightDecay, batch_size: config.batchSize, shuffle: config.shuffle, seed: config.seed,
-      batch_norm: config.batchNorm },
+      batch_norm: config.batchNorm, ...selectionSettings(config) },
     model: fingerprint(...modelBytes(inputs.model)),
     data: fingerprint(...inputs.summary.inputs.map((i) => (i.name === train.lazy?.inputName ? train.lazy.identity : bytesOf(train.inputs[i.name].values))), bytesOf(train.labels)),
   };

@@ -47,10 +47,11 @@ export class StageRunner {
 
   static async create(model: ModelProto, parameters: Map<string, Float32Array>, stage: Stage, data: Dataset, config: TrainConfig, dropoutRng: Rng,
     buffers = runningStatistics(model.graph)): Promise<StageRunner> {
-    const optimizer = new Optimizer(config.optimizer, stage.groups, [...parameters.keys()], { weightDecay: config.weightDecay });
+    // A stage's own optimizer and BatchNorm mode, where it names them, override the run's.
+    const optimizer = new Optimizer(stage.optimizer ?? config.optimizer, stage.groups, [...parameters.keys()], { weightDecay: config.weightDecay });
     const trainable = [...parameters.keys()].filter((n) => optimizer.parameterNames.includes(n));
     const current = inferenceModel(model, new Map([...parameters, ...buffers]));
-    const build = (notPerExample: ReadonlySet<string>, splitPrefix?: boolean) => buildArtifacts(current, trainable, config.loss, { batchNorm: config.batchNorm, notPerExample, splitPrefix });
+    const build = (notPerExample: ReadonlySet<string>, splitPrefix?: boolean) => buildArtifacts(current, trainable, config.loss, { batchNorm: stage.batchNorm ?? config.batchNorm, notPerExample, splitPrefix });
     const { artifacts, examples } = await stageExamples(build, data, config, config.signal);
     const { model: train, rows } = artifacts.flatGradients ? { model: artifacts.train, rows: [] } : withRowGradients(artifacts.train, artifacts.trainable);
     const gradients = artifacts.flatGradients ? [GRADIENTS] : [...fetchedWhole(artifacts.trainable, rows).map((p) => p.gradient), ...rows.flatMap((r) => [r.indices, r.updates])];

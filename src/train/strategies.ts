@@ -25,7 +25,8 @@ export interface Stage {
 }
 
 export interface Plan {
-  strategy: StrategyKey;
+  /** The plan's name: a built-in strategy's key, or a plan file's name. It names the run's output files (<name>.onnx). */
+  strategy: string;
   stages: Stage[];
 }
 

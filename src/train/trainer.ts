@@ -16,12 +16,13 @@ import { checkDataInputs } from '../data/check-inputs.js';
 import { UserError } from '../errors.js';
 import { Rng } from './rng.js';
 import { batchStarts } from './batches.js';
-import type { Plan, StrategyKey } from './strategies.js';
+import type { Plan } from './strategies.js';
 import { StageRunner } from './stage-runner.js';
 import { evaluate, Evaluator, type Evaluation } from './evaluate.js';
 import { computeMetrics, taskFor, type Metrics } from './metrics.js';
 import { checkSnapshot } from '../checkpoint/check-state.js';
 import { InterruptedError, yieldToEventLoop } from './breathe.js';
+import { bestEpoch, stopsEarly, type BestWeights, type Selection } from './early-stopping.js';
 
 export interface TrainConfig {
   loss: Loss;
@@ -54,6 +55,8 @@ export interface TrainConfig {
   onValidation?: (v: EpochValidation) => void;
   /** Called after every optimizer step with the step count so far and the (live) parameters. */
   onStep?: (step: number, parameters: ReadonlyMap<string, Float32Array>) => void;
+  /** Early stopping and the weights kept, judged on the validation set (early-stopping.ts); needs data.validation. */
+  selection?: Selection;
 }
 
 export const DEFAULT_TRAIN_CONFIG: Omit<TrainConfig, 'loss'> = {
@@ -74,7 +77,8 @@ export interface Progress {
 export type EpochValidation = { epoch: number; stage: string; loss: number } & Metrics;
 
 export interface TrainResult {
-  strategy: StrategyKey;
+  /** The plan's name. */
+  strategy: string;
   accuracy: number;
   testLoss: number;
   /** The test set's metrics (metrics.ts), by the task the loss implies. */
@@ -90,8 +94,10 @@ export interface TrainResult {
   parameters: Map<string, Float32Array>;
   /** BatchNorm running statistics, by initializer name, as training left them. */
   buffers: Map<string, Float32Array>;
-  /** The trained model, inference-ready: the source model with the trained weights. */
+  /** The trained model, inference-ready: the source model with the trained weights (the best epoch's, with keep: 'best'). */
   model: ModelProto;
+  /** With config.selection: the best epoch by the monitored metric, and where the run stopped early (if it did). */
+  selection?: Selection & { bestEpoch?: number; bestValue?: number; stoppedEpoch?: number };
 }
 
 /**
@@ -99,7 +105,7 @@ export interface TrainResult {
  * epoch's data order and the shuffle RNG's state, the parameters and the optimizer state.
  */
 export interface RunSnapshot {
-  strategy: StrategyKey;
+  strategy: string;
   stage: number;
   epoch: number;
   /** Batches of this epoch already run. */
@@ -120,6 +126,8 @@ export interface RunSnapshot {
   /** BatchNorm running statistics. */
   buffers: Map<string, Float32Array>;
   optimizerState: Map<string, ParamState>;
+  /** With selection keep: 'best', the best epoch's weights so far (none before an epoch improved). */
+  best?: BestWeights;
   /** Where the snapshot was read from (a checkpoint file), for error messages; a run's own snapshots have none. */
   source?: string;
 }
@@ -143,6 +151,7 @@ export async function train(model: ModelProto, plan: Plan, data: TrainData, conf
   const summary = describeModel(model);
   checkInputTypes(summary);
   for (const set of [data.train, data.test, data.validation]) if (set) checkDataset(set, summary, config.loss);
+  if (config.selection && !data.validation) throw new UserError(`early stopping and keeping the best model judge the validation set: the run has none`);
   const run = config.resume ? resumeState(config.resume, model, summary, plan, data, config) : freshState(model, summary, plan, data.train, config.seed);
   const rng = new Rng(run.rngState);
   const dropoutRng = new Rng(run.dropoutRngState);
@@ -153,7 +162,8 @@ export async function train(model: ModelProto, plan: Plan, data: TrainData, conf
   let runner: StageRunner | undefined;
   let lastSnapshot = performance.now();
   let resumedOptimizerState = config.resume?.optimizerState; // belongs to the stage the run resumes in
-  for (; run.stage < plan.stages.length; run.stage++, run.epoch = 0) {
+  let stoppedEpoch: number | undefined;
+  stages: for (; run.stage < plan.stages.length; run.stage++, run.epoch = 0) {
     const stage = plan.stages[run.stage];
     runner = await StageRunner.create(model, run.parameters, stage, data.train, config, dropoutRng, run.buffers);
     if (resumedOptimizerState) runner.optimizerState = cloneState(resumedOptimizerState);
@@ -197,6 +207,15 @@ export async function train(model: ModelProto, plan: Plan, data: TrainData, conf
           const epoch = { epoch: run.epochLosses.length, stage: stage.name, ...scored(await validator.run(run.parameters, run.buffers), config, data.validation!) };
           run.validation.push(epoch);
           config.onValidation?.(epoch);
+          if (config.selection) {
+            if (config.selection.keep === 'best' && bestEpoch(run.validation, config.selection.monitor)?.epoch === epoch.epoch) {
+              run.best = { epoch: epoch.epoch, parameters: cloneArrays(run.parameters), buffers: cloneArrays(run.buffers) };
+            }
+            if (stopsEarly(run.validation, config.selection)) {
+              stoppedEpoch = epoch.epoch;
+              break stages;
+            }
+          }
         }
       }
     } finally {
@@ -205,15 +224,29 @@ export async function train(model: ModelProto, plan: Plan, data: TrainData, conf
     }
   }
   if (!artifacts) throw new UserError('the plan has no stages');
-  const tested = await evaluate(artifacts, run.parameters, data.test, config, run.buffers);
+  // The best epoch's weights, where kept, are the run's result: tested and exported.
+  const kept = run.best ?? { epoch: run.validation.length, parameters: run.parameters, buffers: run.buffers };
+  if (kept.epoch !== run.validation.length) artifacts = bestArtifacts(model, kept, artifacts, plan.stages[Math.min(run.stage, plan.stages.length - 1)], config);
+  const tested = await evaluate(artifacts, kept.parameters, data.test, config, kept.buffers);
   const { loss: testLoss, ...testMetrics } = scored(tested, config, data.test);
+  const best = config.selection && bestEpoch(run.validation, config.selection.monitor);
   return {
     strategy: plan.strategy, accuracy: tested.accuracy, testLoss, testMetrics, validation: run.validation, epochLosses: run.epochLosses, steps: run.steps, skippedBatches: run.skippedBatches,
     seconds: (performance.now() - started) / 1000,
-    parameters: run.parameters,
-    buffers: run.buffers,
-    model: inEvalMode(inferenceModel(model, new Map([...run.parameters, ...run.buffers]))),
+    parameters: kept.parameters,
+    buffers: kept.buffers,
+    model: inEvalMode(inferenceModel(model, new Map([...kept.parameters, ...kept.buffers]))),
+    ...(config.selection ? { selection: { ...config.selection, bestEpoch: best?.epoch, bestValue: best?.value, stoppedEpoch } } : {}),
   };
+}
+
+/**
+ * The last stage's artifacts built again from the best epoch's weights: the stage's artifacts bake its frozen
+ * parameters in as they were when it began, which an earlier epoch's weights need not match.
+ */
+function bestArtifacts(model: ModelProto, best: BestWeights, last: Artifacts, stage: Plan['stages'][number], config: TrainConfig): Artifacts {
+  const current = inferenceModel(model, new Map([...best.parameters, ...best.buffers]));
+  return buildArtifacts(current, last.trainable.map((p) => p.name), config.loss, { batchNorm: stage.batchNorm ?? config.batchNorm });
 }
 
 /** An evaluation's loss and the metrics of the task the loss implies. */
@@ -251,7 +284,7 @@ function resumeState(s: RunSnapshot, model: ModelProto, summary: ModelSummary, p
     buffers: new Map([...runningStatistics(model.graph)].map(([name, values]) => [name, values.length])),
   });
   const { optimizerState: _state, source: _source, ...rest } = s;
-  return { ...rest, order: s.order.slice(), epochLosses: [...s.epochLosses], validation: structuredClone(s.validation), parameters: cloneArrays(s.parameters), buffers: cloneArrays(s.buffers) };
+  return { ...rest, best: s.best && { epoch: s.best.epoch, parameters: cloneArrays(s.best.parameters), buffers: cloneArrays(s.best.buffers) }, order: s.order.slice(), epochLosses: [...s.epochLosses], validation: structuredClone(s.validation), parameters: cloneArrays(s.parameters), buffers: cloneArrays(s.buffers) };
 }
 
 const cloneArrays = (m: ReadonlyMap<string, Float32Array>) => new Map([...m].map(([k, v]) => [k, v.slice()]));
@@ -263,8 +296,8 @@ const cloneState = (m: ReadonlyMap<string, ParamState>) => new Map([...m].map(([
 export function checkPlan(model: ModelProto, plan: Plan, config: Pick<TrainConfig, 'optimizer' | 'weightDecay' | 'loss' | 'batchNorm'>): void {
   const names = describeModel(model).parameters.map((p) => p.name);
   for (const stage of plan.stages) {
-    const trainable = new Optimizer(config.optimizer, stage.groups, names, { weightDecay: config.weightDecay }).parameterNames;
-    buildArtifacts(model, names.filter((n) => trainable.includes(n)), config.loss, { batchNorm: config.batchNorm });
+    const trainable = new Optimizer(stage.optimizer ?? config.optimizer, stage.groups, names, { weightDecay: config.weightDecay }).parameterNames;
+    buildArtifacts(model, names.filter((n) => trainable.includes(n)), config.loss, { batchNorm: stage.batchNorm ?? config.batchNorm });
   }
 }
 
