@@ -41,7 +41,7 @@ function parseDocument(text: string, source: string): unknown {
   const yaml: typeof import('yaml') = requirePackage('yaml');
   const doc: Document = yaml.parseDocument(text, { prettyErrors: true, uniqueKeys: true });
   const error = doc.errors[0];
-  if (error) throw new UserError(`${source}: not valid YAML: ${error.message.split('\n')[0]}`);
+  if (error) throw new UserError(`${source}: not valid YAML: ${error.message.split('\n')[0].replace(/:$/, '')}`);
   return doc.toJS({ maxAliasCount: 100 });
 }
 
