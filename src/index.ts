@@ -31,6 +31,8 @@ export {
   train, initialParameters, checkPlan, DEFAULT_TRAIN_CONFIG, NonFiniteError, InterruptedError,
   type TrainConfig, type TrainResult, type RunSnapshot, type Progress,
 } from './train/trainer.js';
+export { readPlanFile, parsePlan, readPlan, checkPlanAgainstModel, planData, planYaml } from './plan/index.js';
+export { MONITORS, MONITOR_NAMES, KEEP, bestEpoch, stopsEarly, type Monitor, type Keep, type Selection } from './train/early-stopping.js';
 export { StageRunner } from './train/stage-runner.js';
 export { evaluate, countCorrect } from './train/evaluate.js';
 export { encodeCheckpoint, decodeCheckpoint } from './checkpoint/checkpoint.js';

@@ -157,4 +157,12 @@ describe('plans from files (command)', function () {
       checkPlan(model, plan, { optimizer: 'adamw', weightDecay: 0.01, loss: LOSSES.ce });
     }
   });
+
+  it('the README\'s recipes are the files in examples/plans/', () => {
+    const readme = readFileSync(join(ROOT, 'README.md'), 'utf8');
+    const section = /## Recipes: plans from a file\n([\s\S]*?)\n## /.exec(readme)![1];
+    const recipes = [...section.matchAll(/\(`examples\/plans\/([\w.-]+)`[^\n]*[\s\S]*?```yaml\n([\s\S]*?)```/g)];
+    expect(recipes.map((m) => m[1]).sort()).to.deep.equal(readdirSync(join(ROOT, 'examples', 'plans')).sort());
+    for (const [, file, text] of recipes) expect(parsePlan(text, file), file).to.deep.equal(readPlanFile(join(ROOT, 'examples', 'plans', file)));
+  });
 });

@@ -48,8 +48,9 @@ export async function main(args: string[]): Promise<number> {
     });
   }
   // run: a plan file's stages, with the model, data and settings from the command line (src/plan/).
-  cli = cli.command('run <plan>', 'train by a plan file (YAML or JSON): stages, parameter groups, learning rates, optimizer, BatchNorm mode, schedule (see README "Recipes")',
+  cli = cli.command('run [plan]', 'train by a plan file (YAML or JSON): stages, parameter groups, learning rates, optimizer, BatchNorm mode, schedule (see README "Recipes")',
     (y) => y.positional('plan', { type: 'string', describe: 'the plan file (.yaml, .yml or .json)' }), async (argv) => {
+      if (argv.plan === undefined) throw new UserError('run needs a plan file: onnx-finetune run plan.yaml --model ... --train ... --test ... (onnx-finetune plan linear-probe prints one to start from)');
       await runCommand('run', argv as Record<string, unknown>, { stdout: process.stdout, progress: process.stderr.isTTY === true });
     });
   cli = withPlanCommand(cli, process.stdout);

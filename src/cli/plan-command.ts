@@ -5,12 +5,17 @@ import { planYaml } from '../plan/write-plan.js';
 import { STRATEGIES, type StrategyKey } from '../train/strategies.js';
 import { COMMANDS, plansFor } from './run.js';
 import { STRATEGY_OPTIONS, yargsOptions, type Argv } from './options.js';
+import { UserError } from '../errors.js';
 
 export const PLAN_COMMAND = 'plan';
 
 export function withPlanCommand(cli: Yargs, stdout: NodeJS.WritableStream): Yargs {
   return cli.command(PLAN_COMMAND, 'print a built-in strategy as a plan file (YAML) to start from: onnx-finetune plan linear-probe > plan.yaml', (y) => {
-    let sub = y.demandCommand(1, `plan needs a strategy: ${STRATEGIES.map((s) => COMMANDS[s]).join(', ')}`);
+    const names = STRATEGIES.map((s) => COMMANDS[s]).join(', ');
+    // Without a strategy, or with one we do not have: one line naming the choices.
+    let sub = y.command('$0 [strategy]', false, {}, (argv) => {
+      throw new UserError(argv.strategy === undefined ? `plan needs a strategy: ${names}` : `plan: unknown strategy '${String(argv.strategy)}' (strategies: ${names})`);
+    });
     for (const key of STRATEGIES) {
       // The strategy's command name, and the issue's spelling of full fine-tune as an alias.
       const aliases = key === 'full_fine_tune' ? ['full-fine-tune'] : [];
