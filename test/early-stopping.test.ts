@@ -2,14 +2,15 @@
 // (the same bits as a run stopped at that epoch), or the last one's; the report says which epoch and where the
 // run stopped; the best weights survive SIGKILL and --resume; a run without validation data is refused.
 import { expect } from 'chai';
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { cpSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { cli, expectSameInBothRuntimes, reportOf } from './util/cli.js';
 import { fixturePath, loadFixture } from './util/fixtures.js';
 import { loadModel } from '../src/onnx/io.js';
 import { bestEpoch, stopsEarly } from '../src/train/early-stopping.js';
-import type { EpochValidation } from '../src/train/trainer.js';
+import type { EpochValidation, RunSnapshot } from '../src/train/trainer.js';
+import { decodeCheckpoint, encodeCheckpoint } from '../src/checkpoint/checkpoint.js';
 
 const digits = ['--model', fixturePath('torch-digits-cnn', 'model.onnx'), '--train', fixturePath('torch-digits-cnn', 'train.csv'), '--test', fixturePath('torch-digits-cnn', 'test.csv')];
 const weights = (file: string) => Buffer.concat(loadModel(file).graph.initializer.map((t) => Buffer.from(t.rawData)));
@@ -65,6 +66,29 @@ describe('early stopping and the best model', function () {
     expect(resumed.code, resumed.stderr).to.equal(0);
     expect(weights(join(out, 'full_fine_tune.onnx')).equals(weights(join(best, 'full_fine_tune.onnx')))).to.equal(true);
     expect(reportOf(out, 'full_fine_tune')).to.deep.equal(reportOf(best, 'full_fine_tune'));
+  });
+
+  it('a forged checkpoint\'s best weights are refused on --resume, one line naming the field', async () => {
+    const epoch = report(best).early_stopping.best_epoch;
+    const args = [...FULL, '--early-stop', '3', '--keep', 'best', '--checkpoint-every', '4'];
+    const killed = join(tmp, 'to-forge');
+    expect((await cli([...args, '--out', killed], tmp, { ONNX_FINETUNE_FAULT: `after-step:${epoch * 6 + 8}` })).signal).to.equal('SIGKILL');
+    const source = loadModel(fixturePath('torch-digits-cnn', 'model.onnx'));
+    for (const [label, edit, message] of [
+      ['without its best weights', (s: RunSnapshot) => delete s.best, `field 'best' is missing; the run keeps the best epoch's weights, those of epoch ${epoch}`],
+      ['with another epoch\'s', (s: RunSnapshot) => (s.best!.epoch = epoch - 1), `field 'best.epoch' is ${epoch - 1}, not ${epoch} (the best epoch by val_loss in the validation results)`],
+      ['with a best weight cut short', (s: RunSnapshot) => s.best!.parameters.set('head.weight', new Float32Array(3)), "best parameter 'head.weight' has 3 values; the model's has 160"],
+    ] as const) {
+      const out = join(tmp, `forged-${label.replace(/\W+/g, '-')}`);
+      cpSync(killed, out, { recursive: true });
+      const file = join(out, 'checkpoints', readdirSync(join(out, 'checkpoints')).sort().at(-1)!);
+      const { snapshot, identity } = decodeCheckpoint(readFileSync(file), file);
+      edit(snapshot);
+      writeFileSync(file, encodeCheckpoint(source, snapshot, identity));
+      const resumed = await cli([...args, '--resume', out], tmp);
+      expect(resumed.code, label).to.equal(1);
+      expect(resumed.stderr, label).to.equal(`onnx-finetune: ${file}: checkpoint ${message}\n`);
+    }
   });
 
   it('in a plan, the best epoch may be in an earlier stage: its weights are exported and tested', async () => {
