@@ -38,11 +38,17 @@ export function reportJson(record: RunRecord, result: TrainResult, plan: Plan, s
     test_metrics: result.testMetrics,
     ...(result.validation.length > 0 ? { validation: result.validation } : {}),
     ...(result.selection ? { early_stopping: earlyStopping(result.selection) } : {}),
-    plan: plan.stages.map((s) => ({ stage: s.name, epochs: s.epochs, groups: s.groups })),
+    plan: plan.stages.map((s) => ({ stage: s.name, epochs: s.epochs, groups: s.groups, ...stageSettings(s) })),
     settings,
     data: sources,
     onnx_finetune: version,
   };
+}
+
+/** What a stage sets for itself (a plan file's stage), where it does: the built-in strategies set none. */
+function stageSettings(s: Plan['stages'][number]) {
+  const given = { optimizer: s.optimizer, batch_norm: s.batchNorm, schedule: s.schedule, clip_norm: s.clipNorm, accumulate: s.accumulate };
+  return Object.fromEntries(Object.entries(given).filter(([, v]) => v !== undefined));
 }
 
 /** What the run judged by the validation set, and which epoch's weights it exported. */

@@ -22,7 +22,7 @@ import { evaluate, Evaluator, type Evaluation } from './evaluate.js';
 import { computeMetrics, taskFor, type Metrics } from './metrics.js';
 import { checkSnapshot } from '../checkpoint/check-state.js';
 import { InterruptedError, yieldToEventLoop } from './breathe.js';
-import { bestEpoch, stopsEarly, type BestWeights, type Selection } from './early-stopping.js';
+import { bestEpoch, checkMonitor, stopsEarly, type BestWeights, type Selection } from './early-stopping.js';
 
 export interface TrainConfig {
   loss: Loss;
@@ -151,7 +151,10 @@ export async function train(model: ModelProto, plan: Plan, data: TrainData, conf
   const summary = describeModel(model);
   checkInputTypes(summary);
   for (const set of [data.train, data.test, data.validation]) if (set) checkDataset(set, summary, config.loss);
-  if (config.selection && !data.validation) throw new UserError(`early stopping and keeping the best model judge the validation set: the run has none`);
+  if (config.selection) {
+    if (!data.validation) throw new UserError('early stopping and keeping the best epoch judge the epochs by the validation set: the run has none (data.validation)');
+    checkMonitor(config.selection.monitor, taskFor(config.loss.name));
+  }
   const run = config.resume ? resumeState(config.resume, model, summary, plan, data, config) : freshState(model, summary, plan, data.train, config.seed);
   const rng = new Rng(run.rngState);
   const dropoutRng = new Rng(run.dropoutRngState);
@@ -284,7 +287,8 @@ function resumeState(s: RunSnapshot, model: ModelProto, summary: ModelSummary, p
     buffers: new Map([...runningStatistics(model.graph)].map(([name, values]) => [name, values.length])),
   });
   const { optimizerState: _state, source: _source, ...rest } = s;
-  return { ...rest, best: s.best && { epoch: s.best.epoch, parameters: cloneArrays(s.best.parameters), buffers: cloneArrays(s.best.buffers) }, order: s.order.slice(), epochLosses: [...s.epochLosses], validation: structuredClone(s.validation), parameters: cloneArrays(s.parameters), buffers: cloneArrays(s.buffers) };
+  const best = s.best && { epoch: s.best.epoch, parameters: cloneArrays(s.best.parameters), buffers: cloneArrays(s.best.buffers) };
+  return { ...rest, best, order: s.order.slice(), epochLosses: [...s.epochLosses], validation: structuredClone(s.validation), parameters: cloneArrays(s.parameters), buffers: cloneArrays(s.buffers) };
 }
 
 const cloneArrays = (m: ReadonlyMap<string, Float32Array>) => new Map([...m].map(([k, v]) => [k, v.slice()]));
