@@ -1,0 +1,109 @@
+// A small line-chart renderer: series of (x, y) points drawn as inline SVG, with axes, round ticks, a legend,
+// and vertical markers (stage boundaries). No script and no network: the report stays one static file.
+import { escapeHtml } from './html-text.js';
+
+export interface Series {
+  name: string;
+  points: [number, number][];
+  color: string;
+  /** Drawn thin and pale behind the others (a raw curve under its smoothed one). */
+  faint?: boolean;
+  /** A dot at each point, with the value as its tooltip (epoch values). */
+  markers?: boolean;
+}
+
+export interface Marker { x: number; label: string }
+
+export interface Chart {
+  id: string;
+  title: string;
+  xLabel: string;
+  yLabel: string;
+  series: Series[];
+  markers?: Marker[];
+}
+
+const W = 640, H = 280, LEFT = 64, RIGHT = 16, TOP = 28, BOTTOM = 44;
+
+/** The chart as a <figure> holding its SVG; a chart with no finite point says so instead of drawing empty axes. */
+export function renderChart(chart: Chart): string {
+  const finite = chart.series.flatMap((s) => s.points.filter(([x, y]) => Number.isFinite(x) && Number.isFinite(y)));
+  const head = `<figure class="chart" id="${escapeHtml(chart.id)}"><figcaption>${escapeHtml(chart.title)}</figcaption>`;
+  if (finite.length === 0) return `${head}<p class="empty">no values recorded</p></figure>`;
+  const xs = ticks(Math.min(...finite.map((p) => p[0])), Math.max(...finite.map((p) => p[0])), 8);
+  const ys = ticks(Math.min(...finite.map((p) => p[1])), Math.max(...finite.map((p) => p[1])), 6);
+  const sx = (x: number) => LEFT + ((x - xs.lo) / (xs.hi - xs.lo)) * (W - LEFT - RIGHT);
+  const sy = (y: number) => TOP + (1 - (y - ys.lo) / (ys.hi - ys.lo)) * (H - TOP - BOTTOM);
+  const parts: string[] = [];
+  parts.push(`<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 ${W} ${H}" width="${W}" height="${H}" role="img" aria-label="${escapeHtml(chart.title)}">`);
+  for (const t of ys.values) parts.push(`<line class="grid" x1="${LEFT}" x2="${W - RIGHT}" y1="${f(sy(t))}" y2="${f(sy(t))}"/><text class="tick" x="${LEFT - 6}" y="${f(sy(t) + 4)}" text-anchor="end">${tickText(t, ys.step)}</text>`);
+  for (const t of xs.values) parts.push(`<text class="tick" x="${f(sx(t))}" y="${H - BOTTOM + 16}" text-anchor="middle">${tickText(t, xs.step)}</text>`);
+  parts.push(`<line class="axis" x1="${LEFT}" x2="${W - RIGHT}" y1="${H - BOTTOM}" y2="${H - BOTTOM}"/><line class="axis" x1="${LEFT}" x2="${LEFT}" y1="${TOP}" y2="${H - BOTTOM}"/>`);
+  parts.push(`<text class="label" x="${(LEFT + W - RIGHT) / 2}" y="${H - 8}" text-anchor="middle">${escapeHtml(chart.xLabel)}</text>`);
+  parts.push(`<text class="label" transform="translate(14 ${(TOP + H - BOTTOM) / 2}) rotate(-90)" text-anchor="middle">${escapeHtml(chart.yLabel)}</text>`);
+  for (const m of chart.markers ?? []) {
+    parts.push(`<g class="marker"><line x1="${f(sx(m.x))}" x2="${f(sx(m.x))}" y1="${TOP}" y2="${H - BOTTOM}"/><text x="${f(sx(m.x) + 4)}" y="${TOP + 10}">${escapeHtml(m.label)}</text></g>`);
+  }
+  for (const s of [...chart.series.filter((s) => s.faint), ...chart.series.filter((s) => !s.faint)]) {
+    const d = pathData(s.points, sx, sy);
+    if (d) parts.push(`<path class="series${s.faint ? ' faint' : ''}" data-series="${escapeHtml(s.name)}" d="${d}" stroke="${s.color}"/>`);
+    if (s.markers) {
+      for (const [x, y] of s.points) {
+        if (!Number.isFinite(x) || !Number.isFinite(y)) continue;
+        parts.push(`<circle class="point" data-series="${escapeHtml(s.name)}" data-x="${x}" data-value="${y}" cx="${f(sx(x))}" cy="${f(sy(y))}" r="3" fill="${s.color}"><title>${escapeHtml(s.name)} at ${x}: ${y.toPrecision(6)}</title></circle>`);
+      }
+    }
+  }
+  parts.push('</svg>');
+  const legend = chart.series.filter((s) => !s.faint).map((s) => `<span class="key"><i style="background:${s.color}"></i>${escapeHtml(s.name)}</span>`).join('');
+  return `${head}${parts.join('')}<div class="legend">${legend}</div></figure>`;
+}
+
+/** Line segments through the finite points; a non-finite one breaks the line. */
+function pathData(points: [number, number][], sx: (x: number) => number, sy: (y: number) => number): string {
+  let d = '', pen = false;
+  for (const [x, y] of points) {
+    if (!Number.isFinite(x) || !Number.isFinite(y)) {
+      pen = false;
+      continue;
+    }
+    d += `${pen ? 'L' : 'M'}${f(sx(x))} ${f(sy(y))}`;
+    pen = true;
+  }
+  // A lone point still shows: a zero-length segment with round caps.
+  return /^M[^L]*$/.test(d) ? `${d}h0.01` : d;
+}
+
+/** Round tick values covering [lo, hi]: steps of 1, 2 or 5 times a power of ten. */
+export function ticks(lo: number, hi: number, count: number): { lo: number; hi: number; step: number; values: number[] } {
+  if (lo === hi) {
+    const pad = lo === 0 ? 1 : Math.abs(lo) * 0.1;
+    [lo, hi] = [lo - pad, hi + pad];
+  }
+  const raw = (hi - lo) / count;
+  const power = 10 ** Math.floor(Math.log10(raw));
+  const step = [1, 2, 5, 10].map((m) => m * power).find((s) => s >= raw)!;
+  const first = Math.floor(lo / step) * step, last = Math.ceil(hi / step) * step;
+  const values: number[] = [];
+  for (let v = first; v <= last + step / 2; v += step) values.push(Number(v.toPrecision(12)));
+  return { lo: first, hi: last, step, values };
+}
+
+function tickText(v: number, step: number): string {
+  if (v !== 0 && (Math.abs(v) < 1e-3 || Math.abs(v) >= 1e5)) return v.toExponential(1);
+  const digits = Math.max(0, -Math.floor(Math.log10(step) + 1e-9));
+  return v.toFixed(digits);
+}
+
+const f = (v: number) => v.toFixed(1);
+
+/** TensorBoard's smoothing: an exponential moving average, debiased at the start; non-finite values are passed over. */
+export function smooth(values: number[], weight: number): number[] {
+  let last = 0, debias = 0;
+  return values.map((v) => {
+    if (!Number.isFinite(v)) return NaN;
+    last = last * weight + (1 - weight) * v;
+    debias = debias * weight + (1 - weight);
+    return last / debias;
+  });
+}
