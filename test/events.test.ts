@@ -58,7 +58,7 @@ describe('the run event stream and metrics.csv', () => {
     const epochRows = rows.filter((r) => r.loss === '');
     expect(epochRows.map((r) => Number(r.epoch_loss))).to.deep.equal(result.epochLosses);
     expect(epochRows.map((r) => [Number(r.val_loss), Number(r.val_accuracy), Number(r.val_macro_f1), Number(r.val_roc_auc)])).to.deep.equal(
-      result.validation.map((v) => [v.loss, v.accuracy, v.macro_f1, v.roc_auc]));
+      result.validation.map((v) => { const m = v as unknown as Record<string, number>; return [m.loss, m.accuracy, m.macro_f1, m.roc_auc]; }));
     // Each epoch's row follows its last step's, as Lightning's CSVLogger orders them.
     rows.forEach((r, i) => r.loss === '' && expect(rows[i - 1].step).to.equal(r.step));
     // Read back by the log itself: the same records.
@@ -94,7 +94,7 @@ describe('the run event stream and metrics.csv', () => {
     const log = new MetricsLog();
     for (const [step, loss] of [[1, NaN], [2, Infinity], [3, 0.5]]) log.onEvent({ type: 'step', strategy: 'linear_probe', stage: 'a,b "c"', epoch: 1, step, loss, lrs: [0.1], skipped: !Number.isFinite(loss) });
     const text = log.toCsv();
-    expect(text.split('\n').slice(1, 3)).to.deep.equal(['linear_probe,"a,b ""c""",1,1,nan,0.1,,,', 'linear_probe,"a,b ""c""",1,2,inf,0.1,,,']);
+    expect(text.split('\n').slice(1, 3)).to.deep.equal(['linear_probe,"a,b ""c""",1,1,nan,0.1,,', 'linear_probe,"a,b ""c""",1,2,inf,0.1,,']);
     expect(MetricsLog.fromCsv(text, 'm.csv').strategies).to.deep.equal(log.strategies);
     expect(() => MetricsLog.fromCsv(text.replace('0.5', 'x'), 'm.csv')).to.throw('m.csv: row 4: loss: \'x\' is not a number');
     expect(scalarMetrics(result.testMetrics)).to.deep.equal({ accuracy: result.accuracy, macro_f1: (result.testMetrics as { macro_f1: number }).macro_f1, roc_auc: (result.testMetrics as { roc_auc: number }).roc_auc });
