@@ -13,7 +13,10 @@ import { readString, type Argv } from './options.js';
 export const REPORT_COMMAND = 'report';
 
 export function withReportCommand(cli: Yargs, stdout: NodeJS.WritableStream): Yargs {
-  return cli.command(`${REPORT_COMMAND} <dirs..>`, 'redraw report.html from a run folder, or overlay several runs on one page (--out FILE)', (y) => y.positional('dirs', { type: 'string', array: true, describe: 'run folders' }),
+  return cli.command(`${REPORT_COMMAND} <dirs..>`, 'redraw report.html from a run folder, or overlay several runs on one page (--out FILE)', (y) => y
+    // Every folder named: the command line's other options keep one value each (main.ts), a list of folders needs them all.
+    .parserConfiguration({ 'duplicate-arguments-array': true, 'parse-numbers': false, 'parse-positional-numbers': false })
+    .positional('dirs', { type: 'string', array: true, describe: 'run folders' }),
     (argv) => {
       stdout.write(runReport(argv as Argv));
     });
