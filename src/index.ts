@@ -32,6 +32,10 @@ export {
   type TrainConfig, type TrainResult, type RunSnapshot, type Progress,
 } from './train/trainer.js';
 export { StageRunner } from './train/stage-runner.js';
+export type { RunEvent, GroupInfo } from './train/events.js';
+export { MetricsLog, type StrategyLog, type StepRecord, type EpochRecord, type ValidationRecord } from './report/metrics-log.js';
+export { renderReport, type RunReport } from './report/html-report.js';
+export { runInfo, type RunInfo, type StrategyResult } from './report/run-info.js';
 export { evaluate, countCorrect } from './train/evaluate.js';
 export { encodeCheckpoint, decodeCheckpoint } from './checkpoint/checkpoint.js';
 export { createSession, type Device } from './runtime/session.js';

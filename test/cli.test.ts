@@ -39,8 +39,10 @@ describe('onnx-finetune command', function () {
       expect(run.code, run.stderr).to.equal(0);
       expect(run.stderr).to.equal('');
       const lines = run.stdout.trimEnd().split('\n');
-      const dict = /^\{'linear_probe': ([\d.]+), 'partial_unfreeze': ([\d.]+), 'full_fine_tune': ([\d.]+)\}$/.exec(lines[lines.length - 1]);
-      expect(dict, lines[lines.length - 1]).to.not.equal(null);
+      // The notebook's dict, then the report's path.
+      expect(lines[lines.length - 1]).to.equal(`report: ${join(out, 'report.html')}`);
+      const dict = /^\{'linear_probe': ([\d.]+), 'partial_unfreeze': ([\d.]+), 'full_fine_tune': ([\d.]+)\}$/.exec(lines[lines.length - 2]);
+      expect(dict, lines[lines.length - 2]).to.not.equal(null);
       const [probe, partial, full] = dict!.slice(1).map(Number);
       expect(probe).to.be.within(0.59, 0.81);
       expect(partial).to.be.within(0.78, 0.92);
@@ -49,8 +51,8 @@ describe('onnx-finetune command', function () {
       expect(partial).to.be.below(full);
     });
 
-    it('writes <strategy>.onnx, .safetensors and .json for each strategy, and nothing else', () => {
-      expect(readdirSync(out).sort()).to.deep.equal(STRATEGIES.flatMap((s) => [`${s}.json`, `${s}.onnx`, `${s}.safetensors`]).sort());
+    it('writes <strategy>.onnx, .safetensors and .json for each strategy, the run\'s report files, and nothing else', () => {
+      expect(readdirSync(out).sort()).to.deep.equal([...STRATEGIES.flatMap((s) => [`${s}.json`, `${s}.onnx`, `${s}.safetensors`]), 'metrics.csv', 'report.html', 'run.json'].sort());
       for (const s of STRATEGIES) {
         const report = JSON.parse(readFileSync(join(out, `${s}.json`), 'utf8'));
         expect(report.strategy).to.equal(s);

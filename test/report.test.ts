@@ -53,7 +53,7 @@ describe('report.html, metrics.csv and the report command', function () {
     }
   });
 
-  for (const [label, fault] of [['in the linear probe, mid-epoch (step 19)', 'after-step:19'], ['while writing a checkpoint (the 2nd, half written)', 'mid-checkpoint:2']]) {
+  for (const [label, fault] of [['in the linear probe, mid-epoch (step 19)', 'after-step:19'], ['in the partial unfreeze\'s second stage (its step 40)', 'after-step:40'], ['while writing a checkpoint (the 2nd, half written)', 'mid-checkpoint:2']]) {
     it(`a compare killed ${label} and resumed writes the same metrics.csv, run.json and report.html (timings apart)`, async () => {
       const cwd = join(tmp, fault.replace(':', '-'));
         mkdirSync(cwd);
