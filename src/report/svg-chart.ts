@@ -23,6 +23,8 @@ export interface Chart {
   markers?: Marker[];
 }
 
+/** A curve of more points than this is thinned to each bucket's lowest and highest (a long run's page stays small). */
+const MAX_POINTS = 2000;
 const W = 640, H = 280, LEFT = 64, RIGHT = 16, TOP = 28, BOTTOM = 44;
 
 /** The chart as a <figure> holding its SVG; a chart with no finite point says so instead of drawing empty axes. */
@@ -45,7 +47,7 @@ export function renderChart(chart: Chart): string {
     parts.push(`<g class="marker"><line x1="${f(sx(m.x))}" x2="${f(sx(m.x))}" y1="${TOP}" y2="${H - BOTTOM}"/><text x="${f(sx(m.x) + 4)}" y="${TOP + 10}">${escapeHtml(m.label)}</text></g>`);
   }
   for (const s of [...chart.series.filter((s) => s.faint), ...chart.series.filter((s) => !s.faint)]) {
-    const d = pathData(s.points, sx, sy);
+    const d = pathData(s.markers ? s.points : thin(s.points, MAX_POINTS), sx, sy);
     if (d) parts.push(`<path class="series${s.faint ? ' faint' : ''}" data-series="${escapeHtml(s.name)}" d="${d}" stroke="${s.color}"/>`);
     if (s.markers) {
       for (const [x, y] of s.points) {
@@ -59,19 +61,39 @@ export function renderChart(chart: Chart): string {
   return `${head}${parts.join('')}<div class="legend">${legend}</div></figure>`;
 }
 
-/** Line segments through the finite points; a non-finite one breaks the line. */
+/** Line segments through the finite points; a non-finite one breaks the line, and a lone point still shows (a dot-length stroke). */
 function pathData(points: [number, number][], sx: (x: number) => number, sy: (y: number) => number): string {
-  let d = '', pen = false;
+  let d = '', run = 0;
+  const end = () => {
+    if (run === 1) d += 'h0.01';
+    run = 0;
+  };
   for (const [x, y] of points) {
     if (!Number.isFinite(x) || !Number.isFinite(y)) {
-      pen = false;
+      end();
       continue;
     }
-    d += `${pen ? 'L' : 'M'}${f(sx(x))} ${f(sy(y))}`;
-    pen = true;
+    d += `${run === 0 ? 'M' : 'L'}${f(sx(x))} ${f(sy(y))}`;
+    run++;
   }
-  // A lone point still shows: a zero-length segment with round caps.
-  return /^M[^L]*$/.test(d) ? `${d}h0.01` : d;
+  end();
+  return d;
+}
+
+/** At most about `max` points: per bucket of consecutive points, the lowest and the highest in order; non-finite ones kept (they break the line). */
+export function thin(points: [number, number][], max: number): [number, number][] {
+  if (points.length <= max) return points;
+  const size = Math.ceil(points.length / (max / 2));
+  const kept: [number, number][] = [];
+  for (let start = 0; start < points.length; start += size) {
+    const bucket = points.slice(start, start + size);
+    const finite = bucket.filter(([, y]) => Number.isFinite(y));
+    if (finite.length < bucket.length) kept.push(...bucket.filter(([, y]) => !Number.isFinite(y)));
+    if (finite.length === 0) continue;
+    const low = finite.reduce((a, b) => (b[1] < a[1] ? b : a)), high = finite.reduce((a, b) => (b[1] > a[1] ? b : a));
+    kept.push(...(low === high ? [low] : low[0] < high[0] ? [low, high] : [high, low]));
+  }
+  return kept.sort((a, b) => a[0] - b[0]);
 }
 
 /** Round tick values covering [lo, hi]: steps of 1, 2 or 5 times a power of ten. */
