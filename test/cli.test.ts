@@ -113,7 +113,7 @@ describe('onnx-finetune command', function () {
         expect(Object.keys(record).sort()).to.deep.equal(['accuracy', 'epoch_losses', 'model', 'seconds', 'skipped_batches', 'steps', 'strategy', 'test_loss']);
         expect(record.strategy).to.equal(s);
         expect(record.model).to.equal(join(out, `${s}.onnx`));
-        expect(readdirSync(out).sort()).to.deep.equal([`${s}.json`, `${s}.onnx`, `${s}.safetensors`]);
+        expect(readdirSync(out).sort()).to.deep.equal([`${s}.json`, `${s}.onnx`, `${s}.safetensors`, 'metrics.csv', 'report.html', 'run.json'].sort());
       }
     });
 
@@ -126,7 +126,7 @@ describe('onnx-finetune command', function () {
       }
       // compare runs the notebook's defaults, which are also this fixture's hyperparameters.
       for (const s of STRATEGIES) expect(value[s].accuracy, s).to.equal(fixture.expected.results[s].accuracy);
-      expect(readdirSync(compared.out)).to.have.length(9);
+      expect(readdirSync(compared.out)).to.have.length(12); // 3 per strategy, and the run's metrics.csv, report.html and run.json
     });
 
     for (const s of STRATEGIES) {
@@ -158,7 +158,7 @@ describe('onnx-finetune command', function () {
     const dirs = readdirSync(join(cwd, 'runs'));
     expect(dirs).to.have.length(1);
     expect(dirs[0]).to.match(/^linear_probe-\d{8}-\d{6}$/);
-    expect(readdirSync(join(cwd, 'runs', dirs[0])).sort()).to.deep.equal(['linear_probe.json', 'linear_probe.onnx', 'linear_probe.safetensors']);
+    expect(readdirSync(join(cwd, 'runs', dirs[0])).sort()).to.deep.equal(['linear_probe.json', 'linear_probe.onnx', 'linear_probe.safetensors', 'metrics.csv', 'report.html', 'run.json']);
     expect(run.stdout).to.include(join('runs', dirs[0]));
   });
 
@@ -255,7 +255,7 @@ describe('onnx-finetune command', function () {
       { name: 'an --unfreeze glob that matches no parameter', args: () => ['partial-unfreeze', '--unfreeze', 'backbone.9.*'], message: /^--unfreeze 'backbone\.9\.\*' matches no parameter/ },
       { name: 'an unknown device', args: () => ['linear-probe', '--device', 'tpu'], message: /^--device: unknown device 'tpu' \(choices: cpu, cuda, webgpu\)$/ },
       { name: 'an unknown optimizer', args: () => ['linear-probe', '--optimizer', 'rmsprop'], message: /^--optimizer: unknown optimizer 'rmsprop'/ },
-      { name: 'an unknown command', args: () => ['fine-tune-everything'], message: /^unknown command 'fine-tune-everything' \(commands: linear-probe, partial-unfreeze, full-finetune, compare, inspect, predict\)$/ },
+      { name: 'an unknown command', args: () => ['fine-tune-everything'], message: /^unknown command 'fine-tune-everything' \(commands: linear-probe, partial-unfreeze, full-finetune, compare, inspect, predict, report\)$/ },
       { name: 'an option of another command', args: () => ['linear-probe', '--head-lr', '0.1'], message: /^unknown option --head-lr/ },
       { name: 'only some of --model/--train/--test', args: () => ['linear-probe', '--model', seedModel], message: /--model \(or --backbone\), --train and --test go together.*missing --train and --test/ },
       {
@@ -303,7 +303,8 @@ describe('onnx-finetune command', function () {
       expect(run.code).to.equal(1);
       expect(run.stderr.trimEnd().split('\n')).to.have.length(1);
       expect(run.stderr).to.match(/linear_probe\.json: cannot write \(it is a folder\)/);
-      expect(readdirSync(out).sort()).to.deep.equal(['checkpoints', 'linear_probe.json']);
+      // The report files as the checkpoint left them: the failed outputs took none of them along.
+      expect(readdirSync(out).sort()).to.deep.equal(['checkpoints', 'linear_probe.json', 'metrics.csv', 'report.html', 'run.json']);
     });
   });
 });
