@@ -25,6 +25,12 @@ describe('svg-chart', () => {
     expect(thin(points.slice(0, 10), 2000)).to.deep.equal(points.slice(0, 10));
   });
 
+  it('draws a curve of 300000 steps (no spread into Math.min) as a path of about 2000 points', () => {
+    const points = Array.from({ length: 300_000 }, (_, i) => [i + 1, 1 / (i + 1)] as [number, number]);
+    const svg = renderChart({ id: 'long', title: 'L', xLabel: 'step', yLabel: 'loss', series: [{ name: 'a', color: '#000', points }] });
+    expect(svg.match(/<path class="series"[^>]* d="([^"]+)"/)![1].split(/[ML]/).length - 1).to.be.within(1000, 2000);
+  });
+
   it('draws a path per series, dots with their values for marked ones, and says so when nothing is finite', () => {
     const svg = renderChart({ id: 'c', title: 'T <1>', xLabel: 'step', yLabel: 'loss', series: [{ name: 'a', color: '#000', points: [[1, 2], [2, NaN], [3, 1]], markers: true }], markers: [{ x: 2, label: 'stage' }] });
     expect(svg).to.include('T &lt;1&gt;');

@@ -9,7 +9,7 @@ import { isClassification } from '../train/metrics.js';
 import type { StrategyKey } from '../train/strategies.js';
 import type { MetricsLog, StrategyLog } from './metrics-log.js';
 import type { RunInfo, StrategyResult } from './run-info.js';
-import { renderChart, smooth, type Chart, type Marker, type Series } from './svg-chart.js';
+import { extent, renderChart, smooth, type Chart, type Marker, type Series } from './svg-chart.js';
 import { escapeHtml, numberCell, timing } from './html-text.js';
 
 export interface RunReport {
@@ -104,7 +104,7 @@ function strategySection(run: RunReport, strategy: StrategyKey, overlay: boolean
       series: keys.map((k, i) => ({ name: metricName(k), color: PALETTE[i % PALETTE.length], markers: true, points: log.validation.map((v) => [v.epoch, v.metrics[k] ?? NaN] as [number, number]) })),
     });
   }
-  const groups = Math.max(0, ...log.steps.map((s) => s.lrs.length));
+  const groups = extent([0, ...log.steps.map((s) => s.lrs.length)])[1];
   const planned = run.info.strategies.find((s) => s.strategy === strategy)!;
   charts.push({
     id: `${id}-lr`, title: 'Learning rate per group', xLabel: 'step', yLabel: 'learning rate', markers: stages,
@@ -153,7 +153,7 @@ function testSummary(r: StrategyResult, info: RunInfo): string {
 function confusionMatrix(m: Extract<Metrics, { accuracy: number }>, classes?: string[]): string {
   const matrix = m.confusion_matrix;
   const names = matrix.map((_, i) => classes?.[i] ?? String(i));
-  const max = Math.max(1, ...matrix.flat());
+  const max = extent([1, ...matrix.flat()])[1];
   const head = `<tr><th>true \\ predicted</th>${names.map((n) => `<th>${escapeHtml(n)}</th>`).join('')}</tr>`;
   const rows = matrix.map((row, i) => `<tr><th>${escapeHtml(names[i])}</th>${row.map((n) => `<td class="num" data-value="${n}" style="background:rgba(31,119,180,${(0.08 + 0.8 * n / max).toFixed(3)})">${n}</td>`).join('')}</tr>`);
   return `<figure class="confusion"><figcaption>Confusion matrix (test set)</figcaption><table class="confusion">${head}${rows.join('')}</table></figure>`;

@@ -80,7 +80,7 @@ export class MetricsLog {
   /** metrics.csv: strategy, stage, epoch, step, then each step's loss and lr per group, each epoch's loss and validation. */
   toCsv(): string {
     const logs = [...this.strategies.values()];
-    const groups = Math.max(0, ...logs.flatMap((l) => l.steps.map((s) => s.lrs.length)));
+    const groups = logs.reduce((n, l) => l.steps.reduce((m, s) => Math.max(m, s.lrs.length), n), 0);
     const metricKeys = SCALAR_METRICS.filter((k) => logs.some((l) => l.validation.some((v) => k in v.metrics)));
     const header = ['strategy', 'stage', 'epoch', 'step', 'loss', ...Array.from({ length: groups }, (_, i) => `lr_group_${i}`), 'epoch_loss', 'val_loss', ...metricKeys.map((k) => `val_${k}`)];
     const lines = [header.join(',')];

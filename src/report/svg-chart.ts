@@ -32,8 +32,8 @@ export function renderChart(chart: Chart): string {
   const finite = chart.series.flatMap((s) => s.points.filter(([x, y]) => Number.isFinite(x) && Number.isFinite(y)));
   const head = `<figure class="chart" id="${escapeHtml(chart.id)}"><figcaption>${escapeHtml(chart.title)}</figcaption>`;
   if (finite.length === 0) return `${head}<p class="empty">no values recorded</p></figure>`;
-  const xs = ticks(Math.min(...finite.map((p) => p[0])), Math.max(...finite.map((p) => p[0])), 8);
-  const ys = ticks(Math.min(...finite.map((p) => p[1])), Math.max(...finite.map((p) => p[1])), 6);
+  const xs = ticks(...extent(finite.map((p) => p[0])), 8);
+  const ys = ticks(...extent(finite.map((p) => p[1])), 6);
   const sx = (x: number) => LEFT + ((x - xs.lo) / (xs.hi - xs.lo)) * (W - LEFT - RIGHT);
   const sy = (y: number) => TOP + (1 - (y - ys.lo) / (ys.hi - ys.lo)) * (H - TOP - BOTTOM);
   const parts: string[] = [];
@@ -118,6 +118,16 @@ function tickText(v: number, step: number): string {
 }
 
 const f = (v: number) => v.toFixed(1);
+
+/** The smallest and largest value, by a loop: spreading a long run's steps into Math.min would overflow the stack. */
+export function extent(values: number[]): [number, number] {
+  let lo = Infinity, hi = -Infinity;
+  for (const v of values) {
+    if (v < lo) lo = v;
+    if (v > hi) hi = v;
+  }
+  return [lo, hi];
+}
 
 /** TensorBoard's smoothing: an exponential moving average, debiased at the start; non-finite values are passed over. */
 export function smooth(values: number[], weight: number): number[] {
