@@ -42,7 +42,7 @@ describe('the run event stream and metrics.csv', () => {
     expect(ofType('stage-end').map((e) => e.step)).to.deep.equal([24, 48]);
     const end = ofType('run-end');
     expect(end).to.have.length(1);
-    expect(end[0].testLoss).to.equal(result.testLoss);
+    expect([end[0].testLoss, end[0].accuracy, end[0].steps, end[0].skippedBatches]).to.deep.equal([result.testLoss, result.accuracy, result.steps, 0]);
     expect(end[0].testMetrics).to.deep.equal(result.testMetrics);
     expect(events[events.length - 1].type).to.equal('run-end');
   });

@@ -40,7 +40,14 @@ export class RunReportFiles {
     return new RunReportFiles(dir, info, log);
   }
 
-  readonly onEvent = (e: RunEvent): void => this.log.onEvent(e);
+  readonly onEvent = (e: RunEvent): void => {
+    this.log.onEvent(e);
+    // A strategy that has finished shows its results at the next checkpoint of the one after it.
+    if (e.type === 'run-end') {
+      const epochLosses = this.log.of(e.strategy).epochs.map((x) => x.loss);
+      this.results[e.strategy] = { accuracy: e.accuracy, test_loss: e.testLoss, steps: e.steps, seconds: Number(e.seconds.toFixed(3)), skipped_batches: e.skippedBatches, test_metrics: e.testMetrics, epoch_losses: epochLosses };
+    }
+  };
 
   /** run.json, metrics.csv and report.html as they stand (at a checkpoint). */
   save(): void {

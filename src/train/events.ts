@@ -23,6 +23,7 @@ export type RunEvent =
   /** A snapshot was offered (onSnapshot) after this step. */
   | { type: 'checkpoint'; strategy: StrategyKey; step: number }
   | { type: 'stage-end'; strategy: StrategyKey; stage: string; index: number; step: number }
-  | { type: 'run-end'; strategy: StrategyKey; steps: number; testLoss: number; testMetrics: Metrics; seconds: number };
+  /** The test set's evaluation, as TrainResult has it. */
+  | { type: 'run-end'; strategy: StrategyKey; steps: number; skippedBatches: number; accuracy: number; testLoss: number; testMetrics: Metrics; seconds: number };
 
 export type RunEventType = RunEvent['type'];

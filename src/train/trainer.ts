@@ -221,7 +221,7 @@ export async function train(model: ModelProto, plan: Plan, data: TrainData, conf
   const tested = await evaluate(artifacts, run.parameters, data.test, config, run.buffers);
   const { loss: testLoss, ...testMetrics } = scored(tested, config, data.test);
   const seconds = (performance.now() - started) / 1000;
-  emit({ type: 'run-end', strategy, steps: run.steps, testLoss, testMetrics: testMetrics as Metrics, seconds });
+  emit({ type: 'run-end', strategy, steps: run.steps, skippedBatches: run.skippedBatches, accuracy: tested.accuracy, testLoss, testMetrics: testMetrics as Metrics, seconds });
   return {
     strategy: plan.strategy, accuracy: tested.accuracy, testLoss, testMetrics, validation: run.validation, epochLosses: run.epochLosses, steps: run.steps, skippedBatches: run.skippedBatches,
     seconds,
