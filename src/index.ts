@@ -34,6 +34,10 @@ export {
 export { readPlanFile, parsePlan, readPlan, checkPlanAgainstModel, planData, planYaml } from './plan/index.js';
 export { MONITORS, MONITOR_NAMES, KEEP, bestEpoch, stopsEarly, type Monitor, type Keep, type Selection } from './train/early-stopping.js';
 export { StageRunner } from './train/stage-runner.js';
+export type { RunEvent, GroupInfo } from './train/events.js';
+export { MetricsLog, type StrategyLog, type StepRecord, type EpochRecord, type ValidationRecord } from './report/metrics-log.js';
+export { renderReport, type RunReport } from './report/html-report.js';
+export { runInfo, type RunInfo, type StrategyResult } from './report/run-info.js';
 export { evaluate, countCorrect } from './train/evaluate.js';
 export { encodeCheckpoint, decodeCheckpoint } from './checkpoint/checkpoint.js';
 export { createSession, type Device } from './runtime/session.js';

@@ -31,7 +31,7 @@ describe('onnx-finetune on a model with two int64 inputs, from JSONL', function 
     expect(run.code, run.stderr).to.equal(0);
     expect(run.stdout).to.match(/text-train\.jsonl \(48 rows\) for training, .*text-test\.jsonl \(24 rows\) for testing/);
     const accuracy = Number(/partial_unfreeze\s+([\d.]+)/.exec(run.stdout)![1]);
-    expect(readdirSync(out).sort()).to.deep.equal(['partial_unfreeze.json', 'partial_unfreeze.onnx', 'partial_unfreeze.safetensors']);
+    expect(readdirSync(out).sort()).to.deep.equal(['metrics.csv', 'partial_unfreeze.json', 'partial_unfreeze.onnx', 'partial_unfreeze.safetensors', 'report.html', 'run.json']);
     expect(JSON.parse(readFileSync(join(out, 'partial_unfreeze.json'), 'utf8')).accuracy).to.be.closeTo(accuracy, 1e-4);
     // The exported model takes the same two int64 inputs and scores the reported accuracy on the test file.
     const exported = loadModel(join(out, 'partial_unfreeze.onnx'));

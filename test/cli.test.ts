@@ -39,8 +39,10 @@ describe('onnx-finetune command', function () {
       expect(run.code, run.stderr).to.equal(0);
       expect(run.stderr).to.equal('');
       const lines = run.stdout.trimEnd().split('\n');
-      const dict = /^\{'linear_probe': ([\d.]+), 'partial_unfreeze': ([\d.]+), 'full_fine_tune': ([\d.]+)\}$/.exec(lines[lines.length - 1]);
-      expect(dict, lines[lines.length - 1]).to.not.equal(null);
+      // The notebook's dict, then the report's path.
+      expect(lines[lines.length - 1]).to.equal(`report: ${join(out, 'report.html')}`);
+      const dict = /^\{'linear_probe': ([\d.]+), 'partial_unfreeze': ([\d.]+), 'full_fine_tune': ([\d.]+)\}$/.exec(lines[lines.length - 2]);
+      expect(dict, lines[lines.length - 2]).to.not.equal(null);
       const [probe, partial, full] = dict!.slice(1).map(Number);
       expect(probe).to.be.within(0.59, 0.81);
       expect(partial).to.be.within(0.78, 0.92);
@@ -49,8 +51,8 @@ describe('onnx-finetune command', function () {
       expect(partial).to.be.below(full);
     });
 
-    it('writes <strategy>.onnx, .safetensors and .json for each strategy, and nothing else', () => {
-      expect(readdirSync(out).sort()).to.deep.equal(STRATEGIES.flatMap((s) => [`${s}.json`, `${s}.onnx`, `${s}.safetensors`]).sort());
+    it('writes <strategy>.onnx, .safetensors and .json for each strategy, the run\'s report files, and nothing else', () => {
+      expect(readdirSync(out).sort()).to.deep.equal([...STRATEGIES.flatMap((s) => [`${s}.json`, `${s}.onnx`, `${s}.safetensors`]), 'metrics.csv', 'report.html', 'run.json'].sort());
       for (const s of STRATEGIES) {
         const report = JSON.parse(readFileSync(join(out, `${s}.json`), 'utf8'));
         expect(report.strategy).to.equal(s);
@@ -111,7 +113,7 @@ describe('onnx-finetune command', function () {
         expect(Object.keys(record).sort()).to.deep.equal(['accuracy', 'epoch_losses', 'model', 'seconds', 'skipped_batches', 'steps', 'strategy', 'test_loss']);
         expect(record.strategy).to.equal(s);
         expect(record.model).to.equal(join(out, `${s}.onnx`));
-        expect(readdirSync(out).sort()).to.deep.equal([`${s}.json`, `${s}.onnx`, `${s}.safetensors`]);
+        expect(readdirSync(out).sort()).to.deep.equal([`${s}.json`, `${s}.onnx`, `${s}.safetensors`, 'metrics.csv', 'report.html', 'run.json'].sort());
       }
     });
 
@@ -124,7 +126,7 @@ describe('onnx-finetune command', function () {
       }
       // compare runs the notebook's defaults, which are also this fixture's hyperparameters.
       for (const s of STRATEGIES) expect(value[s].accuracy, s).to.equal(fixture.expected.results[s].accuracy);
-      expect(readdirSync(compared.out)).to.have.length(9);
+      expect(readdirSync(compared.out)).to.have.length(12); // 3 per strategy, and the run's metrics.csv, report.html and run.json
     });
 
     for (const s of STRATEGIES) {
@@ -156,7 +158,7 @@ describe('onnx-finetune command', function () {
     const dirs = readdirSync(join(cwd, 'runs'));
     expect(dirs).to.have.length(1);
     expect(dirs[0]).to.match(/^linear_probe-\d{8}-\d{6}$/);
-    expect(readdirSync(join(cwd, 'runs', dirs[0])).sort()).to.deep.equal(['linear_probe.json', 'linear_probe.onnx', 'linear_probe.safetensors']);
+    expect(readdirSync(join(cwd, 'runs', dirs[0])).sort()).to.deep.equal(['linear_probe.json', 'linear_probe.onnx', 'linear_probe.safetensors', 'metrics.csv', 'report.html', 'run.json']);
     expect(run.stdout).to.include(join('runs', dirs[0]));
   });
 
@@ -253,7 +255,7 @@ describe('onnx-finetune command', function () {
       { name: 'an --unfreeze glob that matches no parameter', args: () => ['partial-unfreeze', '--unfreeze', 'backbone.9.*'], message: /^--unfreeze 'backbone\.9\.\*' matches no parameter/ },
       { name: 'an unknown device', args: () => ['linear-probe', '--device', 'tpu'], message: /^--device: unknown device 'tpu' \(choices: cpu, cuda, webgpu\)$/ },
       { name: 'an unknown optimizer', args: () => ['linear-probe', '--optimizer', 'rmsprop'], message: /^--optimizer: unknown optimizer 'rmsprop'/ },
-      { name: 'an unknown command', args: () => ['fine-tune-everything'], message: /^unknown command 'fine-tune-everything' \(commands: linear-probe, partial-unfreeze, full-finetune, compare, run, plan, inspect, predict\)$/ },
+      { name: 'an unknown command', args: () => ['fine-tune-everything'], message: /^unknown command 'fine-tune-everything' \(commands: linear-probe, partial-unfreeze, full-finetune, compare, run, plan, inspect, predict, report\)$/ },
       { name: 'an option of another command', args: () => ['linear-probe', '--head-lr', '0.1'], message: /^unknown option --head-lr/ },
       { name: 'only some of --model/--train/--test', args: () => ['linear-probe', '--model', seedModel], message: /--model \(or --backbone\), --train and --test go together.*missing --train and --test/ },
       {
@@ -301,7 +303,8 @@ describe('onnx-finetune command', function () {
       expect(run.code).to.equal(1);
       expect(run.stderr.trimEnd().split('\n')).to.have.length(1);
       expect(run.stderr).to.match(/linear_probe\.json: cannot write \(it is a folder\)/);
-      expect(readdirSync(out).sort()).to.deep.equal(['checkpoints', 'linear_probe.json']);
+      // The report files as the checkpoint left them: the failed outputs took none of them along.
+      expect(readdirSync(out).sort()).to.deep.equal(['checkpoints', 'linear_probe.json', 'metrics.csv', 'report.html', 'run.json']);
     });
   });
 });

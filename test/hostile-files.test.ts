@@ -4,7 +4,7 @@
 // and bad input is quoted short. (Forged checkpoint state: checkpoint-forgery.test.ts.)
 import { expect } from 'chai';
 import { execFileSync, spawn, spawnSync } from 'node:child_process';
-import { chmodSync, existsSync, renameSync, lstatSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync, truncateSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, renameSync, lstatSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, symlinkSync, truncateSync, writeFileSync } from 'node:fs';
 import { hostname, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { cli, CLI, type Run } from './util/cli.js';
@@ -15,6 +15,10 @@ import { onnx } from '../src/onnx/proto.js';
 
 const PROBE = ['linear-probe', '--epochs', '3', '--json', '--checkpoint-every', 'epoch']; // the built-in job: 15 steps an epoch, a checkpoint each
 const seedFiles = ['--model', fixturePath('torch-seed', 'model.onnx'), '--train', fixturePath('torch-seed', 'train.csv'), '--test', fixturePath('torch-seed', 'test.csv')];
+
+const REPORT_FILES = ['metrics.csv', 'report.html', 'run.json'];
+/** The pages a finished run's report files take: the tmpfs sizes below leave room for them. */
+const reportPages = (dir: string) => REPORT_FILES.reduce((n, f) => n + Math.ceil(statSync(join(dir, f)).size / PAGE), 0);
 
 /** One line on stderr, exit 1: a user error, never "a bug". */
 function refused(run: Run, message: RegExp): void {
@@ -240,11 +244,12 @@ describe('hostile files and full disks (command)', function () {
     it('disk full at a checkpoint: exit 1 naming it, the last good checkpoint intact; --resume finishes bit-identical once there is room', async () => {
       const whole = join(tmp, 'disk-whole');
       expect((await cli([...PROBE, '--out', whole], tmp)).code).to.equal(0);
-      // The lock (1 page) and one 10 KB checkpoint (3 pages) fit; a second checkpoint beside it does not.
-      mountTmpfs(mount, 5);
+      // The lock (1 page), one 10 KB checkpoint (3 pages) and the report files written before it fit; the
+      // second checkpoint's report files (written first, beside the first's) or the checkpoint itself do not.
+      mountTmpfs(mount, 5 + reportPages(whole));
       const out = join(mount, 'run');
       const run = await cli([...PROBE, '--out', out], tmp);
-      refused(run, /linear_probe-step-00000030\.onnx: cannot write \(no space left on the device; free some space, ENOSPC\); the last good checkpoint is .*linear_probe-step-00000015\.onnx; resume with: onnx-finetune linear-probe --epochs 3 --json --checkpoint-every epoch --resume .*run$/);
+      refused(run, /(report\.html|linear_probe-step-00000030\.onnx): cannot write \(no space left on the device; free some space, ENOSPC\); the last good checkpoint is .*linear_probe-step-00000015\.onnx; resume with: onnx-finetune linear-probe --epochs 3 --json --checkpoint-every epoch --resume .*run$/);
       expect(readdirSync(join(out, 'checkpoints'))).to.deep.equal(['linear_probe-step-00000015.onnx']);
       expect(existsSync(join(out, '.onnx-finetune.lock'))).to.equal(false);
       remount(mount, `size=${64 * PAGE}`);
@@ -254,7 +259,9 @@ describe('hostile files and full disks (command)', function () {
     });
 
     it('disk full while writing the results: exit 1, and the earlier results in the folder byte-identical', async () => {
-      mountTmpfs(mount, 7);
+      const reference = join(tmp, 'results-reference');
+      expect((await cli([...PROBE, '--out', reference, '--checkpoint-every', '1000'], tmp)).code).to.equal(0);
+      mountTmpfs(mount, 7 + reportPages(reference));
       const out = join(mount, 'run');
       expect((await cli([...PROBE, '--out', out, '--checkpoint-every', '1000'], tmp)).code).to.equal(0);
       const earlier = results(out);
@@ -262,7 +269,7 @@ describe('hostile files and full disks (command)', function () {
       const run = await cli([...PROBE, '--epochs', '4', '--out', out, '--checkpoint-every', '1000', '--overwrite'], tmp);
       refused(run, /linear_probe\.(onnx|safetensors|json): cannot write \(no space left on the device; free some space, ENOSPC\); no checkpoint of this run was written$|cannot write \(no space left/);
       expect(results(out)).to.deep.equal(earlier);
-      expect(readdirSync(out).sort()).to.deep.equal(['linear_probe.json', 'linear_probe.onnx', 'linear_probe.safetensors']);
+      expect(readdirSync(out).sort()).to.deep.equal(['linear_probe.json', 'linear_probe.onnx', 'linear_probe.safetensors', ...REPORT_FILES]);
     });
 
     it('--resume on a read-only folder: exit 1 naming the folder, its checkpoints intact', async () => {

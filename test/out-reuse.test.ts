@@ -33,7 +33,9 @@ describe('reusing --out (command)', function () {
     expect(readFileSync(join(out, 'linear_probe.onnx')).equals(probe)).to.equal(true);
     const replaced = await cli(['full-finetune', '--epochs', '2', '--out', out, '--overwrite', '--json'], tmp);
     expect(replaced.code, replaced.stderr).to.equal(0);
-    expect(readdirSync(out).sort()).to.deep.equal(['full_fine_tune.json', 'full_fine_tune.onnx', 'full_fine_tune.safetensors']);
+    expect(readdirSync(out).sort()).to.deep.equal(['full_fine_tune.json', 'full_fine_tune.onnx', 'full_fine_tune.safetensors', 'metrics.csv', 'report.html', 'run.json']);
+    // The report is the new run's alone.
+    expect(JSON.parse(readFileSync(join(out, 'run.json'), 'utf8')).strategies.map((s: { strategy: string }) => s.strategy)).to.deep.equal(['full_fine_tune']);
     expect(JSON.parse(readFileSync(join(out, 'full_fine_tune.json'), 'utf8')).epoch_losses).to.have.length(2);
   });
 

@@ -10,6 +10,7 @@ import { COMMANDS, VERSION, runCommand, type CommandKey } from './run.js';
 import { INSPECT_COMMAND, withInspectCommand } from './inspect.js';
 import { runPredict } from './predict.js';
 import { PLAN_COMMAND, withPlanCommand } from './plan-command.js';
+import { REPORT_COMMAND, withReportCommand } from './report-command.js';
 
 const DESCRIPTIONS: Record<CommandKey, string> = {
   linear_probe: 'train the head only; the backbone stays frozen',
@@ -23,7 +24,7 @@ const EXIT_USER = 1;
 const EXIT_BUG = 70;
 
 export async function main(args: string[]): Promise<number> {
-  const known = [...Object.values(COMMANDS), 'run', PLAN_COMMAND, INSPECT_COMMAND, 'predict'];
+  const known = [...Object.values(COMMANDS), 'run', PLAN_COMMAND, INSPECT_COMMAND, 'predict', REPORT_COMMAND];
   let cli: Yargs = yargs(args)
     .scriptName('onnx-finetune')
     .usage('$0 <command> [options]\n\nFine-tune an ONNX model on ONNX Runtime: linear probe, partial unfreeze or full fine-tune.\nWith no --model/--train/--test, runs the built-in default (the seed notebook\'s task).')
@@ -56,6 +57,8 @@ export async function main(args: string[]): Promise<number> {
   cli = withPlanCommand(cli, process.stdout);
   // inspect: reads a model, trains nothing (src/cli/inspect.ts).
   cli = withInspectCommand(cli, process.stdout);
+  // report: redraws report.html from run folders (src/cli/report-command.ts).
+  cli = withReportCommand(cli, process.stdout);
   cli = cli.command('predict', 'run a trained model on new data: one CSV row per example (predicted class, probabilities or value); with --label, the metrics too',
     (y) => y.options(yargsOptions(PREDICT_OPTIONS)).group(Object.keys(PREDICT_OPTIONS), 'predict options:'), async (argv) => {
       await runPredict(argv as Record<string, unknown>, { stdout: process.stdout, progress: false });

@@ -66,7 +66,7 @@ export function earlierResults(folder: OutputFolder, plans: readonly string[] = 
  * is still this run's) are they renamed into place. A write that fails leaves the folder as it was. `replaced`:
  * earlier results to remove once the new ones are in place (--overwrite), so that no old file stays mixed in.
  */
-export function writeOutputs(folder: OutputFolder, outputs: Output[], options: { lock?: RunLock; replaced?: string[] } = {}): void {
+export function writeOutputs(folder: OutputFolder, outputs: Output[], options: { lock?: RunLock; replaced?: string[]; files?: { path: string; text: string }[] } = {}): void {
   const staged: StagedFile[] = [];
   try {
     for (const o of outputs) {
@@ -77,6 +77,8 @@ export function writeOutputs(folder: OutputFolder, outputs: Output[], options: {
       const safetensors = { file: basename(weightsFile(folder, o.key)), tensors: tensors.length, left_out_exporter_named: leftOut };
       staged.push(stageFile(reportFile(folder, o.key), [JSON.stringify({ ...o.report, safetensors }, null, 2) + '\n']));
     }
+    // The run's metrics log and report, written with the results they show.
+    for (const { path, text } of options.files ?? []) staged.push(stageFile(path, [text]));
     // A rename onto a folder would fail halfway through the commits: refused before any.
     for (const { path } of staged) if (lstatSync(path, { throwIfNoEntry: false })?.isDirectory()) throw new UserError(`${path}: cannot write (it is a folder)`);
     options.lock?.check();

@@ -1,14 +1,14 @@
 // One command from parsed options: read and check everything, train each plan with the library's train(),
 // then write the outputs and print. No training logic lives here; the commands only build plans and a config.
 import { readFileSync, statSync } from 'node:fs';
-import { relative, resolve } from 'node:path';
+import { join, relative, resolve } from 'node:path';
 import { matchParameters, resolveGroups } from '../optim/groups.js';
 import { LOSSES, lossForHead, type Loss, type LossName } from '../losses/index.js';
 import type { RunIdentity } from '../checkpoint/checkpoint.js';
 import { checkPlan, checkResume, DEFAULT_TRAIN_CONFIG, type TrainConfig, type TrainResult } from '../train/trainer.js';
 import { claimFolder } from './run-folder.js';
 import { RunCheckpoints } from './checkpoint-files.js';
-import { resumePoint, runIdentity, trainRuns } from './train-runs.js';
+import { commandLine, resumePoint, runIdentity, trainRuns } from './train-runs.js';
 import { fullFineTune, linearProbe, partialUnfreeze, STRATEGIES, type Plan, type StrategyKey } from '../train/strategies.js';
 import { UserError } from '../errors.js';
 import { defaultThreads } from '../runtime/session.js';
@@ -27,6 +27,8 @@ import { taskFor } from '../train/metrics.js';
 import { earlierResults, outputFolder, modelFile, writeOutputs, type OutputFolder } from './outputs.js';
 import { statusLine } from './progress.js';
 import { humanSummary, notebookDict, reportJson, runRecord, type RunRecord } from './report.js';
+import { REPORT_HTML, RunReportFiles } from './report-files.js';
+import { runInfo } from '../report/run-info.js';
 
 export type CommandKey = StrategyKey | 'compare';
 /** What runCommand runs: a built-in command, or `run <plan file>`. */
@@ -216,13 +218,14 @@ export async function runCommand(command: RunKey, argv: Argv, io: CommandIo): Pr
     const target: OutputFolder = { dir: claimed.dir, given: folder.given };
     const { checkpoints, resumes } = openRunFolder(target, runs, resumeDir, overwrite);
     resumes.forEach((snapshot, i) => snapshot && checkResume(inputs.model, plans[i], inputs.data, config, snapshot));
-    results = await trainRuns(runs, resumes, inputs, config, { dir: claimed.dir, checkpoints, lock: claimed.lock, keep, progress: io.progress && !json });
+    const report = RunReportFiles.open(claimed.dir, reportInfo(plans, config, inputs, commandLine('--out', claimed.dir)), resumes, (m) => process.stderr.write(`warning: ${m}\n`));
+    results = await trainRuns(runs, resumes, inputs, config, { dir: claimed.dir, checkpoints, lock: claimed.lock, keep, progress: io.progress && !json, report });
     for (const r of results) checkSkipped(r, common('max-skipped'));
     records = results.map((r) => runRecord(r, modelFile(target, r.strategy)));
     const task = taskFor(config.loss.name);
     const exported = (r: TrainResult, i: number) => withProvenance(withDataMetadata(r.model, inputs.data.train, task), { version: VERSION, plan: plans[i], label: labelName(argv, inputs) });
     writeOutputs(target, results.map((r, i) => ({ key: r.strategy, model: exported(r, i), report: reportJson(records[i], r, plans[i], reportSettings(config), inputs.sources, VERSION, task, inputs.data.train.classNames) })),
-      { lock: claimed.lock, replaced: overwrite ? earlierResults(target) : [] });
+      { lock: claimed.lock, replaced: overwrite ? earlierResults(target) : [], files: report.files(results.map((result, i) => ({ result, record: records[i] }))) });
     for (const plan of plans) checkpoints.drop(plan.strategy);
   } finally {
     claimed.release();
@@ -235,4 +238,18 @@ export async function runCommand(command: RunKey, argv: Argv, io: CommandIo): Pr
   }
   io.stdout.write(humanSummary(records, results, claimed.dir, inputs.description));
   if (command === 'compare') io.stdout.write(notebookDict(records) + '\n');
+  io.stdout.write(`report: ${join(claimed.dir, REPORT_HTML)}\n`);
+}
+
+/** What the report says about the run besides its curves (run-info.ts). */
+function reportInfo(plans: Plan[], config: TrainConfig, inputs: Inputs, command: string) {
+  const { train, test, validation } = inputs.data;
+  return runInfo({
+    version: VERSION, command, task: taskFor(config.loss.name), settings: reportSettings(config), source: inputs.sources.model, model: inputs.model, summary: inputs.summary, plans,
+    data: {
+      train: { source: inputs.sources.train, examples: train.count }, test: { source: inputs.sources.test, examples: test.count },
+      ...(validation ? { validation: { source: inputs.sources.validation ?? 'validation', examples: validation.count } } : {}),
+      ...(train.classNames ? { classes: [...train.classNames] } : {}),
+    },
+  });
 }

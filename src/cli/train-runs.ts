@@ -12,10 +12,11 @@ import { progressBar } from './progress.js';
 import { fault, killNow } from './faults.js';
 import type { Inputs } from './inputs.js';
 import { selectionSettings } from './options.js';
+import type { RunReportFiles } from './report-files.js';
 
 /** Trains each plan in turn, checkpointing into `out.dir`; signals stop it after the current step. */
 export async function trainRuns(runs: { plan: Plan; identity: RunIdentity }[], resumes: (RunSnapshot | undefined)[], inputs: Inputs, config: TrainConfig,
-  out: { dir: string; checkpoints: RunCheckpoints; lock: RunLock; keep: number; progress: boolean }): Promise<TrainResult[]> {
+  out: { dir: string; checkpoints: RunCheckpoints; lock: RunLock; keep: number; progress: boolean; report?: RunReportFiles }): Promise<TrainResult[]> {
   const stop = stopOnSignals();
   const results: TrainResult[] = [];
   try {
@@ -30,11 +31,12 @@ export async function trainRuns(runs: { plan: Plan; identity: RunIdentity }[], r
       };
       const onSnapshot = (snapshot: RunSnapshot) => {
         out.lock.check();
+        out.report?.save(); // before the checkpoint: the log on disk then always reaches the newest checkpoint
         last = out.checkpoints.write(plan.strategy, snapshot.steps, encodeCheckpoint(inputs.model, snapshot, identity), out.keep);
       };
       try {
         const onStep = (step: number) => fault('after-step', step) && killNow();
-        results.push(await train(inputs.model, plan, inputs.data, { ...config, resume: resumes[i], onSnapshot, onStep, signal: stop.signal, onProgress: bar.onProgress, onValidation: bar.onValidation }));
+        results.push(await train(inputs.model, plan, inputs.data, { ...config, resume: resumes[i], onSnapshot, onStep, signal: stop.signal, onProgress: bar.onProgress, onValidation: bar.onValidation, onEvent: out.report?.onEvent }));
       } catch (e) {
         if (e instanceof InterruptedError) throw interrupted(stop.received!, last, out.dir);
         if (e instanceof NonFiniteError && last) throw new UserError(`${e.message}; the last good checkpoint is ${last}`);
@@ -120,7 +122,12 @@ function interrupted(signal: NodeJS.Signals, checkpoint: string | undefined, dir
 
 /** This command line again, continuing the run in `dir`. */
 function resumeCommand(dir: string): string {
+  return commandLine('--resume', dir);
+}
+
+/** This command line again, with `--resume dir` (continue the run) or `--out dir` (reproduce it there). */
+export function commandLine(option: '--resume' | '--out', dir: string): string {
   const args = process.argv.slice(2).filter((a, i, all) => !['--resume', '--out'].includes(a) && !['--resume', '--out'].includes(all[i - 1]) && !/^--(resume|out)=/.test(a) && a !== '--overwrite');
-  return ['onnx-finetune', ...args, '--resume', dir].map((a) => (/^[\w./=:-]+$/.test(a) ? a : `'${a.replace(/'/g, `'\\''`)}'`)).join(' ');
+  return ['onnx-finetune', ...args, option, dir].map((a) => (/^[\w./=:-]+$/.test(a) ? a : `'${a.replace(/'/g, `'\\''`)}'`)).join(' ');
 }
 

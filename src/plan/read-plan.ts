@@ -6,7 +6,7 @@ import type { Document } from 'yaml';
 import { UserError, clip } from '../errors.js';
 import { readTextFile } from '../runtime/files.js';
 import { requirePackage } from '../require.js';
-import type { Plan, Stage } from '../train/strategies.js';
+import { PLAN_NAME, type Plan, type Stage } from '../train/strategies.js';
 import type { GroupSpec } from '../optim/groups.js';
 import type { ScheduleSpec } from '../optim/schedule-spec.js';
 import { SCHEDULE_KINDS, type ScheduleKind } from '../optim/schedule-spec.js';
@@ -15,13 +15,12 @@ import { nearestName } from './near-miss.js';
 
 /** Plan files are small: a larger file is not one. */
 const MAX_PLAN_BYTES = 1 << 20;
-const NAME = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/;
 
 /** Reads and checks a plan file; its name defaults to the file's (ulmfit.yaml: ulmfit). */
 export function readPlanFile(path: string): Plan {
   const text = readTextFile(path, 'plan file', { limit: MAX_PLAN_BYTES });
   const fallback = basename(path, extname(path));
-  return parsePlan(text, path, NAME.test(fallback) ? fallback : undefined);
+  return parsePlan(text, path, PLAN_NAME.test(fallback) ? fallback : undefined);
 }
 
 /** A plan from YAML (or JSON, which YAML 1.2 reads too) text; `source` names it in errors. */
@@ -94,7 +93,7 @@ function readValue(value: unknown, path: string, rule: Rule, fail: Fail): unknow
       if (typeof value !== 'string' || !rule.choices.includes(value)) throw wrong();
       return value;
     case 'name':
-      if (typeof value !== 'string' || !NAME.test(value)) throw wrong();
+      if (typeof value !== 'string' || !PLAN_NAME.test(value)) throw wrong();
       return value;
     case 'globs': {
       const globs = Array.isArray(value) ? value : [value];

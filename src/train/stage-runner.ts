@@ -4,6 +4,7 @@ import type { ModelProto } from '../onnx/proto.js';
 import { buildArtifacts, GRADIENTS, inferenceModel, LABELS, LOSS, type Artifacts } from '../artifacts/build.js';
 import { createStepSession, ort, type StepSession } from '../runtime/session.js';
 import { Optimizer, type ParamState, type UpdateKernel } from '../optim/optimizer.js';
+import type { ParamGroup } from '../optim/groups.js';
 import { AdamKernel, allFinite } from '../optim/adam-kernel.js';
 import type { Dataset } from '../data/dataset.js';
 import { BatchBuffers } from './batches.js';
@@ -61,6 +62,11 @@ export class StageRunner {
     const batches = new BatchBuffers(examples, artifacts.inputs, artifacts.labelShape, artifacts.labelType);
     optimizer.kernel = kernel;
     return new StageRunner(artifacts, session, optimizer, parameters, parameterFeeds(artifacts, parameters), batches, dropoutRng, buffers, rows);
+  }
+
+  /** The optimizer's parameter groups: their parameters and current learning rates (read for the run's events). */
+  get groups(): readonly ParamGroup[] {
+    return this.optimizer.groups;
   }
 
   get optimizerState(): Map<string, ParamState> {

@@ -30,6 +30,9 @@ export interface Plan {
   stages: Stage[];
 }
 
+/** A plan's name (it names the output files, <name>.onnx): letters, digits, _ . -, starting with a letter or digit. */
+export const PLAN_NAME = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/;
+
 export const DEFAULT_HEAD = 'head.*';
 
 export function linearProbe(o: { lr: number; epochs: number; head?: string }): Plan {

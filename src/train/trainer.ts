@@ -23,6 +23,7 @@ import { computeMetrics, taskFor, type Metrics } from './metrics.js';
 import { checkSnapshot } from '../checkpoint/check-state.js';
 import { InterruptedError, yieldToEventLoop } from './breathe.js';
 import { bestEpoch, checkMonitor, stopsEarly, type BestWeights, type Selection } from './early-stopping.js';
+import type { RunEvent } from './events.js';
 
 export interface TrainConfig {
   loss: Loss;
@@ -57,6 +58,8 @@ export interface TrainConfig {
   onStep?: (step: number, parameters: ReadonlyMap<string, Float32Array>) => void;
   /** Early stopping and the weights kept, judged on the validation set (early-stopping.ts); needs data.validation. */
   selection?: Selection;
+  /** The run's event stream (events.ts): stages, steps, epochs, validation, checkpoints, the end. */
+  onEvent?: (e: RunEvent) => void;
 }
 
 export const DEFAULT_TRAIN_CONFIG: Omit<TrainConfig, 'loss'> = {
@@ -166,10 +169,13 @@ export async function train(model: ModelProto, plan: Plan, data: TrainData, conf
   let lastSnapshot = performance.now();
   let resumedOptimizerState = config.resume?.optimizerState; // belongs to the stage the run resumes in
   let stoppedEpoch: number | undefined;
+  const emit = config.onEvent ?? (() => {});
+  const strategy = plan.strategy;
   stages: for (; run.stage < plan.stages.length; run.stage++, run.epoch = 0) {
     const stage = plan.stages[run.stage];
     runner = await StageRunner.create(model, run.parameters, stage, data.train, config, dropoutRng, run.buffers);
     if (resumedOptimizerState) runner.optimizerState = cloneState(resumedOptimizerState);
+    emit({ type: 'stage-start', strategy, stage: stage.name, index: run.stage, epochs: stage.epochs, groups: runner.groups.map((g) => ({ params: [...g.params], lr: g.lr })), step: run.steps, resumed: resumedOptimizerState !== undefined });
     resumedOptimizerState = undefined;
     artifacts = runner.artifacts;
     let validator: Evaluator | undefined;
@@ -183,6 +189,7 @@ export async function train(model: ModelProto, plan: Plan, data: TrainData, conf
         }
         while (run.batch < starts.length) {
           // The plan's epoch count so far (run.epochLosses grows by one per epoch, in every stage) seeds augmentation.
+          const lrs = runner.groups.map((g) => g.lr); // the rates this batch trains with (a schedule moves them after the update, as PyTorch's do)
           const { loss, skipped } = await runner.step(run.order, starts[run.batch], Math.min(starts[run.batch] + config.batchSize, run.order.length), config.onNonFinite ?? 'stop', run.epochLosses.length);
           if (skipped) run.skippedBatches++;
           else {
@@ -194,6 +201,7 @@ export async function train(model: ModelProto, plan: Plan, data: TrainData, conf
           if (skipped === 'stop') {
             throw new NonFiniteError(`non-finite loss or gradient at stage ${run.stage + 1} (${stage.name}), epoch ${run.epoch + 1}, step ${run.batch} of ${starts.length} (step ${run.steps} of the run); lower the learning rate or use --on-nonfinite skip-batch`);
           }
+          emit({ type: 'step', strategy, stage: stage.name, epoch: run.epochLosses.length + 1, step: run.steps, loss, lrs, skipped: skipped !== false });
           config.onStep?.(run.steps, run.parameters);
           config.onProgress?.({ stage: stage.name, epoch: run.epoch + 1, epochs: stage.epochs, step: run.batch, steps: starts.length, loss: run.epochLossSum / Math.max(1, run.epochBatches) });
           const due = snapshotDue(config.snapshotEvery, run.steps, run.batch === starts.length, run.batch === starts.length && run.epoch === stage.epochs - 1, lastSnapshot);
@@ -201,15 +209,19 @@ export async function train(model: ModelProto, plan: Plan, data: TrainData, conf
           if (due || config.signal?.aborted) {
             config.onSnapshot?.(snapshot());
             lastSnapshot = performance.now();
+            emit({ type: 'checkpoint', strategy, step: run.steps });
           }
           if (config.signal?.aborted) throw new InterruptedError(`interrupted after step ${run.steps}`);
         }
         run.epochLosses.push(run.epochLossSum / run.epochBatches);
+        emit({ type: 'epoch-end', strategy, stage: stage.name, epoch: run.epochLosses.length, step: run.steps, loss: run.epochLosses[run.epochLosses.length - 1] });
         if (validator) {
           // After the epoch's snapshot: a run resumed from it validates this epoch again, with the same weights.
           const epoch = { epoch: run.epochLosses.length, stage: stage.name, ...scored(await validator.run(run.parameters, run.buffers), config, data.validation!) };
           run.validation.push(epoch);
           config.onValidation?.(epoch);
+          const { epoch: _e, stage: _s, loss: validationLoss, ...metrics } = epoch;
+          emit({ type: 'validation', strategy, stage: stage.name, epoch: epoch.epoch, step: run.steps, loss: validationLoss, metrics: metrics as Metrics });
           if (config.selection) {
             if (config.selection.keep === 'best' && bestEpoch(run.validation, config.selection.monitor)?.epoch === epoch.epoch) {
               run.best = { epoch: epoch.epoch, parameters: cloneArrays(run.parameters), buffers: cloneArrays(run.buffers) };
@@ -221,6 +233,7 @@ export async function train(model: ModelProto, plan: Plan, data: TrainData, conf
           }
         }
       }
+      emit({ type: 'stage-end', strategy, stage: stage.name, index: run.stage, step: run.steps });
     } finally {
       await validator?.release();
       await runner.release();
@@ -233,9 +246,11 @@ export async function train(model: ModelProto, plan: Plan, data: TrainData, conf
   const tested = await evaluate(artifacts, kept.parameters, data.test, config, kept.buffers);
   const { loss: testLoss, ...testMetrics } = scored(tested, config, data.test);
   const best = config.selection && bestEpoch(run.validation, config.selection.monitor);
+  const seconds = (performance.now() - started) / 1000;
+  emit({ type: 'run-end', strategy, steps: run.steps, skippedBatches: run.skippedBatches, accuracy: tested.accuracy, testLoss, testMetrics: testMetrics as Metrics, seconds });
   return {
     strategy: plan.strategy, accuracy: tested.accuracy, testLoss, testMetrics, validation: run.validation, epochLosses: run.epochLosses, steps: run.steps, skippedBatches: run.skippedBatches,
-    seconds: (performance.now() - started) / 1000,
+    seconds,
     parameters: kept.parameters,
     buffers: kept.buffers,
     model: inEvalMode(inferenceModel(model, new Map([...kept.parameters, ...kept.buffers]))),
