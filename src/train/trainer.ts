@@ -17,7 +17,9 @@ import { UserError } from '../errors.js';
 import { Rng } from './rng.js';
 import { batchStarts } from './batches.js';
 import type { Plan, StrategyKey } from './strategies.js';
-import { StageRunner } from './stage-runner.js';
+import { StageRunner, type Accumulation } from './stage-runner.js';
+import { accumulationOf, endsGroup, updateIndex } from './updates.js';
+import { checkStageRecipe } from './stage-recipe.js';
 import { evaluate, Evaluator, type Evaluation } from './evaluate.js';
 import { computeMetrics, taskFor, type Metrics } from './metrics.js';
 import { checkSnapshot } from '../checkpoint/check-state.js';
@@ -120,6 +122,8 @@ export interface RunSnapshot {
   /** BatchNorm running statistics. */
   buffers: Map<string, Float32Array>;
   optimizerState: Map<string, ParamState>;
+  /** Gradient accumulation: the sums of the unfinished group's batches, when the snapshot falls inside one. */
+  accumulation?: Accumulation;
   /** Where the snapshot was read from (a checkpoint file), for error messages; a run's own snapshots have none. */
   source?: string;
 }
@@ -143,21 +147,27 @@ export async function train(model: ModelProto, plan: Plan, data: TrainData, conf
   const summary = describeModel(model);
   checkInputTypes(summary);
   for (const set of [data.train, data.test, data.validation]) if (set) checkDataset(set, summary, config.loss);
+  for (const stage of plan.stages) checkStageRecipe(stage, Math.ceil(data.train.count / config.batchSize));
   const run = config.resume ? resumeState(config.resume, model, summary, plan, data, config) : freshState(model, summary, plan, data.train, config.seed);
   const rng = new Rng(run.rngState);
   const dropoutRng = new Rng(run.dropoutRngState);
   const starts = batchStarts(data.train.count, config.batchSize);
   const snapshot = (): RunSnapshot => ({ ...run, rngState: rng.state, dropoutRngState: dropoutRng.state, order: run.order.slice(), epochLosses: [...run.epochLosses],
-    validation: structuredClone(run.validation), parameters: cloneArrays(run.parameters), buffers: cloneArrays(run.buffers), optimizerState: cloneState(runner!.optimizerState) });
+    validation: structuredClone(run.validation), parameters: cloneArrays(run.parameters), buffers: cloneArrays(run.buffers), optimizerState: cloneState(runner!.optimizerState),
+    accumulation: runner!.accumulation });
   let artifacts: Artifacts | undefined;
   let runner: StageRunner | undefined;
   let lastSnapshot = performance.now();
   let resumedOptimizerState = config.resume?.optimizerState; // belongs to the stage the run resumes in
+  let resumedAccumulation = config.resume?.accumulation;
   for (; run.stage < plan.stages.length; run.stage++, run.epoch = 0) {
     const stage = plan.stages[run.stage];
     runner = await StageRunner.create(model, run.parameters, stage, data.train, config, dropoutRng, run.buffers);
     if (resumedOptimizerState) runner.optimizerState = cloneState(resumedOptimizerState);
     resumedOptimizerState = undefined;
+    runner.accumulation = resumedAccumulation;
+    resumedAccumulation = undefined;
+    const accumulate = accumulationOf(stage);
     artifacts = runner.artifacts;
     let validator: Evaluator | undefined;
     try {
@@ -170,7 +180,8 @@ export async function train(model: ModelProto, plan: Plan, data: TrainData, conf
         }
         while (run.batch < starts.length) {
           // The plan's epoch count so far (run.epochLosses grows by one per epoch, in every stage) seeds augmentation.
-          const { loss, skipped } = await runner.step(run.order, starts[run.batch], Math.min(starts[run.batch] + config.batchSize, run.order.length), config.onNonFinite ?? 'stop', run.epochLosses.length);
+          const update = { index: updateIndex(run.epoch, run.batch, starts.length, accumulate), last: endsGroup(run.batch, starts.length, accumulate) };
+          const { loss, skipped } = await runner.step(run.order, starts[run.batch], Math.min(starts[run.batch] + config.batchSize, run.order.length), config.onNonFinite ?? 'stop', run.epochLosses.length, update);
           if (skipped) run.skippedBatches++;
           else {
             run.epochLossSum += loss;
@@ -228,7 +239,7 @@ function snapshotDue(every: TrainConfig['snapshotEvery'], steps: number, epochEn
   return stageEnd || performance.now() - last >= every.seconds * 1000;
 }
 
-type RunState = Omit<RunSnapshot, 'optimizerState'>;
+type RunState = Omit<RunSnapshot, 'optimizerState' | 'accumulation'>;
 
 function freshState(model: ModelProto, summary: ModelSummary, plan: Plan, data: Dataset, seed: number): RunState {
   return {
@@ -250,7 +261,7 @@ function resumeState(s: RunSnapshot, model: ModelProto, summary: ModelSummary, p
     parameters: new Map(summary.parameters.map((p) => [p.name, elementCount(p.dims)])),
     buffers: new Map([...runningStatistics(model.graph)].map(([name, values]) => [name, values.length])),
   });
-  const { optimizerState: _state, source: _source, ...rest } = s;
+  const { optimizerState: _state, accumulation: _sums, source: _source, ...rest } = s;
   return { ...rest, order: s.order.slice(), epochLosses: [...s.epochLosses], validation: structuredClone(s.validation), parameters: cloneArrays(s.parameters), buffers: cloneArrays(s.buffers) };
 }
 
@@ -263,6 +274,7 @@ const cloneState = (m: ReadonlyMap<string, ParamState>) => new Map([...m].map(([
 export function checkPlan(model: ModelProto, plan: Plan, config: Pick<TrainConfig, 'optimizer' | 'weightDecay' | 'loss' | 'batchNorm'>): void {
   const names = describeModel(model).parameters.map((p) => p.name);
   for (const stage of plan.stages) {
+    checkStageRecipe(stage);
     const trainable = new Optimizer(config.optimizer, stage.groups, names, { weightDecay: config.weightDecay }).parameterNames;
     buildArtifacts(model, names.filter((n) => trainable.includes(n)), config.loss, { batchNorm: config.batchNorm });
   }
