@@ -10,6 +10,8 @@ import { DEVICES, type Device } from '../runtime/session.js';
 import { OPTIMIZERS, type OptimizerKind } from '../optim/optimizer.js';
 import { LOSSES, type LossName } from '../losses/index.js';
 import { BATCH_NORM_MODES, type BatchNormMode } from '../artifacts/batch-norm-mode.js';
+import type { ScheduleSpec } from '../optim/schedule-spec.js';
+import type { RecipeOptions } from '../train/stage-recipe.js';
 
 const LOSS_NAMES = Object.keys(LOSSES) as LossName[];
 const NONFINITE = ['stop', 'skip-batch'] as const;
@@ -66,6 +68,7 @@ export const COMMON_OPTIONS = {
   mean: string('image folders: per-channel (R,G,B) mean subtracted from values in [0, 1] [default: 0.485,0.456,0.406, ImageNet\'s]'),
   std: string('image folders: per-channel (R,G,B) standard deviation divided by [default: 0.229,0.224,0.225, ImageNet\'s]'),
   augment: string('image folders, training only, comma-separated: flip (horizontal, p=0.5), crop (random HxW crop of the image resized to 8/7 of the size); drawn from --seed, epoch and image'),
+  ...recipeOptions(),
 } satisfies Record<string, Options>;
 
 /** The predict command's own options; --model, --label, --out, --overwrite, --batch-size, --device, --threads and --json are the common ones. */
@@ -164,4 +167,59 @@ export function readCheckpointEvery(argv: Argv): number | { seconds: number } | 
   const seconds = time ? Number(time[1]) * { s: 1, m: 60, h: 3600 }[time[2] as 's' | 'm' | 'h'] : NaN;
   if (seconds > 0) return { seconds };
   throw new UserError(`--checkpoint-every: '${text}' is not a number of steps (500), a time (30s, 5m, 1h) or 'epoch'`);
+}
+
+// Recipes (issue 15, part A): learning-rate schedules, discriminative rates, clipping, accumulation and label
+// smoothing, the same for every stage of the command's plan (a plan file sets them per stage).
+const CLI_SCHEDULES = ['constant', 'linear', 'cosine', 'onecycle'] as const;
+
+// A function (hoisted): COMMON_OPTIONS above spreads these in.
+function recipeOptions() {
+  return {
+    schedule: string(`learning rate over each stage's optimizer updates, per group: constant; linear (decay to 0, Hugging Face's); cosine (CosineAnnealingLR to 0); onecycle (OneCycleLR, the group's lr as max_lr, beta1 cycled) [choices: constant, linear, cosine, onecycle; default: constant]`),
+    warmup: string("warmup before the --schedule: N optimizer updates, or a fraction of the stage's updates (0.1); from 0 for linear and cosine (Hugging Face's), from lr/3 for constant (LinearLR)"),
+    'lr-decay': number('rate', 'layer-wise learning-rate decay: the head keeps its lr, the layer below it lr × D, the next lr × D², … (layers: parameter-name prefixes, see README)'),
+    'no-decay': string("comma-separated globs of parameters without weight decay, matched against the full name or its last part, e.g. 'bias,*norm*'"),
+    'clip-norm': number('rate', "clip the gradients' total L2 norm to this before each update (PyTorch's clip_grad_norm_)"),
+    accumulate: number('count', 'batches per optimizer update (gradient accumulation: each loss scaled by 1/N, gradients summed; a shorter last group updates too)'),
+    'label-smoothing': number('fraction', "cross-entropy's label smoothing (PyTorch's label_smoothing)"),
+  } satisfies Record<string, Options | NumberOption>;
+}
+
+/** The recipe options as a RecipeOptions and a label smoothing; `head` is the --head glob (depth 0 for --lr-decay). */
+export function readRecipe(argv: Argv, head: string): { recipe: RecipeOptions; labelSmoothing?: number } {
+  const options = recipeOptions();
+  const num = (name: string) => (argv[name] === undefined ? undefined : readNumber(argv, name, options));
+  const noDecay = readString(argv, 'no-decay')?.split(',').map((g) => g.trim()).filter((g) => g !== '');
+  if (noDecay?.length === 0) throw new UserError('--no-decay: no globs given (e.g. \'bias,*norm*\')');
+  const decay = num('lr-decay');
+  return {
+    recipe: { schedule: readSchedule(argv), clipNorm: num('clip-norm'), accumulate: num('accumulate'), lrDecay: decay === undefined ? undefined : { decay, head }, noDecay },
+    labelSmoothing: num('label-smoothing'),
+  };
+}
+
+/** --schedule and --warmup as a ScheduleSpec (undefined: constant, the default). */
+function readSchedule(argv: Argv): ScheduleSpec | undefined {
+  const kind = argv.schedule === undefined ? undefined : readChoice(argv, 'schedule', CLI_SCHEDULES);
+  const text = readString(argv, 'warmup')?.trim();
+  let warmup: { warmupSteps: number } | { warmupRatio: number } | undefined;
+  if (text !== undefined) {
+    const value = parseDecimal(text);
+    if (Number.isSafeInteger(value) && value >= 1) warmup = { warmupSteps: value };
+    else if (value > 0 && value < 1) warmup = { warmupRatio: value };
+    else throw new UserError(`--warmup must be a whole number of updates (>= 1) or a fraction between 0 and 1, got ${text}`);
+  }
+  switch (kind) {
+    case undefined:
+    case 'constant':
+      return warmup ? { kind: 'warmup', ...warmup } : undefined;
+    case 'linear':
+      return { kind: 'warmup-linear', ...(warmup ?? { warmupSteps: 0 }) };
+    case 'cosine':
+      return warmup ? { kind: 'warmup-cosine', ...warmup } : { kind: 'cosine' };
+    case 'onecycle':
+      if (warmup) throw new UserError('--warmup does not apply to --schedule onecycle, which warms up over its first 30% (a plan file sets pctStart)');
+      return { kind: 'onecycle' };
+  }
 }

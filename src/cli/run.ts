@@ -17,7 +17,9 @@ import { exporterNamesWarning } from '../model/parameter-roles.js';
 import { withDataMetadata } from '../export/data-metadata.js';
 import { withProvenance } from '../export/provenance.js';
 import { probabilityOutputWarning } from '../model/output-activation.js';
-import { COMMON_OPTIONS, COMPARE_PREFIXES, STRATEGY_OPTIONS, readCheckpointEvery, readBatchNorm, readDevice, readLoss, readNumber, readOnNonFinite, readOptimizer, readString, type Argv } from './options.js';
+import { crossEntropyLoss } from '../losses/cross-entropy.js';
+import { withRecipe } from '../train/stage-recipe.js';
+import { COMMON_OPTIONS, COMPARE_PREFIXES, STRATEGY_OPTIONS, readCheckpointEvery, readRecipe, readBatchNorm, readDevice, readLoss, readNumber, readOnNonFinite, readOptimizer, readString, type Argv } from './options.js';
 import { checkModelRuns, loadInputs, type Inputs } from './inputs.js';
 import { withValidation } from './validation-data.js';
 import { taskFor } from '../train/metrics.js';
@@ -90,8 +92,16 @@ function chooseLoss(name: LossName | undefined, logitCount: number): Loss {
   return LOSSES[name];
 }
 
+/** --label-smoothing: cross-entropy's only. */
+function withLabelSmoothing(loss: Loss, labelSmoothing: number | undefined): Loss {
+  if (labelSmoothing === undefined) return loss;
+  if (loss.name !== 'ce') throw new UserError(`--label-smoothing applies to cross-entropy (several logits, or --loss ce); this run's loss is ${loss.name}`);
+  return crossEntropyLoss(labelSmoothing);
+}
+
 function reportSettings(config: TrainConfig) {
   return {
+    ...(config.loss.labelSmoothing !== undefined ? { label_smoothing: config.loss.labelSmoothing } : {}),
     loss: config.loss.name, optimizer: config.optimizer, weight_decay: config.weightDecay, batch_size: config.batchSize, test_batch_size: config.testBatchSize,
     shuffle: config.shuffle, seed: config.seed, device: config.device, threads: config.threads, on_nonfinite: config.onNonFinite,
     batch_norm: config.batchNorm,
@@ -142,7 +152,8 @@ export interface CommandIo {
 
 export async function runCommand(command: CommandKey, argv: Argv, io: CommandIo): Promise<void> {
   const json = argv.json === true;
-  const { plans, globs } = plansFor(command, argv);
+  const { plans: strategyPlans, globs } = plansFor(command, argv);
+  const { recipe, labelSmoothing } = readRecipe(argv, readString(argv, 'head')!);
   const common = (name: string) => readNumber(argv, name, COMMON_OPTIONS);
   const settings = {
     optimizer: readOptimizer(argv),
@@ -172,10 +183,11 @@ export async function runCommand(command: CommandKey, argv: Argv, io: CommandIo)
     reading.clear();
   }
   await checkModelRuns(loaded, settings.device);
+  const plans = strategyPlans.map((plan) => withRecipe(plan, loaded.summary.parameters.map((p) => p.name), recipe));
   checkPlans(plans, globs, loaded);
   const config: TrainConfig = {
     ...DEFAULT_TRAIN_CONFIG, ...settings, threads: threads ?? defaultThreads(parameterCount(loaded.summary.parameters)),
-    loss: chooseLoss(readLoss(argv), loaded.logitCount), onNonFinite: readOnNonFinite(argv), snapshotEvery: checkpointEvery,
+    loss: withLabelSmoothing(chooseLoss(readLoss(argv), loaded.logitCount), labelSmoothing), onNonFinite: readOnNonFinite(argv), snapshotEvery: checkpointEvery,
   };
   for (const plan of plans) checkPlan(loaded.model, plan, config);
   const { inputs, identity: validation } = withValidation(argv, loaded, settings.seed, config.loss);
