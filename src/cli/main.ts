@@ -5,7 +5,7 @@ import yargs, { type Argv as Yargs } from 'yargs';
 import { hideBin } from 'yargs/helpers';
 import { UserError } from '../errors.js';
 import { fileError, isSystemError } from '../runtime/files.js';
-import { COMMON_OPTIONS, PREDICT_OPTIONS, STRATEGY_OPTIONS, yargsOptions } from './options.js';
+import { COMMON_OPTIONS, PREDICT_OPTIONS, STRATEGY_OPTIONS, joinNoDecay, yargsOptions } from './options.js';
 import { COMMANDS, VERSION, runCommand, type CommandKey } from './run.js';
 import { INSPECT_COMMAND, withInspectCommand } from './inspect.js';
 import { runPredict } from './predict.js';
@@ -21,7 +21,14 @@ const DESCRIPTIONS: Record<CommandKey, string> = {
 const EXIT_USER = 1;
 const EXIT_BUG = 70;
 
-export async function main(args: string[]): Promise<number> {
+export async function main(argv: string[]): Promise<number> {
+  let args: string[];
+  try {
+    args = joinNoDecay(argv);
+  } catch (e) {
+    process.stderr.write(`onnx-finetune: ${(e as Error).message}\n`);
+    return EXIT_USER;
+  }
   const known = [...Object.values(COMMANDS), INSPECT_COMMAND, 'predict'];
   let cli: Yargs = yargs(args)
     .scriptName('onnx-finetune')

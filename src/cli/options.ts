@@ -223,3 +223,17 @@ function readSchedule(argv: Argv): ScheduleSpec | undefined {
       return { kind: 'onecycle' };
   }
 }
+
+/**
+ * yargs reads `--no-decay GLOBS` as the negation of a `--decay` flag: the value is joined to the option
+ * (`--no-decay=GLOBS`, which yargs reads as the no-decay option) before it parses. Without a value it is an error.
+ */
+export function joinNoDecay(args: string[]): string[] {
+  const joined: string[] = [];
+  for (let i = 0; i < args.length; i++) {
+    if (args[i] !== '--no-decay') joined.push(args[i]);
+    else if (i + 1 < args.length && !args[i + 1].startsWith('--')) joined.push(`--no-decay=${args[++i]}`);
+    else throw new UserError("--no-decay needs a value: comma-separated globs, e.g. 'bias,*norm*'");
+  }
+  return joined;
+}
