@@ -237,3 +237,11 @@ export function joinNoDecay(args: string[]): string[] {
   }
   return joined;
 }
+
+/** lr-find's own options; the model, data, optimizer and output options are the common ones. */
+export const LR_FIND_OPTIONS = {
+  'start-lr': number('rate', 'learning rate of the first step', 1e-7),
+  'end-lr': number('rate', 'the rate the steps rise towards (exponentially; the last step stays below it)', 10),
+  steps: number('count', 'steps (batches) at most; the run stops early once the smoothed loss passes 4x its best', 100),
+  trainable: string('glob over parameter names: what the short run trains (as a stage would)', { default: '*' }),
+} satisfies Record<string, Options | NumberOption>;

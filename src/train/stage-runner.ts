@@ -5,6 +5,7 @@ import { buildArtifacts, GRADIENTS, inferenceModel, LABELS, LOSS, type Artifacts
 import { createStepSession, ort, type StepSession } from '../runtime/session.js';
 import { Optimizer, type ParamState, type UpdateKernel } from '../optim/optimizer.js';
 import { AdamKernel, allFinite } from '../optim/adam-kernel.js';
+import type { ParamGroup } from '../optim/groups.js';
 import type { Dataset } from '../data/dataset.js';
 import { BatchBuffers } from './batches.js';
 import { stageExamples } from './prefix-features.js';
@@ -97,6 +98,11 @@ export class StageRunner {
     this.pending = a?.batches ?? 0;
     this.sums.clear();
     for (const [name, g] of a?.gradients ?? []) this.sums.set(name, g.slice());
+  }
+
+  /** The optimizer's parameter groups, whose rates the learning-rate finder sets itself. */
+  get groups(): ParamGroup[] {
+    return this.optimizer.groups;
   }
 
   get optimizerState(): Map<string, ParamState> {
