@@ -7,6 +7,7 @@
 import type { ScheduleSpec } from './schedule-spec.js';
 import { SCHEDULE_KINDS } from './schedule-spec.js';
 import { UserError } from '../errors.js';
+import { cos } from './cos.js';
 import type { ParamGroup } from './groups.js';
 import type { OptimizerKind } from './optimizer.js';
 
@@ -88,7 +89,7 @@ function stepper(spec: ScheduleSpec, base: number, updates: number): (t: number,
       const warmup = warmupSteps(spec, updates), cycles = spec.numCycles ?? 0.5;
       // transformers' _get_cosine_schedule_with_warmup_lr_lambda, as LambdaLR applies it: base_lr * lambda(t).
       return (t) => ({
-        lr: base * (t < warmup ? t / Math.max(1, warmup) : Math.max(0, 0.5 * (1 + Math.cos(Math.PI * cycles * 2 * ((t - warmup) / Math.max(1, updates - warmup)))))),
+        lr: base * (t < warmup ? t / Math.max(1, warmup) : Math.max(0, 0.5 * (1 + cos(Math.PI * cycles * 2 * ((t - warmup) / Math.max(1, updates - warmup)))))),
       });
     }
     case 'warmup-linear': {
@@ -116,8 +117,8 @@ function linearLR(start: number, end: number, total: number) {
 function cosineAnnealingLR(base: number, tMax: number, etaMin: number) {
   return (t: number, lr: number): ScheduledValues => {
     if (t === 0) return { lr };
-    if (floorMod(t - 1 - tMax, 2 * tMax) === 0) return { lr: lr + ((base - etaMin) * (1 - Math.cos(Math.PI / tMax))) / 2 };
-    return { lr: ((1 + Math.cos((Math.PI * t) / tMax)) / (1 + Math.cos((Math.PI * (t - 1)) / tMax))) * (lr - etaMin) + etaMin };
+    if (floorMod(t - 1 - tMax, 2 * tMax) === 0) return { lr: lr + ((base - etaMin) * (1 - cos(Math.PI / tMax))) / 2 };
+    return { lr: ((1 + cos((Math.PI * t) / tMax)) / (1 + cos((Math.PI * (t - 1)) / tMax))) * (lr - etaMin) + etaMin };
   };
 }
 
@@ -140,7 +141,7 @@ function oneCycleLR(spec: Extract<ScheduleSpec, { kind: 'onecycle' }>, base: num
     ];
   const anneal = spec.annealStrategy === 'linear'
     ? (start: number, end: number, p: number) => (end - start) * p + start
-    : (start: number, end: number, p: number) => end + ((start - end) / 2) * (Math.cos(Math.PI * p) + 1);
+    : (start: number, end: number, p: number) => end + ((start - end) / 2) * (cos(Math.PI * p) + 1);
   const cycle = spec.cycleMomentum ?? true;
   return (t: number): ScheduledValues => {
     let start = 0;
