@@ -26,7 +26,7 @@ describe('lr-find', function () {
 
   it('on the seed job: a curve rising exponentially from --start-lr, CSV and JSON alike, and a suggestion between 1e-4 and 1', async () => {
     const out = join(tmp, 'seed');
-    const run = await cli(['lr-find', ...files, '--out', out], tmp);
+    const run = await cli(['lr-find', ...files.slice(0, 4), '--out', out], tmp); // no --test: the finder needs none
     expect(run.code, run.stderr).to.equal(0);
     const suggested = /^suggested learning rate: (\S+) \(steepest descent of the smoothed loss\)\ncurve: .*lr_find\.csv \(100 points, lr 1\.00e-7 to 8\.32\)\n$/.exec(run.stdout);
     expect(suggested, run.stdout).to.not.equal(null);

@@ -37,7 +37,8 @@ export async function runLrFind(argv: Argv, io: { stdout: NodeJS.WritableStream 
   if (!argv.overwrite && Object.values(FILES).some((f) => existsSync(join(folder.dir, f)))) {
     throw new UserError(`--out ${folder.dir} holds an earlier lr-find curve; replace it with --overwrite`);
   }
-  const inputs = loadInputs(argv, seed);
+  // The finder reads no test set: without --test, the training data stands in for the reader's sake.
+  const inputs = loadInputs(argv.test === undefined && argv.train !== undefined ? { ...argv, test: argv.train, 'test-labels': argv['train-labels'] } : argv, seed);
   const device = readDevice(argv);
   await checkModelRuns(inputs, device);
   const names = inputs.summary.parameters.map((p) => p.name);
