@@ -39,7 +39,7 @@ export { UserError } from './errors.js';
 // Recipes (issue 15, part A): schedules, discriminative rates, clipping, accumulation, label smoothing, lr-find.
 export { SCHEDULE_KINDS, type ScheduleSpec, type ScheduleKind } from './optim/schedule-spec.js';
 export { GroupSchedule, StageSchedule, checkSchedule } from './optim/schedules.js';
-export { layerDecayGroups, layerDepths, layerOf } from './optim/layer-decay.js';
+export { layerDecayGroups, layerDepths, layerOf, parametersInGraphOrder } from './optim/layer-decay.js';
 export { noDecayGroups } from './optim/no-decay.js';
 export { clipGradNorm } from './optim/clip.js';
 export { crossEntropyLoss } from './losses/cross-entropy.js';

@@ -8,14 +8,14 @@ import { fullFineTune, type Plan, type Stage } from '../src/train/strategies.js'
 import { withRecipe, type RecipeOptions } from '../src/train/stage-recipe.js';
 import { LOSSES } from '../src/losses/index.js';
 import { crossEntropyLoss } from '../src/losses/cross-entropy.js';
-import { describeModel } from '../src/model/describe.js';
+import { parametersInGraphOrder } from '../src/optim/layer-decay.js';
 import { fixturePath, loadFixture, maxParameterDifference, maxRelativeDifference } from './util/fixtures.js';
 import { withHead } from './util/heads.js';
 
 interface Result { accuracy: number; epoch_losses: number[]; params: Record<string, number[]>; head_init?: Record<string, number[]> }
 const expected = JSON.parse(readFileSync(fixturePath('torch-schedules', 'recipes.json'), 'utf8')).results as Record<string, Result>;
 const seed = loadFixture('torch-seed');
-const names = describeModel(seed.model).parameters.map((p) => p.name);
+const names = parametersInGraphOrder(seed.model);
 const config: TrainConfig = { ...DEFAULT_TRAIN_CONFIG, loss: LOSSES.bce, shuffle: false, batchSize: 64, testBatchSize: 128 };
 
 const plan = (lr: number, stage: Partial<Stage> = {}, recipe: RecipeOptions = {}): Plan => {

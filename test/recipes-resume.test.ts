@@ -5,14 +5,14 @@ import { expect } from 'chai';
 import { train, DEFAULT_TRAIN_CONFIG, type RunSnapshot, type TrainConfig } from '../src/train/trainer.js';
 import { partialUnfreeze, type Plan } from '../src/train/strategies.js';
 import { withRecipe } from '../src/train/stage-recipe.js';
-import { describeModel } from '../src/model/describe.js';
+import { parametersInGraphOrder } from '../src/optim/layer-decay.js';
 import { decodeCheckpoint, encodeCheckpoint } from '../src/checkpoint/checkpoint.js';
 import { LOSSES } from '../src/losses/index.js';
 import { loadFixture } from './util/fixtures.js';
 
 const seed = loadFixture('torch-seed');
 const data = { train: seed.train, test: seed.test };
-const names = describeModel(seed.model).parameters.map((p) => p.name);
+const names = parametersInGraphOrder(seed.model);
 // 15 batches an epoch, 4 per update: updates after batches 4, 8, 12 and 15 (a group of 3).
 const plan: Plan = withRecipe(partialUnfreeze({ headLr: 0.01, headEpochs: 2, unfreeze: 'backbone.2.*', backboneLr: 0.001, epochs: 2 }), names,
   { schedule: { kind: 'onecycle' }, accumulate: 4, clipNorm: 0.5, lrDecay: { decay: 0.8, head: 'head.*' } });

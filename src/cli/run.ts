@@ -19,6 +19,7 @@ import { withProvenance } from '../export/provenance.js';
 import { probabilityOutputWarning } from '../model/output-activation.js';
 import { crossEntropyLoss } from '../losses/cross-entropy.js';
 import { withRecipe } from '../train/stage-recipe.js';
+import { parametersInGraphOrder } from '../optim/layer-decay.js';
 import { COMMON_OPTIONS, COMPARE_PREFIXES, STRATEGY_OPTIONS, readCheckpointEvery, readRecipe, readBatchNorm, readDevice, readLoss, readNumber, readOnNonFinite, readOptimizer, readString, type Argv } from './options.js';
 import { checkModelRuns, loadInputs, type Inputs } from './inputs.js';
 import { withValidation } from './validation-data.js';
@@ -183,7 +184,7 @@ export async function runCommand(command: CommandKey, argv: Argv, io: CommandIo)
     reading.clear();
   }
   await checkModelRuns(loaded, settings.device);
-  const plans = strategyPlans.map((plan) => withRecipe(plan, loaded.summary.parameters.map((p) => p.name), recipe));
+  const plans = strategyPlans.map((plan) => withRecipe(plan, parametersInGraphOrder(loaded.model), recipe));
   checkPlans(plans, globs, loaded);
   const config: TrainConfig = {
     ...DEFAULT_TRAIN_CONFIG, ...settings, threads: threads ?? defaultThreads(parameterCount(loaded.summary.parameters)),

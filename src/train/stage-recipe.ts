@@ -31,7 +31,7 @@ export interface RecipeOptions {
   noDecay?: string[];
 }
 
-/** The plan with the recipe in each stage: groups split by depth and by weight decay, the stage fields set. `names` in model order. */
+/** The plan with the recipe in each stage: groups split by depth and by weight decay, the stage fields set. `names` in graph order (parametersInGraphOrder). */
 export function withRecipe(plan: Plan, names: readonly string[], o: RecipeOptions): Plan {
   return {
     ...plan,
