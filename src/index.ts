@@ -42,3 +42,12 @@ export { evaluate, countCorrect } from './train/evaluate.js';
 export { encodeCheckpoint, decodeCheckpoint } from './checkpoint/checkpoint.js';
 export { createSession, type Device } from './runtime/session.js';
 export { UserError } from './errors.js';
+// Recipes (issue 15, part A): schedules, discriminative rates, clipping, accumulation, label smoothing, lr-find.
+export { SCHEDULE_KINDS, type ScheduleSpec, type ScheduleKind } from './optim/schedule-spec.js';
+export { GroupSchedule, StageSchedule, checkSchedule } from './optim/schedules.js';
+export { layerDecayGroups, layerDepths, layerOf, parametersInGraphOrder } from './optim/layer-decay.js';
+export { noDecayGroups } from './optim/no-decay.js';
+export { clipGradNorm } from './optim/clip.js';
+export { crossEntropyLoss } from './losses/cross-entropy.js';
+export { withRecipe, checkStageRecipe, type RecipeOptions } from './train/stage-recipe.js';
+export { findLearningRate, steepestDescent, LR_FIND_DEFAULTS, type LrFindOptions, type LrFindResult, type LrFindPoint } from './train/lr-find.js';

@@ -11,6 +11,7 @@ import { inferShapes } from '../src/graph/shapes.js';
 import { toFloat64 } from '../src/graph/precision.js';
 import { buildBackward, gradName } from '../src/autodiff/backward.js';
 import { LOSSES, type Loss } from '../src/losses/index.js';
+import { crossEntropyLoss } from '../src/losses/cross-entropy.js';
 import { createSession, ort } from '../src/runtime/session.js';
 import { draw, finiteDifferenceCheck, Rng, seedFrom, size, toOrt, type Feed, type Feeds } from './util/gradcheck.js';
 
@@ -252,5 +253,35 @@ describe('whole model in float64 (torch-seed MLP, BCE)', () => {
     } finally {
       await session.release();
     }
+  });
+});
+
+// Cross-entropy with PyTorch's label smoothing ε: target (1 − ε)·onehot(y) + ε/C.
+describe('losses: cross-entropy with label smoothing', () => {
+  const smoothed = crossEntropyLoss(0.2);
+  it('ce_smoothed_several', () => checkLoss('ce_smoothed_several', smoothed, [3, 5], lossModel(smoothed, [3, 5])));
+  it('ce_smoothed_opset18_symbolic_batch', () => checkLoss('ce_smoothed_opset18', smoothed, [3, 4], lossModel(smoothed, [3, 4], { opset: 18, batch: 'batch' })));
+  it('ce_smoothed_float32_fragment_via_toFloat64', () => checkLoss('ce_smoothed_via_toFloat64', smoothed, [3, 4], toFloat64(lossModel(smoothed, [3, 4], { dtype: DataType.FLOAT }))));
+
+  const evaluate = async (logits: number[], label: number) => {
+    const { session, loss, grad } = await run(lossModel(smoothed, [1, 2]), { [LOGITS]: { dims: [1, 2], data: Float64Array.from(logits) }, [LABELS]: { dims: [1], data: BigInt64Array.from([BigInt(label)]) } });
+    await session.release();
+    return { loss: loss[0], grad };
+  };
+
+  it('ce_smoothed_even_logits', async () => {
+    // z = [0, 0], y = 0, ε = 0.2: log p = [−ln 2, −ln 2], l = −(0.8·(−ln 2) + 0.2·(−ln 2)) = ln 2;
+    //   target = [0.8 + 0.1, 0.1], dl/dz = p − target = [0.5 − 0.9, 0.5 − 0.1] = [−0.4, 0.4].
+    const { loss, grad } = await evaluate([0, 0], 0);
+    expect(loss).to.be.closeTo(Math.LN2, 1e-15);
+    close(grad, [-0.4, 0.4]);
+  });
+
+  it('ce_smoothed_uneven_logits', async () => {
+    // z = [ln 3, 0]: p = [0.75, 0.25]; y = 1: l = −(0.8·ln 0.25 + 0.2·(ln 0.75 + ln 0.25)/2) = −(0.9·ln 0.25 + 0.1·ln 0.75);
+    //   target = [0.1, 0.9], dl/dz = [0.65, −0.65].
+    const { loss, grad } = await evaluate([Math.log(3), 0], 1);
+    expect(loss).to.be.closeTo(-(0.9 * Math.log(0.25) + 0.1 * Math.log(0.75)), 1e-15);
+    close(grad, [0.65, -0.65]);
   });
 });

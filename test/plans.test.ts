@@ -44,7 +44,8 @@ describe('plans from files (command)', function () {
       expect(a.code, a.stderr).to.equal(0);
       const b = await cli([command, ...options, ...seed, '--val-split', '0.2', '--out', viaCommand], tmp);
       expect(b.code, b.stderr).to.equal(0);
-      expect(readdirSync(viaPlan).sort()).to.deep.equal([`${key}.json`, `${key}.onnx`, `${key}.safetensors`]);
+      expect(readdirSync(viaPlan).sort()).to.deep.equal([`${key}.json`, `${key}.onnx`, `${key}.safetensors`, 'metrics.csv', 'report.html', 'run.json'].sort());
+      expect(readFileSync(join(viaPlan, 'metrics.csv'), 'utf8')).to.equal(readFileSync(join(viaCommand, 'metrics.csv'), 'utf8'));
       expect(bytes(viaPlan, key, 'onnx').equals(bytes(viaCommand, key, 'onnx'))).to.equal(true);
       expect(bytes(viaPlan, key, 'safetensors').equals(bytes(viaCommand, key, 'safetensors'))).to.equal(true);
       expect(reportOf(viaPlan, key)).to.deep.equal(reportOf(viaCommand, key));

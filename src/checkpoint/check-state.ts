@@ -9,6 +9,7 @@ import type { Plan } from '../train/strategies.js';
 import { Optimizer, type ParamState } from '../optim/optimizer.js';
 import { clip, UserError } from '../errors.js';
 import { bestEpoch } from '../train/early-stopping.js';
+import { accumulationOf, pendingBatches, updatesDone } from '../train/updates.js';
 
 /** What a snapshot must fit: the plan, the training data's size, the settings and the model's tensors. */
 export interface ResumedRun {
@@ -69,7 +70,30 @@ export function checkSnapshot(s: RunSnapshot, run: ResumedRun): void {
   checkTensors('BatchNorm running statistic', s.buffers, run.buffers, where);
   checkBest(s, config.selection, run, where, refuse);
   const optimizer = new Optimizer(stage.optimizer ?? config.optimizer, stage.groups, [...run.parameters.keys()], { weightDecay: config.weightDecay });
-  checkOptimizerState(s.optimizerState, optimizer, run.parameters, { stage: stage.name, stageSteps, skipped }, refuse);
+  const accumulate = accumulationOf(stage);
+  checkOptimizerState(s.optimizerState, optimizer, run.parameters, { stage: stage.name, stageSteps: updatesDone(epoch, batch, batches, accumulate), skipped }, refuse);
+  checkAccumulation(s.accumulation, pendingBatches(batch, batches, accumulate), optimizer, run.parameters, refuse);
+}
+
+/** Gradient sums of the unfinished accumulation group: at most its batches so far, one finite sum per trained parameter. */
+function checkAccumulation(a: unknown, pending: number, optimizer: Optimizer, sizes: ReadonlyMap<string, number>, refuse: Refuse): void {
+  if (a === undefined) return;
+  if (typeof a !== 'object' || a === null) throw refuse('accumulation', `is ${show(a)}, not gradient sums`);
+  const { batches, gradients } = a as { batches: unknown; gradients: unknown };
+  if (!Number.isInteger(batches) || (batches as number) < 1 || (batches as number) > pending) {
+    throw refuse('accumulation.batches', `is ${show(batches)}, not a count of the ${pending} batches run in the unfinished accumulation group`);
+  }
+  if (!(gradients instanceof Map)) throw refuse('accumulation.gradients', 'is not a map of parameter name to float32 values');
+  const trained = optimizer.parameterNames;
+  for (const name of gradients.keys()) if (!trained.includes(name)) throw refuse('accumulation.gradients', `has parameter ${show(name)}, which the stage does not train`);
+  for (const name of trained) {
+    const g = gradients.get(name);
+    const field = `accumulation.gradients['${name}']`;
+    if (!(g instanceof Float32Array)) throw refuse(field, g === undefined ? 'is missing' : 'is not float32 values');
+    if (g.length !== sizes.get(name)) throw refuse(field, `has ${g.length} values; parameter '${name}' has ${sizes.get(name)}`);
+    const bad = g.findIndex((v) => !Number.isFinite(v));
+    if (bad >= 0) throw refuse(field, `holds ${g[bad]} at index ${bad}`);
+  }
 }
 
 type Refuse = (field: string, what: string) => UserError;
@@ -135,7 +159,7 @@ function checkTensors(kind: string, have: unknown, want: ReadonlyMap<string, num
 
 interface StageProgress {
   stage: string;
-  /** Steps run in this stage so far, and in the whole run skipped. */
+  /** Optimizer updates due in this stage so far (one per batch without accumulation), and steps skipped in the whole run. */
   stageSteps: number;
   skipped: number;
 }

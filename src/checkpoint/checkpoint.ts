@@ -54,6 +54,8 @@ export function encodeCheckpoint(source: ModelProto, snapshot: RunSnapshot, iden
     optimizer: Object.fromEntries([...snapshot.optimizerState].map(([name, s]) => [name, {
       step: s.step, expAvg: s.expAvg && base64(s.expAvg), expAvgSq: s.expAvgSq && base64(s.expAvgSq), momentumBuffer: s.momentumBuffer && base64(s.momentumBuffer),
     }])),
+    // Gradient accumulation's sums, when the snapshot falls inside a group (absent otherwise).
+    accumulation: snapshot.accumulation && { batches: snapshot.accumulation.batches, gradients: Object.fromEntries([...snapshot.accumulation.gradients].map(([name, g]) => [name, base64(g)])) },
   });
   model.metadataProps = [
     onnx.StringStringEntryProto.create({ key: KEYS.format, value: FORMAT }),
@@ -122,6 +124,10 @@ function readState(s: Record<string, unknown>, model: ModelProto, path: string):
   const tensors = (value: unknown, field: string) => new Map(Object.entries(object(value, field)).map(([name, v]) => [name, floats(v, `${field}['${clip(name)}']`)!]));
   const bestField = s.best === undefined ? undefined : object(s.best, 'best');
   const best = bestField && { epoch: bestField.epoch as number, parameters: tensors(bestField.parameters, 'best.parameters'), buffers: tensors(bestField.buffers, 'best.buffers') };
+  const accumulation = s.accumulation === undefined ? undefined : (() => {
+    const a = object(s.accumulation, 'accumulation');
+    return { batches: a.batches as number, gradients: new Map(Object.entries(object(a.gradients, 'accumulation.gradients')).map(([name, g]) => [name, floats(g, `accumulation.gradients['${clip(name)}']`)!])) };
+  })();
   let parameters: Map<string, Float32Array>, buffers: Map<string, Float32Array>;
   try {
     parameters = initialParameters(model);
@@ -135,7 +141,7 @@ function readState(s: Record<string, unknown>, model: ModelProto, path: string):
     snapshot: {
       strategy: identity.strategy as RunSnapshot['strategy'], stage: position.stage as number, epoch: position.epoch as number, batch: position.batch as number, steps: position.steps as number,
       epochLosses, validation, epochLossSum: s.epochLossSum as number, epochBatches: s.epochBatches as number, skippedBatches: s.skippedBatches as number,
-      rngState: s.rngState as number, dropoutRngState: s.dropoutRngState as number, order, parameters, buffers, optimizerState, best, source: path,
+      rngState: s.rngState as number, dropoutRngState: s.dropoutRngState as number, order, parameters, buffers, optimizerState, best, accumulation, source: path,
     },
   };
 }

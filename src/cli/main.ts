@@ -5,12 +5,13 @@ import yargs, { type Argv as Yargs } from 'yargs';
 import { hideBin } from 'yargs/helpers';
 import { UserError } from '../errors.js';
 import { fileError, isSystemError } from '../runtime/files.js';
-import { COMMON_OPTIONS, PREDICT_OPTIONS, STRATEGY_OPTIONS, yargsOptions } from './options.js';
+import { COMMON_OPTIONS, LR_FIND_OPTIONS, PREDICT_OPTIONS, STRATEGY_OPTIONS, joinNoDecay, yargsOptions } from './options.js';
 import { COMMANDS, VERSION, runCommand, type CommandKey } from './run.js';
 import { INSPECT_COMMAND, withInspectCommand } from './inspect.js';
 import { runPredict } from './predict.js';
 import { PLAN_COMMAND, withPlanCommand } from './plan-command.js';
 import { REPORT_COMMAND, withReportCommand } from './report-command.js';
+import { LR_FIND_COMMAND, LR_FIND_DESCRIPTION, runLrFind } from './lr-find.js';
 
 const DESCRIPTIONS: Record<CommandKey, string> = {
   linear_probe: 'train the head only; the backbone stays frozen',
@@ -23,8 +24,15 @@ const DESCRIPTIONS: Record<CommandKey, string> = {
 const EXIT_USER = 1;
 const EXIT_BUG = 70;
 
-export async function main(args: string[]): Promise<number> {
-  const known = [...Object.values(COMMANDS), 'run', PLAN_COMMAND, INSPECT_COMMAND, 'predict', REPORT_COMMAND];
+export async function main(argv: string[]): Promise<number> {
+  let args: string[];
+  try {
+    args = joinNoDecay(argv);
+  } catch (e) {
+    process.stderr.write(`onnx-finetune: ${(e as Error).message}\n`);
+    return EXIT_USER;
+  }
+  const known = [...Object.values(COMMANDS), 'run', PLAN_COMMAND, INSPECT_COMMAND, 'predict', REPORT_COMMAND, LR_FIND_COMMAND];
   let cli: Yargs = yargs(args)
     .scriptName('onnx-finetune')
     .usage('$0 <command> [options]\n\nFine-tune an ONNX model on ONNX Runtime: linear probe, partial unfreeze or full fine-tune.\nWith no --model/--train/--test, runs the built-in default (the seed notebook\'s task).')
@@ -63,6 +71,8 @@ export async function main(args: string[]): Promise<number> {
     (y) => y.options(yargsOptions(PREDICT_OPTIONS)).group(Object.keys(PREDICT_OPTIONS), 'predict options:'), async (argv) => {
       await runPredict(argv as Record<string, unknown>, { stdout: process.stdout, progress: false });
     });
+  cli = cli.command(LR_FIND_COMMAND, LR_FIND_DESCRIPTION, (y) => y.options(yargsOptions(LR_FIND_OPTIONS)).group(Object.keys(LR_FIND_OPTIONS), `${LR_FIND_COMMAND} options:`),
+    async (argv) => runLrFind(argv as Record<string, unknown>, { stdout: process.stdout }));
   try {
     await cli.parseAsync();
     return 0;

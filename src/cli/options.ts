@@ -11,6 +11,8 @@ import { OPTIMIZERS, type OptimizerKind } from '../optim/optimizer.js';
 import { LOSSES, type LossName } from '../losses/index.js';
 import { BATCH_NORM_MODES, type BatchNormMode } from '../artifacts/batch-norm-mode.js';
 import { KEEP, MONITOR_NAMES, type Keep, type Monitor } from '../train/early-stopping.js';
+import type { ScheduleSpec } from '../optim/schedule-spec.js';
+import type { RecipeOptions } from '../train/stage-recipe.js';
 
 const LOSS_NAMES = Object.keys(LOSSES) as LossName[];
 const NONFINITE = ['stop', 'skip-batch'] as const;
@@ -71,6 +73,7 @@ export const COMMON_OPTIONS = {
   'early-stop': number('count', 'stop the run once --monitor has not improved for this many epochs (needs --val or --val-split)'),
   monitor: string(`the validation metric --early-stop and --keep best judge [choices: ${MONITOR_NAMES.join(', ')}; default: val_loss]`),
   keep: string(`the weights exported: the last epoch's, or the best epoch's by --monitor (needs --val or --val-split) [choices: ${KEEP.join(', ')}]`, { default: 'last' }),
+  ...recipeOptions(),
 } satisfies Record<string, Options>;
 
 /** The predict command's own options; --model, --label, --out, --overwrite, --batch-size, --device, --threads and --json are the common ones. */
@@ -188,3 +191,80 @@ export function readCheckpointEvery(argv: Argv): number | { seconds: number } | 
   if (seconds > 0) return { seconds };
   throw new UserError(`--checkpoint-every: '${text}' is not a number of steps (500), a time (30s, 5m, 1h) or 'epoch'`);
 }
+
+// Recipes (issue 15, part A): learning-rate schedules, discriminative rates, clipping, accumulation and label
+// smoothing, the same for every stage of the command's plan (a plan file sets them per stage).
+const CLI_SCHEDULES = ['constant', 'linear', 'cosine', 'onecycle'] as const;
+
+// A function (hoisted): COMMON_OPTIONS above spreads these in.
+function recipeOptions() {
+  return {
+    schedule: string(`learning rate over each stage's optimizer updates, per group: constant; linear (decay to 0, Hugging Face's); cosine (CosineAnnealingLR to 0); onecycle (OneCycleLR, the group's lr as max_lr, beta1 cycled) [choices: constant, linear, cosine, onecycle; default: constant]`),
+    warmup: string("warmup before the --schedule: N optimizer updates, or a fraction of the stage's updates (0.1); from 0 for linear and cosine (Hugging Face's), from lr/3 for constant (LinearLR)"),
+    'lr-decay': number('rate', 'layer-wise learning-rate decay: the head keeps its lr, the layer below it lr × D, the next lr × D², … (layers: parameter-name prefixes, see README)'),
+    'no-decay': string("comma-separated globs of parameters without weight decay, matched against the full name or its last part, e.g. 'bias,*norm*'"),
+    'clip-norm': number('rate', "clip the gradients' total L2 norm to this before each update (PyTorch's clip_grad_norm_)"),
+    accumulate: number('count', 'batches per optimizer update (gradient accumulation: each loss scaled by 1/N, gradients summed; a shorter last group updates too)'),
+    'label-smoothing': number('fraction', "cross-entropy's label smoothing (PyTorch's label_smoothing)"),
+  } satisfies Record<string, Options | NumberOption>;
+}
+
+/** The recipe options as a RecipeOptions and a label smoothing; `head` is the --head glob (depth 0 for --lr-decay). */
+export function readRecipe(argv: Argv, head: string): { recipe: RecipeOptions; labelSmoothing?: number } {
+  const options = recipeOptions();
+  const num = (name: string) => (argv[name] === undefined ? undefined : readNumber(argv, name, options));
+  const noDecay = readString(argv, 'no-decay')?.split(',').map((g) => g.trim()).filter((g) => g !== '');
+  if (noDecay?.length === 0) throw new UserError('--no-decay: no globs given (e.g. \'bias,*norm*\')');
+  const decay = num('lr-decay');
+  return {
+    recipe: { schedule: readSchedule(argv), clipNorm: num('clip-norm'), accumulate: num('accumulate'), lrDecay: decay === undefined ? undefined : { decay, head }, noDecay },
+    labelSmoothing: num('label-smoothing'),
+  };
+}
+
+/** --schedule and --warmup as a ScheduleSpec (undefined: constant, the default). */
+function readSchedule(argv: Argv): ScheduleSpec | undefined {
+  const kind = argv.schedule === undefined ? undefined : readChoice(argv, 'schedule', CLI_SCHEDULES);
+  const text = readString(argv, 'warmup')?.trim();
+  let warmup: { warmupSteps: number } | { warmupRatio: number } | undefined;
+  if (text !== undefined) {
+    const value = parseDecimal(text);
+    if (Number.isSafeInteger(value) && value >= 1) warmup = { warmupSteps: value };
+    else if (value > 0 && value < 1) warmup = { warmupRatio: value };
+    else throw new UserError(`--warmup must be a whole number of updates (>= 1) or a fraction between 0 and 1, got ${text}`);
+  }
+  switch (kind) {
+    case undefined:
+    case 'constant':
+      return warmup ? { kind: 'warmup', ...warmup } : undefined;
+    case 'linear':
+      return { kind: 'warmup-linear', ...(warmup ?? { warmupSteps: 0 }) };
+    case 'cosine':
+      return warmup ? { kind: 'warmup-cosine', ...warmup } : { kind: 'cosine' };
+    case 'onecycle':
+      if (warmup) throw new UserError('--warmup does not apply to --schedule onecycle, which warms up over its first 30% (a plan file sets pctStart)');
+      return { kind: 'onecycle' };
+  }
+}
+
+/**
+ * yargs reads `--no-decay GLOBS` as the negation of a `--decay` flag: the value is joined to the option
+ * (`--no-decay=GLOBS`, which yargs reads as the no-decay option) before it parses. Without a value it is an error.
+ */
+export function joinNoDecay(args: string[]): string[] {
+  const joined: string[] = [];
+  for (let i = 0; i < args.length; i++) {
+    if (args[i] !== '--no-decay') joined.push(args[i]);
+    else if (i + 1 < args.length && !args[i + 1].startsWith('--')) joined.push(`--no-decay=${args[++i]}`);
+    else throw new UserError("--no-decay needs a value: comma-separated globs, e.g. 'bias,*norm*'");
+  }
+  return joined;
+}
+
+/** lr-find's own options; the model, data, optimizer and output options are the common ones. */
+export const LR_FIND_OPTIONS = {
+  'start-lr': number('rate', 'learning rate of the first step', 1e-7),
+  'end-lr': number('rate', 'the rate the steps rise towards (exponentially; the last step stays below it)', 10),
+  steps: number('count', 'steps (batches) at most; the run stops early once the smoothed loss passes 4x its best', 100),
+  trainable: string('glob over parameter names: what the short run trains (as a stage would)', { default: '*' }),
+} satisfies Record<string, Options | NumberOption>;

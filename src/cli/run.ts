@@ -17,10 +17,13 @@ import { exporterNamesWarning } from '../model/parameter-roles.js';
 import { withDataMetadata } from '../export/data-metadata.js';
 import { withProvenance } from '../export/provenance.js';
 import { probabilityOutputWarning } from '../model/output-activation.js';
-import { COMMON_OPTIONS, COMPARE_PREFIXES, STRATEGY_OPTIONS, readCheckpointEvery, readBatchNorm, readDevice, readLoss, readNumber, readOnNonFinite, readOptimizer, readSelection, readString, selectionSettings, type Argv } from './options.js';
+import { COMMON_OPTIONS, COMPARE_PREFIXES, STRATEGY_OPTIONS, readCheckpointEvery, readRecipe, readBatchNorm, readDevice, readLoss, readNumber, readOnNonFinite, readOptimizer, readSelection, readString, selectionSettings, type Argv } from './options.js';
 import { readPlanFile } from '../plan/read-plan.js';
 import { checkPlanAgainstModel } from '../plan/check-plan.js';
 import { checkMonitor } from '../train/early-stopping.js';
+import { crossEntropyLoss } from '../losses/cross-entropy.js';
+import { withRecipe } from '../train/stage-recipe.js';
+import { parametersInGraphOrder } from '../optim/layer-decay.js';
 import { checkModelRuns, loadInputs, type Inputs } from './inputs.js';
 import { withValidation } from './validation-data.js';
 import { taskFor } from '../train/metrics.js';
@@ -105,8 +108,16 @@ function chooseLoss(name: LossName | undefined, logitCount: number): Loss {
   return LOSSES[name];
 }
 
+/** --label-smoothing: cross-entropy's only. */
+function withLabelSmoothing(loss: Loss, labelSmoothing: number | undefined): Loss {
+  if (labelSmoothing === undefined) return loss;
+  if (loss.name !== 'ce') throw new UserError(`--label-smoothing applies to cross-entropy (several logits, or --loss ce); this run's loss is ${loss.name}`);
+  return crossEntropyLoss(labelSmoothing);
+}
+
 function reportSettings(config: TrainConfig) {
   return {
+    ...(config.loss.labelSmoothing !== undefined ? { label_smoothing: config.loss.labelSmoothing } : {}),
     loss: config.loss.name, optimizer: config.optimizer, weight_decay: config.weightDecay, batch_size: config.batchSize, test_batch_size: config.testBatchSize,
     shuffle: config.shuffle, seed: config.seed, device: config.device, threads: config.threads, on_nonfinite: config.onNonFinite,
     batch_norm: config.batchNorm, ...selectionSettings(config),
@@ -158,8 +169,9 @@ export interface CommandIo {
 
 export async function runCommand(command: RunKey, argv: Argv, io: CommandIo): Promise<void> {
   const json = argv.json === true;
-  const { plans, globs, planFile } = plansFor(command, argv);
+  const { plans: givenPlans, globs, planFile } = plansFor(command, argv);
   const selection = readSelection(argv);
+  const { recipe, labelSmoothing } = readRecipe(argv, readString(argv, 'head')!);
   const common = (name: string) => readNumber(argv, name, COMMON_OPTIONS);
   const settings = {
     optimizer: readOptimizer(argv),
@@ -178,7 +190,7 @@ export async function runCommand(command: RunKey, argv: Argv, io: CommandIo): Pr
   if (resumeDir !== undefined && out !== undefined && resolve(out) !== resolve(resumeDir)) throw new UserError(`--resume ${resumeDir} continues the run in that folder; --out ${out} would name another`);
   if (resumeDir !== undefined && overwrite) throw new UserError('--resume continues the run in its folder and --overwrite replaces it: give one of them');
   if (resumeDir !== undefined && !statSync(resumeDir, { throwIfNoEntry: false })?.isDirectory()) throw new UserError(`--resume ${resumeDir}: no such folder`);
-  const folder = outputFolder(resumeDir ?? out, command === 'run' ? plans[0].strategy : command);
+  const folder = outputFolder(resumeDir ?? out, command === 'run' ? givenPlans[0].strategy : command);
   const checkpointEvery = readCheckpointEvery(argv);
   const keep = common('keep-checkpoints');
   const reading = statusLine(io.progress && !json, 'onnx-finetune: reading the model and data…');
@@ -189,10 +201,12 @@ export async function runCommand(command: RunKey, argv: Argv, io: CommandIo): Pr
     reading.clear();
   }
   await checkModelRuns(loaded, settings.device);
+  // The recipe options (--schedule, --lr-decay, …) apply to every stage, a plan file's too, over its own fields.
+  const plans = givenPlans.map((plan) => withRecipe(plan, parametersInGraphOrder(loaded.model), recipe));
   checkPlans(plans, globs, loaded, planFile);
   const config: TrainConfig = {
     ...DEFAULT_TRAIN_CONFIG, ...settings, threads: threads ?? defaultThreads(parameterCount(loaded.summary.parameters)),
-    loss: chooseLoss(readLoss(argv), loaded.logitCount), onNonFinite: readOnNonFinite(argv), snapshotEvery: checkpointEvery,
+    loss: withLabelSmoothing(chooseLoss(readLoss(argv), loaded.logitCount), labelSmoothing), onNonFinite: readOnNonFinite(argv), snapshotEvery: checkpointEvery,
     ...(selection ? { selection } : {}),
   };
   if (selection) checkMonitor(selection.monitor, taskFor(config.loss.name));

@@ -60,7 +60,7 @@ export function runIdentity(plan: Plan, config: TrainConfig, inputs: Inputs): Ru
     strategy: plan.strategy,
     plan: plan.stages,
     settings: { loss: config.loss.name, optimizer: config.optimizer, weight_decay: config.weightDecay, batch_size: config.batchSize, shuffle: config.shuffle, seed: config.seed,
-      batch_norm: config.batchNorm, ...selectionSettings(config) },
+      batch_norm: config.batchNorm, ...selectionSettings(config), ...(config.loss.labelSmoothing !== undefined ? { label_smoothing: config.loss.labelSmoothing } : {}) },
     model: fingerprint(...modelBytes(inputs.model)),
     data: fingerprint(...inputs.summary.inputs.map((i) => (i.name === train.lazy?.inputName ? train.lazy.identity : bytesOf(train.inputs[i.name].values))), bytesOf(train.labels)),
   };

@@ -17,6 +17,8 @@ export interface Loss {
   name: LossName;
   /** 'float' labels are fed as the logits' float type; 'int64' as class indices. */
   labelType: 'float' | 'int64';
+  /** Cross-entropy's label smoothing ε (PyTorch's label_smoothing), where it is not 0. */
+  labelSmoothing?: number;
   labelShape(logitsShape: Dim[]): Dim[];
   forward(e: Emitter, io: LossIO, loss: string): NodeProto[];
   /** Writes d(loss)/d(logits) to `out`. It may read what `forward` made: a train graph holds both. */

@@ -4,8 +4,8 @@ import type { ModelProto } from '../onnx/proto.js';
 import { buildArtifacts, GRADIENTS, inferenceModel, LABELS, LOSS, type Artifacts } from '../artifacts/build.js';
 import { createStepSession, ort, type StepSession } from '../runtime/session.js';
 import { Optimizer, type ParamState, type UpdateKernel } from '../optim/optimizer.js';
-import type { ParamGroup } from '../optim/groups.js';
 import { AdamKernel, allFinite } from '../optim/adam-kernel.js';
+import type { ParamGroup } from '../optim/groups.js';
 import type { Dataset } from '../data/dataset.js';
 import { BatchBuffers } from './batches.js';
 import { stageExamples } from './prefix-features.js';
@@ -15,6 +15,22 @@ import type { Rng } from './rng.js';
 import { drawMask } from '../artifacts/dropout-masks.js';
 import { runningStatistics, updateRunningStatistics } from '../artifacts/batch-norm-mode.js';
 import { clearRows, scatterRows, withRowGradients, type RowGradient } from './row-gradients.js';
+import { StageSchedule, checkSchedule } from '../optim/schedules.js';
+import { clipGradNorm } from '../optim/clip.js';
+import { accumulationOf, stageUpdates } from './updates.js';
+
+/** Gradients summed over the batches of an unfinished accumulation group (each scaled by 1/accumulate). */
+export interface Accumulation {
+  /** Batches whose gradients are in the sums (skipped ones are not). */
+  batches: number;
+  gradients: Map<string, Float32Array>;
+}
+
+/** Which optimizer update of the stage a batch contributes to, and whether the update follows it. */
+export interface UpdatePosition {
+  index: number;
+  last: boolean;
+}
 
 /**
  * One stage's training session: artifacts built for the parameters its groups select (the rest baked in at
@@ -26,6 +42,9 @@ export class StageRunner {
   private readonly flatGradients: Float32Array | undefined;
   /** The trainable parameters whose gradient is fetched whole (not as rows). */
   private readonly dense: Artifacts['trainable'];
+  /** The gradient sums of the group being accumulated (stage.accumulate > 1). */
+  private readonly sums = new Map<string, Float32Array>();
+  private pending = 0;
 
   private constructor(
     readonly artifacts: Artifacts,
@@ -37,7 +56,8 @@ export class StageRunner {
     private readonly dropoutRng: Rng,
     private readonly buffers: Map<string, Float32Array>,
     /** Gradients fetched as scattered rows (embedding tables): see row-gradients.ts. */
-    private readonly rows: RowGradient[] = [],
+    private readonly rows: RowGradient[],
+    private readonly recipe: { schedule?: StageSchedule; clipNorm?: number; accumulate: number },
   ) {
     this.dense = fetchedWhole(artifacts.trainable, rows);
     if (artifacts.flatGradients) {
@@ -61,11 +81,28 @@ export class StageRunner {
     const kernel = updateKernel(optimizer, artifacts, config);
     const batches = new BatchBuffers(examples, artifacts.inputs, artifacts.labelShape, artifacts.labelType);
     optimizer.kernel = kernel;
-    return new StageRunner(artifacts, session, optimizer, parameters, parameterFeeds(artifacts, parameters), batches, dropoutRng, buffers, rows);
+    const updates = stageUpdates(stage, Math.ceil(data.count / config.batchSize));
+    // A constant schedule leaves the groups' rates alone: no schedule at all.
+    const schedule = stage.schedule && stage.schedule.kind !== 'constant'
+      ? new StageSchedule(checkSchedule(stage.schedule, `stage '${stage.name}' schedule`, updates), optimizer.groups, updates) : undefined;
+    return new StageRunner(artifacts, session, optimizer, parameters, parameterFeeds(artifacts, parameters), batches, dropoutRng, buffers, rows,
+      { schedule, clipNorm: stage.clipNorm, accumulate: accumulationOf(stage) });
   }
 
-  /** The optimizer's parameter groups: their parameters and current learning rates (read for the run's events). */
-  get groups(): readonly ParamGroup[] {
+  /** The unfinished accumulation group's gradient sums (a copy), if batches of one have run. */
+  get accumulation(): Accumulation | undefined {
+    if (this.pending === 0) return undefined;
+    return { batches: this.pending, gradients: new Map([...this.sums].map(([name, g]) => [name, g.slice()])) };
+  }
+
+  set accumulation(a: Accumulation | undefined) {
+    this.pending = a?.batches ?? 0;
+    this.sums.clear();
+    for (const [name, g] of a?.gradients ?? []) this.sums.set(name, g.slice());
+  }
+
+  /** The optimizer's parameter groups: their current rates, read for the run's events and set by the learning-rate finder. */
+  get groups(): ParamGroup[] {
     return this.optimizer.groups;
   }
 
@@ -83,7 +120,8 @@ export class StageRunner {
    * leaves the parameters untouched and reports what onNonFinite says to do with the batch. `epoch` (the
    * plan's epochs before this one) seeds a lazy input's augmentation.
    */
-  async step(order: Int32Array, start: number, end: number, onNonFinite: 'stop' | 'skip-batch' = 'stop', epoch?: number): Promise<{ loss: number; skipped: false | 'stop' | 'skip-batch' }> {
+  async step(order: Int32Array, start: number, end: number, onNonFinite: 'stop' | 'skip-batch' = 'stop', epoch?: number,
+    update: UpdatePosition = { index: 0, last: true }): Promise<{ loss: number; skipped: false | 'stop' | 'skip-batch' }> {
     const batch = await this.batches.gather(order, start, end, epoch);
     Object.assign(this.feeds, batch.feeds);
     this.feeds[LABELS] = batch.labels;
@@ -112,12 +150,47 @@ export class StageRunner {
     const clear = () => this.rows.forEach((row) => clearRows(row, out[row.indices].data as BigInt64Array, out[row.indices].dims));
     if (!finite) {
       clear();
+      // The group's other batches still make their update.
+      if (onNonFinite === 'skip-batch' && update.last) this.finishGroup(update.index);
       return { loss, skipped: onNonFinite };
     }
     updateRunningStatistics(this.artifacts.batchStatistics, (name) => out[name].data as Float32Array, this.buffers, batch.size);
-    this.optimizer.step(this.parameters, this.grads);
+    if (this.recipe.accumulate === 1) this.update(this.grads, update.index);
+    else {
+      this.accumulate();
+      if (update.last) this.finishGroup(update.index);
+    }
     clear();
     return { loss, skipped: false };
+  }
+
+  /**
+   * Adds this batch's gradients, scaled by 1/N, to the group's sums: PyTorch users' `(loss / N).backward()`,
+   * whose gradients .grad sums in float32.
+   */
+  private accumulate(): void {
+    const scale = Math.fround(1 / this.recipe.accumulate);
+    for (const name of this.optimizer.parameterNames) {
+      const g = this.grads.get(name)!;
+      let sum = this.sums.get(name);
+      if (!sum) this.sums.set(name, (sum = new Float32Array(g.length)));
+      if (this.pending === 0) for (let i = 0; i < g.length; i++) sum[i] = Math.fround(g[i] * scale);
+      else for (let i = 0; i < g.length; i++) sum[i] = Math.fround(sum[i] + Math.fround(g[i] * scale));
+    }
+    this.pending++;
+  }
+
+  private finishGroup(index: number): void {
+    if (this.pending === 0) return;
+    this.update(this.sums, index);
+    this.pending = 0;
+  }
+
+  /** clip_grad_norm_, then the schedule's rates for this update, then the optimizer's step. */
+  private update(grads: Map<string, Float32Array>, index: number): void {
+    if (this.recipe.clipNorm !== undefined) clipGradNorm(this.optimizer.parameterNames.map((name) => grads.get(name)!), this.recipe.clipNorm);
+    this.recipe.schedule?.apply(index, this.optimizer.groups, this.optimizer.kind);
+    this.optimizer.step(this.parameters, grads);
   }
 
   async release(): Promise<void> {

@@ -17,7 +17,9 @@ import { UserError } from '../errors.js';
 import { Rng } from './rng.js';
 import { batchStarts } from './batches.js';
 import type { Plan } from './strategies.js';
-import { StageRunner } from './stage-runner.js';
+import { StageRunner, type Accumulation } from './stage-runner.js';
+import { accumulationOf, endsGroup, updateIndex } from './updates.js';
+import { checkStageRecipe } from './stage-recipe.js';
 import { evaluate, Evaluator, type Evaluation } from './evaluate.js';
 import { computeMetrics, taskFor, type Metrics } from './metrics.js';
 import { checkSnapshot } from '../checkpoint/check-state.js';
@@ -131,6 +133,8 @@ export interface RunSnapshot {
   optimizerState: Map<string, ParamState>;
   /** With selection keep: 'best', the best epoch's weights so far (none before an epoch improved). */
   best?: BestWeights;
+  /** Gradient accumulation: the sums of the unfinished group's batches, when the snapshot falls inside one. */
+  accumulation?: Accumulation;
   /** Where the snapshot was read from (a checkpoint file), for error messages; a run's own snapshots have none. */
   source?: string;
 }
@@ -158,12 +162,14 @@ export async function train(model: ModelProto, plan: Plan, data: TrainData, conf
     if (!data.validation) throw new UserError('early stopping and keeping the best epoch judge the epochs by the validation set: the run has none (data.validation)');
     checkMonitor(config.selection.monitor, taskFor(config.loss.name));
   }
+  for (const stage of plan.stages) checkStageRecipe(stage, Math.ceil(data.train.count / config.batchSize));
   const run = config.resume ? resumeState(config.resume, model, summary, plan, data, config) : freshState(model, summary, plan, data.train, config.seed);
   const rng = new Rng(run.rngState);
   const dropoutRng = new Rng(run.dropoutRngState);
   const starts = batchStarts(data.train.count, config.batchSize);
   const snapshot = (): RunSnapshot => ({ ...run, rngState: rng.state, dropoutRngState: dropoutRng.state, order: run.order.slice(), epochLosses: [...run.epochLosses],
-    validation: structuredClone(run.validation), parameters: cloneArrays(run.parameters), buffers: cloneArrays(run.buffers), optimizerState: cloneState(runner!.optimizerState) });
+    validation: structuredClone(run.validation), parameters: cloneArrays(run.parameters), buffers: cloneArrays(run.buffers), optimizerState: cloneState(runner!.optimizerState),
+    accumulation: runner!.accumulation });
   let artifacts: Artifacts | undefined;
   let runner: StageRunner | undefined;
   let lastSnapshot = performance.now();
@@ -171,12 +177,16 @@ export async function train(model: ModelProto, plan: Plan, data: TrainData, conf
   let stoppedEpoch: number | undefined;
   const emit = config.onEvent ?? (() => {});
   const strategy = plan.strategy;
+  let resumedAccumulation = config.resume?.accumulation;
   stages: for (; run.stage < plan.stages.length; run.stage++, run.epoch = 0) {
     const stage = plan.stages[run.stage];
     runner = await StageRunner.create(model, run.parameters, stage, data.train, config, dropoutRng, run.buffers);
     if (resumedOptimizerState) runner.optimizerState = cloneState(resumedOptimizerState);
     emit({ type: 'stage-start', strategy, stage: stage.name, index: run.stage, epochs: stage.epochs, groups: runner.groups.map((g) => ({ params: [...g.params], lr: g.lr })), step: run.steps, resumed: resumedOptimizerState !== undefined });
     resumedOptimizerState = undefined;
+    runner.accumulation = resumedAccumulation;
+    resumedAccumulation = undefined;
+    const accumulate = accumulationOf(stage);
     artifacts = runner.artifacts;
     let validator: Evaluator | undefined;
     try {
@@ -189,8 +199,9 @@ export async function train(model: ModelProto, plan: Plan, data: TrainData, conf
         }
         while (run.batch < starts.length) {
           // The plan's epoch count so far (run.epochLosses grows by one per epoch, in every stage) seeds augmentation.
-          const lrs = runner.groups.map((g) => g.lr); // the rates this batch trains with (a schedule moves them after the update, as PyTorch's do)
-          const { loss, skipped } = await runner.step(run.order, starts[run.batch], Math.min(starts[run.batch] + config.batchSize, run.order.length), config.onNonFinite ?? 'stop', run.epochLosses.length);
+          const update = { index: updateIndex(run.epoch, run.batch, starts.length, accumulate), last: endsGroup(run.batch, starts.length, accumulate) };
+          const { loss, skipped } = await runner.step(run.order, starts[run.batch], Math.min(starts[run.batch] + config.batchSize, run.order.length), config.onNonFinite ?? 'stop', run.epochLosses.length, update);
+          const lrs = runner.groups.map((g) => g.lr); // the rates of the update just made (a schedule sets them before each update)
           if (skipped) run.skippedBatches++;
           else {
             run.epochLossSum += loss;
@@ -279,7 +290,7 @@ function snapshotDue(every: TrainConfig['snapshotEvery'], steps: number, epochEn
   return stageEnd || performance.now() - last >= every.seconds * 1000;
 }
 
-type RunState = Omit<RunSnapshot, 'optimizerState'>;
+type RunState = Omit<RunSnapshot, 'optimizerState' | 'accumulation'>;
 
 function freshState(model: ModelProto, summary: ModelSummary, plan: Plan, data: Dataset, seed: number): RunState {
   return {
@@ -301,7 +312,7 @@ function resumeState(s: RunSnapshot, model: ModelProto, summary: ModelSummary, p
     parameters: new Map(summary.parameters.map((p) => [p.name, elementCount(p.dims)])),
     buffers: new Map([...runningStatistics(model.graph)].map(([name, values]) => [name, values.length])),
   });
-  const { optimizerState: _state, source: _source, ...rest } = s;
+  const { optimizerState: _state, accumulation: _sums, source: _source, ...rest } = s;
   const best = s.best && { epoch: s.best.epoch, parameters: cloneArrays(s.best.parameters), buffers: cloneArrays(s.best.buffers) };
   return { ...rest, best, order: s.order.slice(), epochLosses: [...s.epochLosses], validation: structuredClone(s.validation), parameters: cloneArrays(s.parameters), buffers: cloneArrays(s.buffers) };
 }
@@ -315,6 +326,7 @@ const cloneState = (m: ReadonlyMap<string, ParamState>) => new Map([...m].map(([
 export function checkPlan(model: ModelProto, plan: Plan, config: Pick<TrainConfig, 'optimizer' | 'weightDecay' | 'loss' | 'batchNorm'>): void {
   const names = describeModel(model).parameters.map((p) => p.name);
   for (const stage of plan.stages) {
+    checkStageRecipe(stage);
     const trainable = new Optimizer(stage.optimizer ?? config.optimizer, stage.groups, names, { weightDecay: config.weightDecay }).parameterNames;
     buildArtifacts(model, names.filter((n) => trainable.includes(n)), config.loss, { batchNorm: stage.batchNorm ?? config.batchNorm });
   }
