@@ -48,13 +48,13 @@ export interface RunIdentity {
 
 /**
  * A checkpoint's bytes as pieces to write one after another, and then the seal: the checksum entry, whose
- * last 64 bytes are to be replaced by the SHA-256 (hex) of the pieces. `transfer` holds the snapshot's own
- * buffers, which the pieces view: handed to another thread, they need no copy.
+ * last 64 bytes are to be replaced by the SHA-256 (hex) of the pieces. `buffers` are the snapshot's own,
+ * which the pieces view: handed to another thread, they need no copy (shared memory, or transferred).
  */
 export interface CheckpointPieces {
   pieces: Uint8Array[];
   seal: Uint8Array;
-  transfer: ArrayBuffer[];
+  buffers: ArrayBufferLike[];
 }
 
 /** The checkpoint as one buffer (tests, the library): its pieces, hashed and sealed here. */
@@ -107,8 +107,7 @@ export function checkpointPieces(source: ModelProto, snapshot: RunSnapshot, iden
   model.add(onnx.ModelProto.encode({ metadataProps: [{ key: KEYS.format, value: FORMAT }, { key: KEYS.state, value: state }] }).finish());
   model.field(20, new Pieces().field(2, stateGraph));
   const buffers = [...values.values(), snapshot.order, ...[...snapshot.optimizerState.values()].flatMap((s) => MOMENTS.map((key) => s[key]))].map((a) => a?.buffer);
-  const transfer = [...new Set(buffers)].filter((b): b is ArrayBuffer => b instanceof ArrayBuffer);
-  return { pieces: model.list, seal: SEAL, transfer };
+  return { pieces: model.list, seal: SEAL, buffers: [...new Set(buffers)].filter((b) => b !== undefined) };
 }
 
 /** The checksum entry with 64 placeholder bytes for the hex digest: the same bytes for every checkpoint. */

@@ -9,6 +9,7 @@ import { fault, killNow } from './faults.js';
 import { createExclusive, fileError, ownSubfolder, readRegularFile, removeRegularFile, temporaryName, writeAll } from '../runtime/files.js';
 import { BackgroundWriter, type WriteOutcome } from '../runtime/background-writer.js';
 import { sealWith, type CheckpointPieces } from '../checkpoint/checkpoint.js';
+import { recycle } from '../runtime/snapshot-arrays.js';
 import { MAX_MODEL_FILE_BYTES } from '../onnx/io.js';
 import { UserError } from '../errors.js';
 
@@ -66,14 +67,19 @@ export class RunCheckpoints {
     this.throwFailure();
     ownSubfolder(this.folder);
     const path = join(this.folder, `${strategy}-step-${String(steps).padStart(8, '0')}.onnx`);
-    const { pieces, seal, transfer } = checkpoint;
+    const { pieces, seal, buffers } = checkpoint;
     if (fault('mid-checkpoint', ++checkpointsWritten)) {
       this.writer.settleSync();
       const bytes = Buffer.concat([...pieces, sealWith(seal, pieces)]);
       writeAll(createExclusive(temporaryName(path)), [bytes.subarray(0, bytes.length >> 1)]);
       killNow();
     }
-    this.writer.write({ path, temporary: temporaryName(path), pieces, seal, transfer }, (outcome) => this.landed(strategy, outcome, keep));
+    // A snapshot's shared memory is read in place by the writer thread, and reused once the file is written.
+    const transfer = buffers.filter((b): b is ArrayBuffer => b instanceof ArrayBuffer);
+    this.writer.write({ path, temporary: temporaryName(path), pieces, seal, transfer }, (outcome) => {
+      recycle(buffers);
+      this.landed(strategy, outcome, keep);
+    });
   }
 
   /** Waits until every checkpoint asked for is on disk; throws the first that failed. */
