@@ -9,10 +9,12 @@ import { ADAM_KERNEL_SHARED_WASM } from './adam-kernel-wasm.js';
 import { adamScalars, type Optimizer, type UpdateKernel } from './optimizer.js';
 
 /**
- * Parameters (all of a stage's together) from which several threads pay: below it, waking the threads
- * costs more than they save. Measured with npm run bench's Adam rows (see README).
+ * Trained parameters (a stage's, all together) from which several threads may pay; below it the update fits
+ * the caches and takes under a millisecond on one thread, less than waking the others costs. On the 2-core
+ * VM, 2 threads were slower at 2^18 and 2^19 parameters (0.5 → 0.6-0.9 ms, 0.9 → 1.1 ms), and even at 2^20
+ * and 1.9M the two were within the noise of a shared machine; the same threshold as ONNX Runtime's (session.ts).
  */
-export const ADAM_THREADS_MIN_PARAMETERS = 1 << 18;
+export const ADAM_THREADS_MIN_PARAMETERS = 1 << 20;
 
 /**
  * One parameter's update, as the threads read it (share): byte offsets of the parameter, gradient and moments,
