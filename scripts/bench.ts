@@ -2,7 +2,7 @@
 // process. It measures and prints; it never passes or fails. `--json` prints one JSON line per workload instead of the table.
 import { loadModel } from '../src/onnx/io.js';
 import { LOSSES } from '../src/losses/index.js';
-import { DEFAULT_TRAIN_CONFIG, initialParameters, type TrainConfig } from '../src/train/trainer.js';
+import { DEFAULT_TRAIN_CONFIG, initialParameters, type RunSnapshot, type TrainConfig } from '../src/train/trainer.js';
 import { StageRunner } from '../src/train/stage-runner.js';
 import { fullFineTune, linearProbe, partialUnfreeze, type Plan } from '../src/train/strategies.js';
 import { Rng } from '../src/train/rng.js';
@@ -189,8 +189,158 @@ const workloads: Workload[] = [
   bertRow('linear probe', linearProbe({ lr: 1e-2, epochs: 1, head: 'classifier.*' }), false),
 ];
 
+// ---- Checkpoints off the hot path, threads for Adam, steps as a user runs them (issue 14; perf-ckpt) ----
+// The seed model's steps through the command itself, with its default checkpointing (one a minute and one
+// at each stage's end), by difference of a 42- and a 2-epoch run (the same start-up and outputs); the
+// 784-1024-1024-10 MLP through train() with the command's checkpoint files and default checkpointing, on 1
+// and 2 threads; and what one checkpoint of that MLP with Adam's state costs the training thread.
+
+const SEED_STEPS_PER_EPOCH = 15; // the built-in data: 900 training rows in batches of 64
+const CLI_REPEATS = 5;
+
+interface CheckpointRow {
+  key: string;
+  name: string;
+  /** Measured in a child process of its own (checkpointRow), or here. */
+  args?: boolean;
+  measure?: () => Result;
+}
+
+const CHECKPOINT_ROWS: CheckpointRow[] = [
+  { key: 'seed-full', name: 'seed MLP 10-32-16-1, full fine-tune, as a user runs it (command, default checkpoints)', measure: () => measureCommandSteps('full-finetune', 'seed MLP 10-32-16-1, full fine-tune, as a user runs it (command, default checkpoints)') },
+  { key: 'seed-probe', name: 'seed MLP 10-32-16-1, linear probe, as a user runs it (command, default checkpoints)', measure: () => measureCommandSteps('linear-probe', 'seed MLP 10-32-16-1, linear probe, as a user runs it (command, default checkpoints)') },
+  ...[1, 2].map((threads) => ({ key: `mlp-${threads}`, name: `MLP 784-1024-1024-10, train() with default checkpoints, ${threads} thread${threads > 1 ? 's' : ''}`, args: true })),
+  { key: 'checkpoint-cost', name: 'MLP 784-1024-1024-10 checkpoint (Adam state): training thread', args: true },
+];
+
+/** Median µs per step of a command, by difference of interleaved 42- and 2-epoch runs. */
+function measureCommandSteps(command: string, name: string): Result {
+  const cli = fileURLToPath(new URL('../src/cli/onnx-finetune.mjs', import.meta.url));
+  const reportRss = 'data:text/javascript,process.on("exit",()=>process.stderr.write("\\npeak_rss_kb="+process.resourceUsage().maxRSS+"\\n"))';
+  let peakKb = 0;
+  const run = (epochs: number) => {
+    const out = mkdtempSync(join(tmpdir(), 'onnx-finetune-bench-'));
+    try {
+      const t0 = process.hrtime.bigint();
+      const child = spawnSync(process.execPath, ['--import', reportRss, cli, command, '--epochs', String(epochs), '--json', '--out', join(out, 'run')], { encoding: 'utf8' });
+      const us = Number(process.hrtime.bigint() - t0) / 1e3;
+      if (child.status !== 0) throw new Error(child.stderr.trim().split('\n')[0]);
+      peakKb = Math.max(peakKb, Number(/peak_rss_kb=(\d+)/.exec(child.stderr)?.[1] ?? 0));
+      return us;
+    } finally {
+      rmSync(out, { recursive: true, force: true });
+    }
+  };
+  try {
+    const differences: number[] = [];
+    for (let r = 0; r < CLI_REPEATS; r++) differences.push((run(42) - run(2)) / (40 * SEED_STEPS_PER_EPOCH));
+    differences.sort((a, b) => a - b);
+    return { workload: name, batch: 64, threads: 1, median_us: differences[Math.floor(differences.length / 2)], min_us: differences[0], max_us: differences[differences.length - 1], samples_per_s: 64e6 / differences[Math.floor(differences.length / 2)], peak_rss_mb: peakKb / 1024, note: `${CLI_REPEATS} interleaved pairs` };
+  } catch (e) {
+    return { workload: name, error: (e as Error).message };
+  }
+}
+
+async function checkpointRow(key: string): Promise<Result> {
+  const row = CHECKPOINT_ROWS.find((r) => r.key === key)!;
+  try {
+    if (key === 'checkpoint-cost') return await measureCheckpointCost(row.name);
+    return await measureMlpWithCheckpoints(Number(key.slice('mlp-'.length)), row.name);
+  } catch (e) {
+    return { workload: row.name, error: (e as Error).message };
+  }
+}
+
+const MLP_BATCH = 256;
+
+function mlpData(batches: number): Dataset {
+  const rng = new Rng(3);
+  const rows = MLP_BATCH * batches;
+  return { source: 'generated', count: rows, inputs: { x: { shape: [784], values: Float32Array.from({ length: rows * 784 }, () => rng.normal()) } }, labels: Float64Array.from({ length: rows }, () => rng.int(10)) };
+}
+
+/**
+ * train() of the MLP as the command runs it: checkpoints through its files (writer thread), one a minute and
+ * at each stage's end; per step by difference of interleaved 4- and 1-epoch runs (building the graphs,
+ * sessions, the test set and the last checkpoint are in both).
+ */
+async function measureMlpWithCheckpoints(threads: number, name: string): Promise<Result> {
+  const { RunCheckpoints } = await import('../src/cli/checkpoint-files.js');
+  const { checkpointPieces } = await import('../src/checkpoint/checkpoint.js');
+  const { train } = await import('../src/train/trainer.js');
+  const model = mlpModel();
+  const batches = 8;
+  const data = { train: mlpData(batches), test: mlpData(1) };
+  const config: TrainConfig = { ...digitsConfig, threads, batchSize: MLP_BATCH, snapshotEvery: { seconds: 60 } };
+  const identity = { strategy: 'full_fine_tune', plan: [], settings: {}, model: '', data: '' };
+  const run = async (epochs: number) => {
+    const dir = mkdtempSync(join(tmpdir(), 'onnx-finetune-bench-'));
+    const checkpoints = new RunCheckpoints(dir);
+    const onSnapshot = (s: RunSnapshot) => checkpoints.write('full_fine_tune', s.steps, checkpointPieces(model, s, identity), 1);
+    const t0 = process.hrtime.bigint();
+    await train(model, fullFineTune({ lr: 1e-3, epochs }), data, { ...config, onSnapshot });
+    await checkpoints.close();
+    const us = Number(process.hrtime.bigint() - t0) / 1e3;
+    rmSync(dir, { recursive: true, force: true });
+    return us;
+  };
+  await run(1); // warm-up: pages, code, the threads' first start
+  const samples: number[] = [];
+  for (let r = 0; r < 3; r++) samples.push((await run(4) - await run(1)) / (3 * batches));
+  samples.sort((a, b) => a - b);
+  const median = samples[Math.floor(samples.length / 2)];
+  return { workload: name, batch: MLP_BATCH, threads, median_us: median, min_us: samples[0], max_us: samples[samples.length - 1], samples_per_s: (MLP_BATCH * 1e6) / median, gflops: mlpFlops(MLP_BATCH) / (median * 1e3),
+    peak_rss_mb: process.resourceUsage().maxRSS / 1024, note: 'by difference of 4- and 1-epoch train() runs, 3 pairs' };
+}
+
+/**
+ * What one checkpoint of the MLP with Adam's state costs the training thread: the snapshot's copy (as
+ * trainer.ts makes it) and the encoding and queueing (as train-runs.ts does); and, apart, the writer
+ * thread's time to hash, write and fsync it.
+ */
+async function measureCheckpointCost(name: string): Promise<Result> {
+  const { RunCheckpoints } = await import('../src/cli/checkpoint-files.js');
+  const { checkpointPieces } = await import('../src/checkpoint/checkpoint.js');
+  const { snapshotCopy } = await import('../src/runtime/snapshot-arrays.js');
+  const model = mlpModel();
+  const parameters = initialParameters(model);
+  const rng = new Rng(5);
+  const moments = new Map([...parameters].map(([k, v]) => [k, { step: 7, expAvg: v.map(() => rng.normal() * 1e-3), expAvgSq: v.map(() => rng.next() * 1e-6) }]));
+  const order = Int32Array.from({ length: 60_000 }, (_, i) => i);
+  const dir = mkdtempSync(join(tmpdir(), 'onnx-finetune-bench-'));
+  const checkpoints = new RunCheckpoints(dir);
+  const identity = { strategy: 'full_fine_tune', plan: [], settings: {}, model: '', data: '' };
+  const training: number[] = [], writing: number[] = [];
+  let bytes = 0;
+  for (let r = 0; r < REPEATS + 2; r++) {
+    const t0 = process.hrtime.bigint();
+    const snapshot: RunSnapshot = {
+      strategy: 'full_fine_tune', stage: 0, epoch: 0, batch: r + 1, steps: r + 1, epochLosses: [], validation: [], epochLossSum: 0, epochBatches: r + 1, skippedBatches: 0, rngState: 1, dropoutRngState: 2,
+      order: snapshotCopy(order), parameters: new Map([...parameters].map(([k, v]) => [k, snapshotCopy(v)])), buffers: new Map(),
+      optimizerState: new Map([...moments].map(([k, m]) => [k, { step: m.step, expAvg: snapshotCopy(m.expAvg), expAvgSq: snapshotCopy(m.expAvgSq) }])),
+    };
+    const pieces = checkpointPieces(model, snapshot, identity);
+    bytes = pieces.pieces.reduce((n, p) => n + p.length, 0);
+    checkpoints.write('full_fine_tune', r + 1, pieces, 1);
+    const t1 = process.hrtime.bigint();
+    await checkpoints.settle();
+    // The first two start the writer thread and fill the buffers recycled after.
+    if (r >= 2) {
+      training.push(Number(t1 - t0) / 1e3);
+      writing.push(Number(process.hrtime.bigint() - t1) / 1e3);
+    }
+  }
+  await checkpoints.close();
+  rmSync(dir, { recursive: true, force: true });
+  const median = (v: number[]) => [...v].sort((a, b) => a - b)[Math.floor(v.length / 2)];
+  training.sort((a, b) => a - b);
+  return { workload: name, median_us: median(training), min_us: training[0], max_us: training[training.length - 1], peak_rss_mb: process.resourceUsage().maxRSS / 1024,
+    note: `${(bytes / 2 ** 20).toFixed(1)} MiB; writer thread (SHA-256, write, fsync) ${(median(writing) / 1e3).toFixed(0)} ms` };
+}
+
 // Each workload runs in a child process of its own, so its peak RSS is its own.
 const workloadArg = process.argv.indexOf('--workload');
+const checkpointRowArg = process.argv.indexOf('--checkpoint-row');
 const csvLoadArg = process.argv.indexOf('--csv-load');
 if (csvLoadArg >= 0) {
   console.log(JSON.stringify(loadCsv(process.argv[csvLoadArg + 1])));
@@ -199,6 +349,8 @@ if (csvLoadArg >= 0) {
 } else if (process.argv.includes('--images')) {
   const [threads, dir] = process.argv.slice(process.argv.indexOf('--images') + 1);
   console.log(JSON.stringify(await measureImages(Number(threads), dir).catch((e: Error) => ({ workload: IMAGES_ROW(Number(threads)), error: e.message }))));
+} else if (checkpointRowArg >= 0) {
+  console.log(JSON.stringify(await checkpointRow(process.argv[checkpointRowArg + 1])));
 } else if (workloadArg >= 0) {
   const w = workloads[Number(process.argv[workloadArg + 1])];
   const r = await measure(w).catch((e: Error) => ({ workload: w.name, error: e.message }));
@@ -208,6 +360,7 @@ if (csvLoadArg >= 0) {
   for (const [i, w] of workloads.entries()) report(runChild(['--workload', String(i)], w.name));
   const images = await benchImageFolder();
   for (const threads of [1, 2]) report(runChild(['--images', String(threads), images], IMAGES_ROW(threads)));
+  for (const row of CHECKPOINT_ROWS) report(row.args ? runChild(['--checkpoint-row', row.key], row.name) : row.measure!());
   report(measureCompare());
   report(measureCsvLoad());
   report(runChild(['--floor'], FLOOR));
@@ -322,3 +475,4 @@ function report(r: Result): void {
     `${r.samples_per_s ? `  ${Math.round(r.samples_per_s).toLocaleString('en-US').padStart(9)} ${r.unit ?? 'samples'}/s` : ''}${r.gflops ? `  ${r.gflops.toFixed(1)} GFLOP/s` : ''}  peak RSS ${r.peak_rss_mb!.toFixed(0)} MB` +
     `${r.note ? `  [${r.note}]` : ''}`);
 }
+

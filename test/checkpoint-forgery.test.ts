@@ -8,7 +8,7 @@ import { cpSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'n
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { decodeModel, encodeModel, loadModel } from '../src/onnx/io.js';
-import type { ModelProto } from '../src/onnx/proto.js';
+import { DataType, onnx, type ModelProto, type TensorProto } from '../src/onnx/proto.js';
 import { decodeCheckpoint, encodeCheckpoint } from '../src/checkpoint/checkpoint.js';
 import { checkSnapshot } from '../src/checkpoint/check-state.js';
 import { train, DEFAULT_TRAIN_CONFIG, type RunSnapshot, type TrainConfig } from '../src/train/trainer.js';
@@ -26,24 +26,37 @@ const files = ['--model', fixturePath('torch-seed', 'model.onnx'), '--train', fi
 const PARTIAL = ['partial-unfreeze', ...files, '--head-epochs', '2', '--epochs', '2', '--checkpoint-every', '7', '--json'];
 const NEWEST = 'partial_unfreeze-step-00000035.onnx';
 
-/** Rewrites a checkpoint with its state edited (and its model, if the edit touches it), sealed as checkpoint.ts seals one. */
+/**
+ * Rewrites a checkpoint with its state edited (and its model, if the edit touches it), sealed as checkpoint.ts
+ * seals one: the SHA-256 of every byte before the checksum entry, which ends the file.
+ */
 function forge(file: string, edit: (state: any, model: ModelProto) => void): void {
   const model = decodeModel(readFileSync(file), file);
   const entry = (key: string) => model.metadataProps.find((e) => e.key === key)!;
   const state = JSON.parse(entry('onnx_finetune.state').value!);
   edit(state, model);
-  const text = JSON.stringify(state);
-  entry('onnx_finetune.state').value = text;
-  const hash = createHash('sha256').update(text);
-  for (const t of model.graph.initializer) hash.update(t.name).update(t.rawData ?? new Uint8Array(0));
-  entry('onnx_finetune.checksum').value = hash.digest('hex');
-  writeFileSync(file, encodeModel(model));
+  entry('onnx_finetune.state').value = JSON.stringify(state);
+  model.metadataProps = model.metadataProps.filter((e) => e.key !== 'onnx_finetune.checksum');
+  const body = encodeModel(model);
+  const checksum = createHash('sha256').update(body).digest('hex');
+  writeFileSync(file, Buffer.concat([body, onnx.ModelProto.encode({ metadataProps: [{ key: 'onnx_finetune.checksum', value: checksum }] }).finish()]));
 }
 
-/** base64 text edited as bytes. */
-const rebytes = (text: string, edit: (bytes: Buffer) => Buffer) => edit(Buffer.from(text, 'base64')).toString('base64');
-const int32s = (text: string) => new Int32Array(Uint8Array.from(Buffer.from(text, 'base64')).buffer);
-const base64 = (values: Int32Array | Float32Array) => Buffer.from(values.buffer).toString('base64');
+/** The state's tensors (order, optimizer moments) in the checkpoint's training_info graph. */
+const stateTensors = (model: ModelProto) => model.trainingInfo![0].algorithm!.initializer as TensorProto[];
+const tensor = (model: ModelProto, name: string) => stateTensors(model).find((t) => t.name === name)!;
+const valuesOf = (t: TensorProto) => new (t.dataType === DataType.INT32 ? Int32Array : Float32Array)(Uint8Array.from(t.rawData!).buffer);
+/** A state tensor's values replaced (length and all). */
+function setValues(t: TensorProto, values: Int32Array | Float32Array): void {
+  t.rawData = new Uint8Array(values.buffer.slice(values.byteOffset, values.byteOffset + values.byteLength));
+  t.dims = [values.length];
+}
+const addTensor = (model: ModelProto, name: string, values: Float32Array) => {
+  const t = onnx.TensorProto.create({ name, dataType: DataType.FLOAT }) as unknown as TensorProto;
+  setValues(t, values);
+  model.trainingInfo![0].algorithm!.initializer = [...stateTensors(model), t];
+};
+const removeTensor = (model: ModelProto, name: string) => (model.trainingInfo![0].algorithm!.initializer = stateTensors(model).filter((t) => t.name !== name));
 
 // Each forgery, and the field the refusal must name (as a regular expression's text).
 const FORGERIES: [string, RegExp, (s: any, model: ModelProto) => void][] = [
@@ -67,25 +80,37 @@ const FORGERIES: [string, RegExp, (s: any, model: ModelProto) => void][] = [
   ['a non-number loss sum', /field 'epochLossSum' is "x"/, (s) => (s.epochLossSum = 'x')],
   ['more loss batches than batches run', /field 'epochBatches' is 6/, (s) => (s.epochBatches = 6)],
   ['negative skipped batches', /field 'skippedBatches' is -1/, (s) => (s.skippedBatches = -1)],
-  ['an order with an index twice', /field 'order' is not a permutation of the 900 examples \(index \d+ at position 1\)$/, (s) => (s.order = base64(int32s(s.order).map((v, i, a) => (i === 1 ? a[0] : v))))],
-  ['an order one index short', /field 'order' holds 899 example indices; the training data has 900 examples$/, (s) => (s.order = rebytes(s.order, (b) => b.subarray(0, b.length - 4)))],
-  ['an order of 3599 bytes', /field 'order' holds 3599 bytes, not whole 4-byte values$/, (s) => (s.order = rebytes(s.order, (b) => b.subarray(0, b.length - 1)))],
-  ['an order that is not base64', /field 'order' is not base64 text$/, (s) => (s.order = '!!!!' + s.order)],
-  ['an order that is a number', /field 'order' is not base64 text$/, (s) => (s.order = 7)],
+  ['an order with an index twice', /field 'order' is not a permutation of the 900 examples \(index \d+ at position 1\)$/,
+    (_s, m) => setValues(tensor(m, 'order'), valuesOf(tensor(m, 'order')).map((v, i, a) => (i === 1 ? a[0] : v)))],
+  ['an order one index short', /field 'order' holds 899 example indices; the training data has 900 examples$/, (_s, m) => setValues(tensor(m, 'order'), valuesOf(tensor(m, 'order')).subarray(1))],
+  ['an order of 3599 bytes', /field 'order' holds 3599 bytes of raw data for 900 int32 values$/, (_s, m) => (tensor(m, 'order').rawData = tensor(m, 'order').rawData!.subarray(1))],
+  ['an order of float32 values', /field 'order' is not int32 values \(tensor 'order' has element type FLOAT\)$/, (_s, m) => (tensor(m, 'order').dataType = DataType.FLOAT)],
+  ['an order of two dimensions', /field 'order' has dims \[30,30\], not one dimension$/, (_s, m) => (tensor(m, 'order').dims = [30, 30])],
+  ['no order', /field 'order' is missing/, (_s, m) => removeTensor(m, 'order')],
+  ['a state tensor that no field names', /field 'stray' is a tensor of training_info graph 'onnx_finetune\.state' that no field of the state names$/, (_s, m) => addTensor(m, 'stray', new Float32Array(2))],
   ['optimizer state that is a number', /field 'optimizer' is not an object$/, (s) => (s.optimizer = 5)],
   ["a parameter's optimizer state that is an array", /field 'optimizer\['head\.weight'\]' is not an object$/, (s) => (s.optimizer['head.weight'] = [])],
   ['a short optimizer array', /field 'optimizer\['backbone\.2\.weight'\]\.expAvg' has 511 values; parameter 'backbone\.2\.weight' has 512$/,
-    (s) => (s.optimizer['backbone.2.weight'].expAvg = rebytes(s.optimizer['backbone.2.weight'].expAvg, (b) => b.subarray(0, b.length - 4)))],
+    (_s, m) => setValues(tensor(m, 'expAvg/backbone.2.weight'), valuesOf(tensor(m, 'expAvg/backbone.2.weight')).subarray(1))],
   ['a too-long optimizer array (was exit 70)', /field 'optimizer\['head\.weight'\]\.expAvgSq' has 17 values; parameter 'head\.weight' has 16$/,
-    (s) => (s.optimizer['head.weight'].expAvgSq = rebytes(s.optimizer['head.weight'].expAvgSq, (b) => Buffer.concat([b, Buffer.alloc(4)])))],
-  ['a missing optimizer parameter', /field 'optimizer' lacks parameter 'head\.bias', which stage 'unfrozen' trains$/, (s) => delete s.optimizer['head.bias']],
+    (_s, m) => setValues(tensor(m, 'expAvgSq/head.weight'), Float32Array.from([...valuesOf(tensor(m, 'expAvgSq/head.weight')), 0]))],
+  ['a missing optimizer parameter', /field 'optimizer' lacks parameter 'head\.bias', which stage 'unfrozen' trains$/, (s, m) => {
+    delete s.optimizer['head.bias'];
+    for (const key of ['expAvg', 'expAvgSq']) removeTensor(m, `${key}/head.bias`);
+  }],
+  ["a parameter's moments without its state", /field 'expAvg\/head\.bias' is a tensor of training_info graph 'onnx_finetune\.state' that no field of the state names$/, (s) => delete s.optimizer['head.bias']],
   ['an extra optimizer parameter', /field 'optimizer' has state for parameter "backbone\.0\.bias", which stage 'unfrozen' does not train$/,
-    (s) => (s.optimizer['backbone.0.bias'] = { ...s.optimizer['backbone.2.bias'], expAvg: base64(new Float32Array(32)), expAvgSq: base64(new Float32Array(32)) })],
-  ['a missing second moment', /field 'optimizer\['head\.bias'\]\.expAvgSq' is missing; adam keeps it after its first update$/, (s) => delete s.optimizer['head.bias'].expAvgSq],
-  ['a momentum buffer under Adam', /field 'optimizer\['head\.bias'\]\.momentumBuffer' is there, and adam keeps no such state$/, (s) => (s.optimizer['head.bias'].momentumBuffer = s.optimizer['head.bias'].expAvg)],
+    (s, m) => {
+      s.optimizer['backbone.0.bias'] = { ...s.optimizer['backbone.2.bias'] };
+      addTensor(m, 'expAvg/backbone.0.bias', new Float32Array(32));
+      addTensor(m, 'expAvgSq/backbone.0.bias', new Float32Array(32));
+    }],
+  ['a missing second moment', /field 'optimizer\['head\.bias'\]\.expAvgSq' is missing; adam keeps it after its first update$/, (_s, m) => removeTensor(m, 'expAvgSq/head.bias')],
+  ['a momentum buffer under Adam', /field 'optimizer\['head\.bias'\]\.momentumBuffer' is there, and adam keeps no such state$/,
+    (_s, m) => addTensor(m, 'momentumBuffer/head.bias', valuesOf(tensor(m, 'expAvg/head.bias')) as Float32Array)],
   ['an optimizer step past the stage', /field 'optimizer\['head\.weight'\]\.step' is 999, not the stage's update count \(5\.\.5\)$/, (s) => (s.optimizer['head.weight'].step = 999)],
   ['one parameter a step behind', /field 'optimizer\['backbone\.2\.bias'\]\.step' is 4, not the other parameters' 5$/, (s) => (s.optimizer['backbone.2.bias'].step = 4)],
-  ['a negative second moment', /field 'optimizer\['head\.bias'\]\.expAvgSq' holds -1 at index 0$/, (s) => (s.optimizer['head.bias'].expAvgSq = base64(new Float32Array([-1])))],
+  ['a negative second moment', /field 'optimizer\['head\.bias'\]\.expAvgSq' holds -1 at index 0$/, (_s, m) => setValues(tensor(m, 'expAvgSq/head.bias'), new Float32Array([-1]))],
   ['a position that is a string', /field 'position' is not an object$/, (s) => (s.position = 'x')],
   ['an identity that is a number', /field 'identity' is not an object$/, (s) => (s.identity = 3)],
   ['a parameter of another size in the model', /checkpoint parameter 'head\.bias' has 2 values; the model's has 1$/, (_s, model) => {

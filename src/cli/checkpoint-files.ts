@@ -1,11 +1,15 @@
 // A run's checkpoints: checkpoints/<strategy>-step-<N>.onnx in its folder, the newest --keep-checkpoints of
 // each strategy. The run deletes only checkpoints it recognises as its own: those it wrote, and those of the
 // run it continues (adopted under the folder's lock). A `checkpoints` link or a link in a checkpoint's place
-// is refused, never followed.
+// is refused, never followed. Checkpoints are written on a thread of their own (background-writer.ts), in
+// the order they are asked for; a run learns of a failed write at its next checkpoint or when it settles.
 import { lstatSync, readdirSync, rmdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { fault, killNow } from './faults.js';
-import { createExclusive, fileError, ownSubfolder, readRegularFile, removeRegularFile, temporaryName, writeAll, writeFileAtomic } from '../runtime/files.js';
+import { createExclusive, fileError, ownSubfolder, readRegularFile, removeRegularFile, temporaryName, writeAll } from '../runtime/files.js';
+import { BackgroundWriter, type WriteOutcome } from '../runtime/background-writer.js';
+import { sealWith, type CheckpointPieces } from '../checkpoint/checkpoint.js';
+import { recycle } from '../runtime/snapshot-arrays.js';
 import { MAX_MODEL_FILE_BYTES } from '../onnx/io.js';
 import { UserError } from '../errors.js';
 
@@ -15,6 +19,12 @@ let checkpointsWritten = 0;
 export class RunCheckpoints {
   private readonly own = new Set<string>();
   readonly folder: string;
+  private readonly writer = new BackgroundWriter();
+  /** The newest checkpoint on disk of each strategy, written by this run. */
+  private readonly newest = new Map<string, string>();
+  /** The first write (or pruning) that failed: thrown at the next checkpoint or settle. */
+  private failure: Error | undefined;
+  private abandoned = false;
 
   constructor(dir: string) {
     this.folder = join(dir, 'checkpoints');
@@ -48,18 +58,75 @@ export class RunCheckpoints {
     return path === undefined ? undefined : { path, bytes: readRegularFile(path, 'checkpoint', { limit: MAX_MODEL_FILE_BYTES, noFollow: true }) };
   }
 
-  /** Writes one checkpoint atomically, then drops this run's older ones beyond `keep`. Returns its path. */
-  write(strategy: string, steps: number, bytes: Uint8Array, keep: number): string {
+  /**
+   * Queues one checkpoint, to be written atomically on the writer thread; once it is on disk, this run's
+   * older ones beyond `keep` are dropped. The checkpoint's buffers move to that thread. Throws the failure
+   * of an earlier checkpoint, if one failed.
+   */
+  write(strategy: string, steps: number, checkpoint: CheckpointPieces, keep: number): void {
+    this.throwFailure();
     ownSubfolder(this.folder);
     const path = join(this.folder, `${strategy}-step-${String(steps).padStart(8, '0')}.onnx`);
+    const { pieces, seal, buffers } = checkpoint;
     if (fault('mid-checkpoint', ++checkpointsWritten)) {
+      this.writer.settleSync();
+      const bytes = Buffer.concat([...pieces, sealWith(seal, pieces)]);
       writeAll(createExclusive(temporaryName(path)), [bytes.subarray(0, bytes.length >> 1)]);
       killNow();
     }
-    writeFileAtomic(path, bytes);
+    // A snapshot's shared memory is read in place by the writer thread, and reused once the file is written.
+    const transfer = buffers.filter((b): b is ArrayBuffer => b instanceof ArrayBuffer);
+    this.writer.write({ path, temporary: temporaryName(path), pieces, seal, transfer }, (outcome) => {
+      recycle(buffers);
+      this.landed(strategy, outcome, keep);
+    });
+  }
+
+  /** Waits until every checkpoint asked for is on disk; throws the first that failed. */
+  async settle(): Promise<void> {
+    await this.writer.settle();
+    this.throwFailure();
+  }
+
+  /** settle, blocking (older checkpoints pruned too): for a process about to kill itself (fault injection), as if the writes were synchronous. */
+  settleSync(): void {
+    this.writer.settleSync();
+  }
+
+  /** This run's newest checkpoint of the strategy on disk (as far as this thread has heard). */
+  newestWritten(strategy: string): string | undefined {
+    return this.newest.get(strategy);
+  }
+
+  /** Stops writing (a run that must write no more, e.g. its lock was taken): queued checkpoints are dropped. */
+  async abandon(): Promise<void> {
+    this.abandoned = true;
+    await this.writer.close();
+  }
+
+  /** Ends the writer thread once nothing is queued. */
+  async close(): Promise<void> {
+    await this.writer.settle();
+    await this.writer.close();
+  }
+
+  private landed(strategy: string, { path, error }: WriteOutcome, keep: number): void {
+    if (this.abandoned || this.failure) return;
+    if (error) {
+      this.failure = fileError(path, 'write', Object.assign(new Error(error.message), { code: error.code }));
+      return;
+    }
     this.own.add(path);
-    for (const old of this.list(strategy).slice(keep)) if (this.own.delete(old)) removeRegularFile(old);
-    return path;
+    this.newest.set(strategy, path);
+    try {
+      for (const old of this.list(strategy).slice(keep)) if (this.own.delete(old)) removeRegularFile(old);
+    } catch (e) {
+      this.failure = e as Error;
+    }
+  }
+
+  private throwFailure(): void {
+    if (this.failure) throw this.failure;
   }
 
   /** A finished run's checkpoints are of no further use: its outputs are written. */

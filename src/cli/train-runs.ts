@@ -2,7 +2,7 @@
 // checkpoint of the same run (same plan, settings, model and data), and stopping cleanly on SIGINT/SIGTERM.
 import { train, InterruptedError, NonFiniteError, type RunSnapshot, type TrainConfig, type TrainResult } from '../train/trainer.js';
 import type { Plan } from '../train/strategies.js';
-import { decodeCheckpoint, encodeCheckpoint, fingerprint, type RunIdentity } from '../checkpoint/checkpoint.js';
+import { checkpointPieces, decodeCheckpoint, fingerprint, type RunIdentity } from '../checkpoint/checkpoint.js';
 import { onnx, type ModelProto } from '../onnx/proto.js';
 import { UserError } from '../errors.js';
 import type { RunCheckpoints } from './checkpoint-files.js';
@@ -22,26 +22,37 @@ export async function trainRuns(runs: { plan: Plan; identity: RunIdentity }[], r
   try {
     for (const [i, { plan, identity }] of runs.entries()) {
       const bar = progressBar(out.progress, plan, Math.ceil(inputs.data.train.count / config.batchSize));
-      let last: string | undefined;
+      const last = () => out.checkpoints.newestWritten(plan.strategy);
       // A second signal exits at once (files are written whole), but not with a hidden cursor or a stale lock.
       stop.onSecondSignal = (signal) => {
         bar.stop();
         out.lock.release();
-        process.stderr.write(`onnx-finetune: ${interrupted(signal, last, out.dir).message} (stopped at once by a second ${signal})\n`);
+        process.stderr.write(`onnx-finetune: ${interrupted(signal, last(), out.dir).message} (stopped at once by a second ${signal})\n`);
       };
+      // The snapshot is the training thread's own copy: its arrays move to the writer thread as they are.
       const onSnapshot = (snapshot: RunSnapshot) => {
         out.lock.check();
         out.report?.save(); // before the checkpoint: the log on disk then always reaches the newest checkpoint
-        last = out.checkpoints.write(plan.strategy, snapshot.steps, encodeCheckpoint(inputs.model, snapshot, identity), out.keep);
+        out.checkpoints.write(plan.strategy, snapshot.steps, checkpointPieces(inputs.model, snapshot, identity), out.keep);
       };
       try {
-        const onStep = (step: number) => fault('after-step', step) && killNow();
-        results.push(await train(inputs.model, plan, inputs.data, { ...config, resume: resumes[i], onSnapshot, onStep, signal: stop.signal, onProgress: bar.onProgress, onValidation: bar.onValidation, onEvent: out.report?.onEvent }));
-      } catch (e) {
-        if (e instanceof InterruptedError) throw interrupted(stop.received!, last, out.dir);
-        if (e instanceof NonFiniteError && last) throw new UserError(`${e.message}; the last good checkpoint is ${last}`);
+        // The kill-and-resume tests kill the process after a step, once the checkpoints asked for are on disk.
+        const onStep = (step: number) => fault('after-step', step) && (out.checkpoints.settleSync(), killNow());
+        const result = await train(inputs.model, plan, inputs.data, { ...config, resume: resumes[i], onSnapshot, onStep, signal: stop.signal, onProgress: bar.onProgress, onValidation: bar.onValidation, onEvent: out.report?.onEvent });
+        await out.checkpoints.settle();
+        results.push(result);
+      } catch (thrown) {
+        let e = thrown;
+        if (e instanceof InterruptedError || e instanceof NonFiniteError || e instanceof FileError) {
+          // What the report names must be on disk; a checkpoint that failed meanwhile is what to report.
+          await out.checkpoints.settle().catch((failed: Error) => (e = e instanceof FileError ? e : failed));
+        } else {
+          await out.checkpoints.abandon();
+        }
+        if (e instanceof InterruptedError) throw interrupted(stop.received!, last(), out.dir);
+        if (e instanceof NonFiniteError && last()) throw new UserError(`${e.message}; the last good checkpoint is ${last()}`);
         // A full disk or a folder gone read-only: the checkpoints written so far are intact.
-        if (e instanceof FileError) throw new UserError(`${e.message}; ${last ? `the last good checkpoint is ${last}; resume with: ${resumeCommand(out.dir)}` : 'no checkpoint of this run was written'}`);
+        if (e instanceof FileError) throw new UserError(`${e.message}; ${last() ? `the last good checkpoint is ${last()}; resume with: ${resumeCommand(out.dir)}` : 'no checkpoint of this run was written'}`);
         throw e;
       } finally {
         bar.stop();
@@ -50,6 +61,7 @@ export async function trainRuns(runs: { plan: Plan; identity: RunIdentity }[], r
     return results;
   } finally {
     stop.dispose();
+    await out.checkpoints.close();
   }
 }
 

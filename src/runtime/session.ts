@@ -2,6 +2,7 @@
 // per-step work is tiny and thread hand-offs cost more than they save.
 import type * as Ort from 'onnxruntime-node';
 import { existsSync, readdirSync } from 'node:fs';
+import { createHash } from 'node:crypto';
 import { availableParallelism } from 'node:os';
 import { dirname, join } from 'node:path';
 import type { ModelProto } from '../onnx/proto.js';
@@ -109,20 +110,72 @@ export async function createStepSession(model: ModelProto, options: SessionOptio
     const names = outputs ?? session.outputNames;
     return { synchronous: false, run: (feeds) => session.run(feeds, names), release: () => session.release() };
   }
-  const native = new binding.InferenceSession();
-  try {
-    native.loadModel(bytes.buffer as ArrayBuffer, bytes.byteOffset, bytes.byteLength, settings);
-  } catch (e) {
-    throw sessionError(e as Error, options);
-  }
-  // Only the outputs asked for: each fetched one costs a copy into a new JavaScript tensor.
-  const fetches = Object.fromEntries((outputs ?? native.outputMetadata.map((m) => m.name)).map((name) => [name, null]));
-  return {
-    synchronous: true,
-    run: (feeds) => native.run(feeds, fetches, {}) as Results,
-    release: async () => native.dispose(),
-  };
+  return sessions.take(bytes, settings, outputs, () => {
+    const native = new binding.InferenceSession();
+    try {
+      native.loadModel(bytes.buffer as ArrayBuffer, bytes.byteOffset, bytes.byteLength, settings);
+    } catch (e) {
+      throw sessionError(e as Error, options);
+    }
+    // Only the outputs asked for: each fetched one costs a copy into a new JavaScript tensor.
+    const fetches = Object.fromEntries((outputs ?? native.outputMetadata.map((m) => m.name)).map((name) => [name, null]));
+    return { run: (feeds: Feeds) => native.run(feeds, fetches, {}) as Results, dispose: () => native.dispose() };
+  });
 }
+
+/**
+ * Sessions of small graphs, kept for whoever asks for the same graph (the same bytes) with the same settings
+ * and outputs: a stage's validation and the final test evaluation run one eval graph, and `compare`'s
+ * strategies share some. Loading a session costs milliseconds; a graph's bytes are hashed only where they
+ * are small. A session nobody holds stays open for the next asker, up to IDLE_SESSIONS of them.
+ */
+const SHARED_SESSION_MAX_BYTES = 4 * 2 ** 20;
+const IDLE_SESSIONS = 16;
+
+interface LoadedSession {
+  run(feeds: Feeds): Results;
+  dispose(): void;
+}
+
+const sessions = new (class SessionCache {
+  private readonly entries = new Map<string, { session: LoadedSession; users: number }>();
+
+  take(bytes: Uint8Array, settings: object, outputs: string[] | undefined, load: () => LoadedSession): StepSession {
+    if (bytes.length > SHARED_SESSION_MAX_BYTES) {
+      const session = load();
+      return { synchronous: true, run: (feeds) => session.run(feeds), release: async () => session.dispose() };
+    }
+    const key = `${createHash('sha256').update(bytes).digest('hex')} ${JSON.stringify(settings)} ${JSON.stringify(outputs ?? null)}`;
+    let entry = this.entries.get(key);
+    if (!entry) {
+      entry = { session: load(), users: 0 };
+    }
+    // Most recently used last: the idle sessions beyond IDLE_SESSIONS go first-used first.
+    this.entries.delete(key);
+    this.entries.set(key, entry);
+    entry.users++;
+    const held = entry;
+    let released = false;
+    return {
+      synchronous: true,
+      run: (feeds) => held.session.run(feeds),
+      release: async () => {
+        if (released) return;
+        released = true;
+        held.users--;
+        this.trim();
+      },
+    };
+  }
+
+  private trim(): void {
+    const idle = [...this.entries].filter(([, e]) => e.users === 0);
+    for (const [key, entry] of idle.slice(0, Math.max(0, idle.length - IDLE_SESSIONS))) {
+      this.entries.delete(key);
+      entry.session.dispose();
+    }
+  }
+})();
 
 interface NativeSession {
   loadModel(buffer: ArrayBuffer, byteOffset: number, byteLength: number, options: object): void;

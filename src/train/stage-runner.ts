@@ -6,6 +6,7 @@ import { createStepSession, ort, type StepSession } from '../runtime/session.js'
 import { Optimizer, type ParamState, type UpdateKernel } from '../optim/optimizer.js';
 import { AdamKernel, allFinite } from '../optim/adam-kernel.js';
 import type { ParamGroup } from '../optim/groups.js';
+import { ADAM_THREADS_MIN_PARAMETERS, ThreadedAdamKernel } from '../optim/adam-kernel-threads.js';
 import type { Dataset } from '../data/dataset.js';
 import { BatchBuffers } from './batches.js';
 import { stageExamples } from './prefix-features.js';
@@ -204,10 +205,16 @@ function fetchedWhole(trainable: Artifacts['trainable'], rows: RowGradient[]): A
   return trainable.filter((p) => !rows.some((r) => r.name === p.name));
 }
 
-/** Adam updates in the WebAssembly kernel (same bits, four lanes at a time); SGD in the JavaScript loop. */
+/**
+ * Adam updates in the WebAssembly kernel (same bits, four lanes at a time), on --threads threads for a large
+ * model; SGD in the JavaScript loop.
+ */
 function updateKernel(optimizer: Optimizer, artifacts: Artifacts, config: TrainConfig): UpdateKernel | undefined {
   if (optimizer.kind === 'sgd' || config.adamInJavaScript) return undefined;
-  return AdamKernel.create(new Map(artifacts.trainable.map((p) => [p.name, p.size])));
+  const sizes = new Map(artifacts.trainable.map((p) => [p.name, p.size]));
+  const total = artifacts.trainable.reduce((n, p) => n + p.size, 0);
+  const threaded = config.threads > 1 && total >= ADAM_THREADS_MIN_PARAMETERS ? ThreadedAdamKernel.create(sizes, config.threads) : undefined;
+  return threaded ?? AdamKernel.create(sizes);
 }
 
 export function parameterFeeds(artifacts: Artifacts, parameters: Map<string, Float32Array>): Record<string, ort.Tensor> {

@@ -26,6 +26,7 @@ import { checkSnapshot } from '../checkpoint/check-state.js';
 import { InterruptedError, yieldToEventLoop } from './breathe.js';
 import { bestEpoch, checkMonitor, stopsEarly, type BestWeights, type Selection } from './early-stopping.js';
 import type { RunEvent } from './events.js';
+import { snapshotCopy } from '../runtime/snapshot-arrays.js';
 
 export interface TrainConfig {
   loss: Loss;
@@ -167,8 +168,10 @@ export async function train(model: ModelProto, plan: Plan, data: TrainData, conf
   const rng = new Rng(run.rngState);
   const dropoutRng = new Rng(run.dropoutRngState);
   const starts = batchStarts(data.train.count, config.batchSize);
-  const snapshot = (): RunSnapshot => ({ ...run, rngState: rng.state, dropoutRngState: dropoutRng.state, order: run.order.slice(), epochLosses: [...run.epochLosses],
-    validation: structuredClone(run.validation), parameters: cloneArrays(run.parameters), buffers: cloneArrays(run.buffers), optimizerState: cloneState(runner!.optimizerState),
+  // One copy of each array, into recycled shared memory: the checkpoint writer's thread reads it from there.
+  const snapshot = (): RunSnapshot => ({ ...run, rngState: rng.state, dropoutRngState: dropoutRng.state, order: snapshotCopy(run.order), epochLosses: [...run.epochLosses],
+    validation: structuredClone(run.validation), parameters: cloneArrays(run.parameters, snapshotCopy), buffers: cloneArrays(run.buffers, snapshotCopy), optimizerState: cloneState(runner!.optimizerState, snapshotCopy),
+    best: run.best && { epoch: run.best.epoch, parameters: cloneArrays(run.best.parameters, snapshotCopy), buffers: cloneArrays(run.best.buffers, snapshotCopy) },
     accumulation: runner!.accumulation });
   let artifacts: Artifacts | undefined;
   let runner: StageRunner | undefined;
@@ -317,9 +320,10 @@ function resumeState(s: RunSnapshot, model: ModelProto, summary: ModelSummary, p
   return { ...rest, best, order: s.order.slice(), epochLosses: [...s.epochLosses], validation: structuredClone(s.validation), parameters: cloneArrays(s.parameters), buffers: cloneArrays(s.buffers) };
 }
 
-const cloneArrays = (m: ReadonlyMap<string, Float32Array>) => new Map([...m].map(([k, v]) => [k, v.slice()]));
-const cloneState = (m: ReadonlyMap<string, ParamState>) => new Map([...m].map(([k, v]) => [k, {
-  step: v.step, expAvg: v.expAvg?.slice(), expAvgSq: v.expAvgSq?.slice(), momentumBuffer: v.momentumBuffer?.slice(),
+const slice = (v: Float32Array): Float32Array => v.slice();
+const cloneArrays = (m: ReadonlyMap<string, Float32Array>, copy = slice) => new Map([...m].map(([k, v]) => [k, copy(v)]));
+const cloneState = (m: ReadonlyMap<string, ParamState>, copy = slice) => new Map([...m].map(([k, v]) => [k, {
+  step: v.step, expAvg: v.expAvg && copy(v.expAvg), expAvgSq: v.expAvgSq && copy(v.expAvgSq), momentumBuffer: v.momentumBuffer && copy(v.momentumBuffer),
 }]));
 
 /** Builds every stage's artifacts once, so a plan that cannot train (no gradient rule, a bad glob) fails first. */
