@@ -1,8 +1,12 @@
 // The output folder: `<strategy>.onnx` (the trained model, inference-ready), `<strategy>.safetensors` (its
 // weights under their PyTorch names, for load_state_dict) and `<strategy>.json` (its report) for each strategy
 // run. Files are written only after every strategy has trained, all of them or none.
-import { lstatSync, statSync } from 'node:fs';
-import { basename, join } from 'node:path';
+import { lstatSync, mkdirSync, statSync } from 'node:fs';
+import { basename, dirname, join } from 'node:path';
+import { adapterFolder } from './lora.js';
+import { PEFT_CONFIG_FILE, PEFT_WEIGHTS_FILE } from '../lora/peft-format.js';
+
+const PEFT_FILES = [PEFT_CONFIG_FILE, PEFT_WEIGHTS_FILE];
 import { stageModel } from '../onnx/io.js';
 import type { ModelProto } from '../onnx/proto.js';
 import { STRATEGIES, type StrategyKey } from '../train/strategies.js';
@@ -50,10 +54,13 @@ export interface Output {
   key: StrategyKey;
   model: ModelProto;
   report: object;
+  /** Other files of the strategy's results (LoRA's adapter folder), written with the rest. */
+  files?: { path: string; chunks: Uint8Array[] }[];
 }
 
 /** Every file a strategy's results may take: the .data file exists only for models past 2 GiB. */
-const resultFiles = (folder: OutputFolder, key: StrategyKey) => [modelFile(folder, key), `${modelFile(folder, key)}.data`, weightsFile(folder, key), reportFile(folder, key)];
+const resultFiles = (folder: OutputFolder, key: StrategyKey) => [modelFile(folder, key), `${modelFile(folder, key)}.data`, weightsFile(folder, key), reportFile(folder, key),
+  ...(key === 'lora' ? PEFT_FILES.map((f) => join(adapterFolder(folder.dir, key), f)) : [])];
 
 /** The results an earlier run left in the folder. */
 export function earlierResults(folder: OutputFolder): string[] {
@@ -75,6 +82,10 @@ export function writeOutputs(folder: OutputFolder, outputs: Output[], options: {
       // The report says what the weights file holds, and which tensors PyTorch has no name for.
       const safetensors = { file: basename(weightsFile(folder, o.key)), tensors: tensors.length, left_out_exporter_named: leftOut };
       staged.push(stageFile(reportFile(folder, o.key), [JSON.stringify({ ...o.report, safetensors }, null, 2) + '\n']));
+      for (const file of o.files ?? []) {
+        mkdirSync(dirname(file.path), { recursive: true });
+        staged.push(stageFile(file.path, file.chunks));
+      }
     }
     // A rename onto a folder would fail halfway through the commits: refused before any.
     for (const { path } of staged) if (lstatSync(path, { throwIfNoEntry: false })?.isDirectory()) throw new UserError(`${path}: cannot write (it is a folder)`);

@@ -17,7 +17,13 @@ import { exporterNamesWarning } from '../model/parameter-roles.js';
 import { withDataMetadata } from '../export/data-metadata.js';
 import { withProvenance } from '../export/provenance.js';
 import { probabilityOutputWarning } from '../model/output-activation.js';
-import { COMMON_OPTIONS, COMPARE_PREFIXES, STRATEGY_OPTIONS, readCheckpointEvery, readBatchNorm, readDevice, readLoss, readNumber, readOnNonFinite, readOptimizer, readString, type Argv } from './options.js';
+import { allLinearTargets } from '../lora/targets.js';
+import { LORA_DEFAULTS, prepareLora, type LoraOptions, type LoraSetup } from '../lora/lora.js';
+import { adapterFiles, readLoraOptions } from './lora.js';
+import { describeModel } from '../model/describe.js';
+import { elementCount } from '../onnx/tensor.js';
+import type { ModelProto } from '../onnx/proto.js';
+import { COMMON_OPTIONS, COMPARE_LORA_NAMES, COMPARE_PREFIXES, STRATEGY_OPTIONS, readCheckpointEvery, readBatchNorm, readDevice, readLoss, readNumber, readOnNonFinite, readOptimizer, readString, type Argv } from './options.js';
 import { checkModelRuns, loadInputs, type Inputs } from './inputs.js';
 import { withValidation } from './validation-data.js';
 import { taskFor } from '../train/metrics.js';
@@ -32,13 +38,17 @@ export const COMMANDS: Record<CommandKey, string> = {
   linear_probe: 'linear-probe',
   partial_unfreeze: 'partial-unfreeze',
   full_fine_tune: 'full-finetune',
+  lora: 'lora',
   compare: 'compare',
 };
 
 export const VERSION: string = JSON.parse(readFileSync(new URL('../../../package.json', import.meta.url), 'utf8')).version;
 
-/** The plans a command runs, from its options; the option globs each plan uses, to check against the model. */
-function plansFor(command: CommandKey, argv: Argv): { plans: Plan[]; globs: Record<string, string> } {
+/**
+ * The plans a command runs, from its options; the option globs each plan uses, to check against the model.
+ * LoRA's plan depends on the model (its adapters): `lora` holds its options, and the plan is made once the model is read.
+ */
+function plansFor(command: CommandKey, argv: Argv): { plans: Plan[]; globs: Record<string, string>; lora?: LoraOptions } {
   const head = readString(argv, 'head')!;
   const num = (name: string) => readNumber(argv, name, STRATEGY_OPTIONS[command]);
   switch (command) {
@@ -51,6 +61,8 @@ function plansFor(command: CommandKey, argv: Argv): { plans: Plan[]; globs: Reco
     }
     case 'full_fine_tune':
       return { plans: [fullFineTune({ lr: num('lr'), epochs: num('epochs') })], globs: {} };
+    case 'lora':
+      return { plans: [], globs: { head }, lora: readLoraOptions(argv, readNumber(argv, 'seed', COMMON_OPTIONS)) };
     case 'compare': {
       const unfreeze = readString(argv, 'unfreeze')!;
       const of = (key: keyof typeof COMPARE_PREFIXES) => (name: string) => num(`${COMPARE_PREFIXES[key]}-${name}`);
@@ -62,9 +74,28 @@ function plansFor(command: CommandKey, argv: Argv): { plans: Plan[]; globs: Reco
           fullFineTune({ lr: full('lr'), epochs: full('epochs') }),
         ],
         globs: { head, unfreeze },
+        lora: readLoraOptions(argv, readNumber(argv, 'seed', COMMON_OPTIONS), (o) => COMPARE_LORA_NAMES[o] ?? o),
       };
     }
   }
+}
+
+/**
+ * LoRA's setup on the model read, or none: compare adds its row only where the model has targets (by default
+ * every Linear outside the head); the lora command and an explicit --lora-targets insist on theirs.
+ */
+function loraFor(command: CommandKey, options: LoraOptions | undefined, model: ModelProto): LoraSetup | undefined {
+  if (!options) return undefined;
+  if (command === 'compare' && options.targets === LORA_DEFAULTS.targets && allLinearTargets(model, options.head).length === 0) return undefined;
+  return prepareLora(model, options);
+}
+
+/** How many parameter elements a plan trains, in any of its stages. */
+function trainableCount(plan: Plan, model: ModelProto): number {
+  const parameters = describeModel(model).parameters;
+  const names = parameters.map((p) => p.name);
+  const trained = new Set(plan.stages.flatMap((stage) => resolveGroups(stage.groups, names).flatMap((g) => g.params)));
+  return parameters.filter((p) => trained.has(p.name)).reduce((n, p) => n + elementCount(p.dims), 0);
 }
 
 /** Every glob must select a parameter and every stage's groups must resolve, before anything trains. */
@@ -142,7 +173,7 @@ export interface CommandIo {
 
 export async function runCommand(command: CommandKey, argv: Argv, io: CommandIo): Promise<void> {
   const json = argv.json === true;
-  const { plans, globs } = plansFor(command, argv);
+  const { plans, globs, lora: loraOptions } = plansFor(command, argv);
   const common = (name: string) => readNumber(argv, name, COMMON_OPTIONS);
   const settings = {
     optimizer: readOptimizer(argv),
@@ -173,16 +204,23 @@ export async function runCommand(command: CommandKey, argv: Argv, io: CommandIo)
   }
   await checkModelRuns(loaded, settings.device);
   checkPlans(plans, globs, loaded);
+  const lora = loraFor(command, loraOptions, loaded.model);
+  // Each plan's model: the source model, or LoRA's with its adapters.
+  const models = plans.map(() => loaded.model);
+  if (lora) {
+    plans.push(lora.plan);
+    models.push(lora.model);
+  }
   const config: TrainConfig = {
     ...DEFAULT_TRAIN_CONFIG, ...settings, threads: threads ?? defaultThreads(parameterCount(loaded.summary.parameters)),
     loss: chooseLoss(readLoss(argv), loaded.logitCount), onNonFinite: readOnNonFinite(argv), snapshotEvery: checkpointEvery,
   };
-  for (const plan of plans) checkPlan(loaded.model, plan, config);
+  plans.forEach((plan, i) => checkPlan(models[i], plan, config));
   const { inputs, identity: validation } = withValidation(argv, loaded, settings.seed, config.loss);
   // A resume validates on the same data: the validation set is one of the run's settings.
-  const runs = plans.map((plan) => {
-    const identity = runIdentity(plan, config, inputs);
-    return { plan, identity: validation ? { ...identity, settings: { ...identity.settings, validation } } : identity };
+  const runs = plans.map((plan, i) => {
+    const identity = runIdentity(plan, config, inputs, models[i]);
+    return { plan, model: models[i], identity: validation ? { ...identity, settings: { ...identity.settings, validation } } : identity };
   });
 
   for (const warning of [exporterNamesWarning(inputs.model, inputs.sources.model), probabilityOutputWarning(inputs.model, inputs.sources.model)]) {
@@ -195,13 +233,16 @@ export async function runCommand(command: CommandKey, argv: Argv, io: CommandIo)
   try {
     const target: OutputFolder = { dir: claimed.dir, given: folder.given };
     const { checkpoints, resumes } = openRunFolder(target, runs, resumeDir, overwrite);
-    resumes.forEach((snapshot, i) => snapshot && checkResume(inputs.model, plans[i], inputs.data, config, snapshot));
+    resumes.forEach((snapshot, i) => snapshot && checkResume(models[i], plans[i], inputs.data, config, snapshot));
     results = await trainRuns(runs, resumes, inputs, config, { dir: claimed.dir, checkpoints, lock: claimed.lock, keep, progress: io.progress && !json });
     for (const r of results) checkSkipped(r, common('max-skipped'));
-    records = results.map((r) => runRecord(r, modelFile(target, r.strategy)));
+    records = results.map((r, i) => ({ ...runRecord(r, modelFile(target, r.strategy)), trainable_parameters: trainableCount(plans[i], models[i]) }));
     const task = taskFor(config.loss.name);
-    const exported = (r: TrainResult, i: number) => withProvenance(withDataMetadata(r.model, inputs.data.train, task), { version: VERSION, plan: plans[i], label: labelName(argv, inputs) });
-    writeOutputs(target, results.map((r, i) => ({ key: r.strategy, model: exported(r, i), report: reportJson(records[i], r, plans[i], reportSettings(config), inputs.sources, VERSION, task, inputs.data.train.classNames) })),
+    // LoRA's model is the source model with the adapters merged in; its adapter goes beside it as a PEFT folder.
+    const trained = (r: TrainResult) => (r.strategy === 'lora' && lora ? lora.merge(new Map([...r.parameters, ...r.buffers])) : r.model);
+    const files = (r: TrainResult) => (r.strategy === 'lora' && lora ? adapterFiles(claimed.dir, r.strategy, lora.adapterFiles(r.parameters)) : undefined);
+    const exported = (r: TrainResult, i: number) => withProvenance(withDataMetadata(trained(r), inputs.data.train, task), { version: VERSION, plan: plans[i], label: labelName(argv, inputs) });
+    writeOutputs(target, results.map((r, i) => ({ key: r.strategy, model: exported(r, i), files: files(r), report: reportJson(records[i], r, plans[i], reportSettings(config), inputs.sources, VERSION, task, inputs.data.train.classNames) })),
       { lock: claimed.lock, replaced: overwrite ? earlierResults(target) : [] });
     for (const plan of plans) checkpoints.drop(plan.strategy);
   } finally {

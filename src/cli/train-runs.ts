@@ -13,12 +13,14 @@ import { fault, killNow } from './faults.js';
 import type { Inputs } from './inputs.js';
 
 /** Trains each plan in turn, checkpointing into `out.dir`; signals stop it after the current step. */
-export async function trainRuns(runs: { plan: Plan; identity: RunIdentity }[], resumes: (RunSnapshot | undefined)[], inputs: Inputs, config: TrainConfig,
+export async function trainRuns(runs: { plan: Plan; identity: RunIdentity; model?: ModelProto }[], resumes: (RunSnapshot | undefined)[], inputs: Inputs, config: TrainConfig,
   out: { dir: string; checkpoints: RunCheckpoints; lock: RunLock; keep: number; progress: boolean }): Promise<TrainResult[]> {
   const stop = stopOnSignals();
   const results: TrainResult[] = [];
   try {
-    for (const [i, { plan, identity }] of runs.entries()) {
+    for (const [i, { plan, identity, model: own }] of runs.entries()) {
+      // A run may train its own model (LoRA's, with adapters); the others train the source model.
+      const model = own ?? inputs.model;
       const bar = progressBar(out.progress, plan, Math.ceil(inputs.data.train.count / config.batchSize));
       let last: string | undefined;
       // A second signal exits at once (files are written whole), but not with a hidden cursor or a stale lock.
@@ -29,11 +31,11 @@ export async function trainRuns(runs: { plan: Plan; identity: RunIdentity }[], r
       };
       const onSnapshot = (snapshot: RunSnapshot) => {
         out.lock.check();
-        last = out.checkpoints.write(plan.strategy, snapshot.steps, encodeCheckpoint(inputs.model, snapshot, identity), out.keep);
+        last = out.checkpoints.write(plan.strategy, snapshot.steps, encodeCheckpoint(model, snapshot, identity), out.keep);
       };
       try {
         const onStep = (step: number) => fault('after-step', step) && killNow();
-        results.push(await train(inputs.model, plan, inputs.data, { ...config, resume: resumes[i], onSnapshot, onStep, signal: stop.signal, onProgress: bar.onProgress, onValidation: bar.onValidation }));
+        results.push(await train(model, plan, inputs.data, { ...config, resume: resumes[i], onSnapshot, onStep, signal: stop.signal, onProgress: bar.onProgress, onValidation: bar.onValidation }));
       } catch (e) {
         if (e instanceof InterruptedError) throw interrupted(stop.received!, last, out.dir);
         if (e instanceof NonFiniteError && last) throw new UserError(`${e.message}; the last good checkpoint is ${last}`);
@@ -51,14 +53,14 @@ export async function trainRuns(runs: { plan: Plan; identity: RunIdentity }[], r
 }
 
 /** What a checkpoint must match to be resumed by this command: the plan, the settings, the model and data. */
-export function runIdentity(plan: Plan, config: TrainConfig, inputs: Inputs): RunIdentity {
+export function runIdentity(plan: Plan, config: TrainConfig, inputs: Inputs, model: ModelProto = inputs.model): RunIdentity {
   const { train } = inputs.data;
   return {
     strategy: plan.strategy,
     plan: plan.stages,
     settings: { loss: config.loss.name, optimizer: config.optimizer, weight_decay: config.weightDecay, batch_size: config.batchSize, shuffle: config.shuffle, seed: config.seed,
       batch_norm: config.batchNorm },
-    model: fingerprint(...modelBytes(inputs.model)),
+    model: fingerprint(...modelBytes(model)),
     data: fingerprint(...inputs.summary.inputs.map((i) => (i.name === train.lazy?.inputName ? train.lazy.identity : bytesOf(train.inputs[i.name].values))), bytesOf(train.labels)),
   };
 }

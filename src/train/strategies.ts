@@ -5,8 +5,9 @@ import type { OptimizerKind } from '../optim/optimizer.js';
 import type { ScheduleSpec } from '../optim/schedule-spec.js';
 import type { BatchNormMode } from '../artifacts/batch-norm-mode.js';
 
-export type StrategyKey = 'linear_probe' | 'partial_unfreeze' | 'full_fine_tune';
-export const STRATEGIES: readonly StrategyKey[] = ['linear_probe', 'partial_unfreeze', 'full_fine_tune'];
+// lora: low-rank adapters beside chosen weights, trained with the head (src/lora/lora.ts builds its plan).
+export type StrategyKey = 'linear_probe' | 'partial_unfreeze' | 'full_fine_tune' | 'lora';
+export const STRATEGIES: readonly StrategyKey[] = ['linear_probe', 'partial_unfreeze', 'full_fine_tune', 'lora'];
 
 export interface Stage {
   name: string;

@@ -46,7 +46,7 @@ export function maxRelativeDifference(expected: number[], actual: number[]): num
 }
 
 /** The three strategies with a fixture's hyperparameters (its expected.json config). */
-export function fixturePlans(config: Expected['config']): Record<StrategyKey, Plan> {
+export function fixturePlans(config: Expected['config']): Record<Exclude<StrategyKey, 'lora'>, Plan> {
   const { probe, partial, full } = config;
   return {
     linear_probe: linearProbe({ lr: probe.lr, epochs: probe.epochs }),
