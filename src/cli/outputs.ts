@@ -1,7 +1,7 @@
 // The output folder: `<strategy>.onnx` (the trained model, inference-ready), `<strategy>.safetensors` (its
 // weights under their PyTorch names, for load_state_dict) and `<strategy>.json` (its report) for each strategy
 // run. Files are written only after every strategy has trained, all of them or none.
-import { lstatSync, mkdirSync, statSync } from 'node:fs';
+import { lstatSync, mkdirSync, rmdirSync, statSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import { adapterFolder } from './lora.js';
 import { PEFT_CONFIG_FILE, PEFT_WEIGHTS_FILE } from '../lora/peft-format.js';
@@ -9,7 +9,7 @@ import { PEFT_CONFIG_FILE, PEFT_WEIGHTS_FILE } from '../lora/peft-format.js';
 const PEFT_FILES = [PEFT_CONFIG_FILE, PEFT_WEIGHTS_FILE];
 import { stageModel } from '../onnx/io.js';
 import type { ModelProto } from '../onnx/proto.js';
-import { STRATEGIES, type StrategyKey } from '../train/strategies.js';
+import { RESULT_STRATEGIES, type StrategyKey } from '../train/strategies.js';
 import { removeRegularFile, stageFile, type StagedFile } from '../runtime/files.js';
 import type { RunLock } from './run-lock.js';
 import { encodeSafetensors } from '../export/safetensors.js';
@@ -64,7 +64,7 @@ const resultFiles = (folder: OutputFolder, key: StrategyKey) => [modelFile(folde
 
 /** The results an earlier run left in the folder. */
 export function earlierResults(folder: OutputFolder): string[] {
-  return STRATEGIES.flatMap((key) => resultFiles(folder, key)).filter((path) => lstatSync(path, { throwIfNoEntry: false }));
+  return RESULT_STRATEGIES.flatMap((key) => resultFiles(folder, key)).filter((path) => lstatSync(path, { throwIfNoEntry: false }));
 }
 
 /**
@@ -97,4 +97,14 @@ export function writeOutputs(folder: OutputFolder, outputs: Output[], options: {
   for (const file of staged) file.commit();
   const written = new Set(staged.map((f) => f.path));
   for (const path of options.replaced ?? []) if (!written.has(path)) removeRegularFile(path);
+  // A replaced LoRA run's adapter folder goes too, once its files are gone.
+  if ((options.replaced ?? []).length > 0 && !outputs.some((o) => o.key === 'lora')) removeEmptyFolder(adapterFolder(folder.dir, 'lora'));
+}
+
+function removeEmptyFolder(path: string): void {
+  try {
+    rmdirSync(path);
+  } catch {
+    // not there, or not empty (files of the user's own): left as it is
+  }
 }

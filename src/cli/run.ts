@@ -9,7 +9,7 @@ import { checkPlan, checkResume, DEFAULT_TRAIN_CONFIG, type TrainConfig, type Tr
 import { claimFolder } from './run-folder.js';
 import { RunCheckpoints } from './checkpoint-files.js';
 import { resumePoint, runIdentity, trainRuns } from './train-runs.js';
-import { fullFineTune, linearProbe, partialUnfreeze, STRATEGIES, type Plan, type StrategyKey } from '../train/strategies.js';
+import { fullFineTune, linearProbe, partialUnfreeze, RESULT_STRATEGIES, type Plan, type StrategyKey } from '../train/strategies.js';
 import { UserError } from '../errors.js';
 import { defaultThreads } from '../runtime/session.js';
 import { parameterCount } from '../model/describe.js';
@@ -136,12 +136,12 @@ function reportSettings(config: TrainConfig) {
  */
 function openRunFolder(folder: OutputFolder, runs: { identity: RunIdentity }[], resumeDir: string | undefined, overwrite: boolean) {
   const checkpoints = new RunCheckpoints(folder.dir);
-  const earlier = [...earlierResults(folder), ...STRATEGIES.flatMap((s) => checkpoints.list(s))];
+  const earlier = [...earlierResults(folder), ...RESULT_STRATEGIES.flatMap((s) => checkpoints.list(s))];
   if (resumeDir === undefined && earlier.length > 0 && !overwrite) {
     throw new UserError(`--out ${folder.dir} holds an earlier run (${relative(folder.dir, earlier[0])}${earlier.length > 1 ? ` and ${earlier.length - 1} more` : ''}); continue it with --resume ${folder.dir}, or replace it with --overwrite`);
   }
   if (overwrite) {
-    for (const s of STRATEGIES) {
+    for (const s of RESULT_STRATEGIES) {
       checkpoints.adopt(s);
       checkpoints.drop(s);
     }
