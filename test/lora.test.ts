@@ -100,7 +100,7 @@ describe('lora: PEFT parity, export, the graph transform', function () {
         expect(merged.graph.node.map((n) => n.name).filter((n) => n.includes('lora'))).to.deep.equal([]);
         expect(merged.graph.node.length).to.equal(loadModel(rooted(config.model)).graph.node.length);
         const logits = await logitsOf(merged, testFeeds(config));
-        expect(maxAbsDiff(logits, results.merged_logits.flat())).to.be.below(2e-4);
+        expect(maxAbsDiff(logits, results.merged_logits.flat())).to.be.below(5e-5);
       });
 
       it('its exported adapter loaded in PEFT (checked by the fixture script) and continues as --adapter', async () => {
