@@ -160,6 +160,16 @@ describe('lora: PEFT parity, export, the graph transform', function () {
     expect(config).to.deep.include({ peft_type: 'LORA', r: 4, lora_alpha: 8, lora_dropout: 0.2, target_modules: ['backbone.0', 'backbone.2'], modules_to_save: ['head'] });
   });
 
+  it('a killed lora run resumes to the same adapter, bit for bit', async () => {
+    const args = ['lora', '--targets', 'backbone.*', '--epochs', '3', '--checkpoint-every', 'epoch', '--json'];
+    const whole = join(tmp, 'whole'), killed = join(tmp, 'killed');
+    expect((await cli([...args, '--out', whole], tmp)).code).to.equal(0);
+    expect((await cli([...args, '--out', killed], tmp, { ONNX_FINETUNE_FAULT: 'after-step:20' })).signal).to.equal('SIGKILL');
+    const resumed = await cli([...args, '--resume', killed], tmp);
+    expect(resumed.code, resumed.stderr).to.equal(0);
+    for (const file of ['lora.adapter/adapter_model.safetensors', 'lora.onnx']) expect(readFileSync(join(killed, file)).equals(readFileSync(join(whole, file))), file).to.equal(true);
+  });
+
   it('compare on the built-in seed job adds a LoRA row (every backbone Linear) with trainable-parameter counts', async () => {
     const out = join(tmp, 'compare');
     const run = await cli(['compare', '--out', out], tmp);
