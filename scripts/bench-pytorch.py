@@ -131,6 +131,23 @@ def training_steps():
         measure('BERT-Tiny L2-H128, seq 128, linear probe', bert, xb, yb, ce, [(list(bert.classifier.parameters()), 1e-2)])
 
 
+def lora_steps():
+    """PEFT's LoRA step on the same BERT-Tiny, as `npm run bench` times onnx-finetune's: r 8, alpha 16 on query
+    and value, the classifier trained in full (modules_to_save), one Adam at 1e-3 (issue 16)."""
+    try:
+        from peft import LoraConfig, get_peft_model
+        bert = bert_tiny()
+    except ImportError as e:
+        print(f'LoRA workload skipped: {e}')
+        return
+    torch.manual_seed(0)
+    xb, yb = token_batch(16, 128, 30522), torch.randint(0, 2, (16,))
+    lora = get_peft_model(bert, LoraConfig(r=8, lora_alpha=16, target_modules=['query', 'value'], lora_dropout=0.0, modules_to_save=['classifier']))
+    trainable = [p for p in lora.parameters() if p.requires_grad]
+    # measure() sets requires_grad from the groups: the frozen base weights stay out of backward, as in PEFT.
+    measure('BERT-Tiny L2-H128, seq 128, LoRA r8 query+value', lora, xb, yb, nn.CrossEntropyLoss(), [(trainable, 1e-3)])
+
+
 def measure_images(folder, threads, passes=3):
     """Images/s through ImageFolder + DataLoader (Resize(224), CenterCrop, ToTensor, Normalize) at batch 32, `threads` worker processes."""
     from torch.utils.data import DataLoader
@@ -154,6 +171,7 @@ def measure_images(folder, threads, passes=3):
 # `--images`: the image pipeline alone, to interleave with `node dist/scripts/bench.js --images THREADS DIR`.
 if '--images' not in sys.argv:
     training_steps()
+    lora_steps()
 
 # The image pipeline on the folder `npm run bench` writes (320 JPEGs of 500x375 in two classes).
 images = os.path.join(tempfile.gettempdir(), 'onnx-finetune-bench-images')

@@ -18,6 +18,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { DataType, makeGraph, makeModel, makeNode, makeValueInfo } from '../src/onnx/builder.js';
 import { createStepSession, ort } from '../src/runtime/session.js';
+import { prepareLora } from '../src/lora/lora.js';
 import { BERT_TINY, buildBert, buildResNet18, RESNET18, type BenchModel } from './bench-models.js';
 import { benchImageFolder, measureImages, IMAGES_ROW } from './bench-images.js';
 
@@ -171,6 +172,14 @@ const bertRow = (task: string, plan: Plan, fullStep: boolean): Workload => ({
   inputs: tokenInputs(BERT_TINY.vocab, BERT_TINY.sequence), featureShape: [BERT_TINY.sequence], classes: BERT_TINY.classes,
   config: digitsConfig, flopsPerStep: fullStep ? () => fullStepFlops(bert(), 16) : undefined,
 });
+/** LoRA's rows: the bench BERT with adapters beside its query and value projections (src/lora), and its plan. */
+function loraBertRows(): Workload[] {
+  const lora = memo(() => prepareLora(bert().model, { targets: '*.{query,value}.weight', rank: 8, alpha: 16, dropout: 0, loraLr: 1e-3, headLr: 1e-3, epochs: 1, head: 'classifier.*', seed: 1 }));
+  const row = bertRow('LoRA r8 query+value', fullFineTune({ lr: 1e-3, epochs: 1 }), false);
+  // The plan names the adapters, which exist only once the model is built: read it when the row runs.
+  return [{ ...row, model: () => lora().model, get plan() { return lora().plan; } }];
+}
+
 const workloads: Workload[] = [
   { name: 'seed MLP 10-32-16-1, full fine-tune', model: seedModel, plan: fullFineTune({ lr: 3e-3, epochs: 1 }), batch: 64, featureShape: [10], config: seedConfig },
   { name: 'seed MLP 10-32-16-1, linear probe', model: seedModel, plan: linearProbe({ lr: 1e-2, epochs: 1 }), batch: 64, featureShape: [10], config: seedConfig },
@@ -187,6 +196,9 @@ const workloads: Workload[] = [
   resnetRow('linear probe', linearProbe({ lr: 1e-2, epochs: 1, head: 'fc.*' }), digitsConfig, false),
   bertRow('full fine-tune', fullFineTune({ lr: 1e-4, epochs: 1 }), true),
   bertRow('linear probe', linearProbe({ lr: 1e-2, epochs: 1, head: 'classifier.*' }), false),
+  // LoRA (issue 16): r 8, alpha 16 on the attention's query and value, the classifier trained in full (PEFT's
+  // modules_to_save), next to the full fine-tune above; scripts/bench-pytorch.py times PEFT's step (lora_steps).
+  ...loraBertRows(),
 ];
 
 // ---- Checkpoints off the hot path, threads for Adam, steps as a user runs them (issue 14; perf-ckpt) ----

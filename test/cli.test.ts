@@ -52,7 +52,8 @@ describe('onnx-finetune command', function () {
     });
 
     it('writes <strategy>.onnx, .safetensors and .json for each strategy, the run\'s report files, and nothing else', () => {
-      expect(readdirSync(out).sort()).to.deep.equal([...STRATEGIES.flatMap((s) => [`${s}.json`, `${s}.onnx`, `${s}.safetensors`]), 'metrics.csv', 'report.html', 'run.json'].sort());
+      // compare's fourth row, LoRA (issue 16), adds its adapter folder.
+      expect(readdirSync(out).sort()).to.deep.equal([...STRATEGIES, 'lora'].flatMap((s) => [`${s}.json`, `${s}.onnx`, `${s}.safetensors`]).concat('lora.adapter', 'metrics.csv', 'report.html', 'run.json').sort());
       for (const s of STRATEGIES) {
         const report = JSON.parse(readFileSync(join(out, `${s}.json`), 'utf8'));
         expect(report.strategy).to.equal(s);
@@ -110,7 +111,7 @@ describe('onnx-finetune command', function () {
     it('--json prints exactly one JSON object with the documented keys', () => {
       for (const s of STRATEGIES) {
         const { out, record } = runs.get(s)!;
-        expect(Object.keys(record).sort()).to.deep.equal(['accuracy', 'epoch_losses', 'model', 'seconds', 'skipped_batches', 'steps', 'strategy', 'test_loss']);
+        expect(Object.keys(record).sort()).to.deep.equal(['accuracy', 'epoch_losses', 'model', 'seconds', 'skipped_batches', 'steps', 'strategy', 'test_loss', 'trainable_parameters']);
         expect(record.strategy).to.equal(s);
         expect(record.model).to.equal(join(out, `${s}.onnx`));
         expect(readdirSync(out).sort()).to.deep.equal([`${s}.json`, `${s}.onnx`, `${s}.safetensors`, 'metrics.csv', 'report.html', 'run.json'].sort());
@@ -119,14 +120,14 @@ describe('onnx-finetune command', function () {
 
     it('compare --json prints one JSON object keyed by strategy, holding those records', () => {
       const value = JSON.parse(compared.stdout);
-      expect(Object.keys(value)).to.deep.equal([...STRATEGIES]);
-      for (const s of STRATEGIES) {
-        expect(Object.keys(value[s]).sort()).to.deep.equal(['accuracy', 'epoch_losses', 'model', 'seconds', 'skipped_batches', 'steps', 'strategy', 'test_loss']);
+      expect(Object.keys(value)).to.deep.equal([...STRATEGIES, 'lora']);
+      for (const s of [...STRATEGIES, 'lora']) {
+        expect(Object.keys(value[s]).sort()).to.deep.equal(['accuracy', 'epoch_losses', 'model', 'seconds', 'skipped_batches', 'steps', 'strategy', 'test_loss', 'trainable_parameters']);
         expect(value[s].model).to.equal(join(compared.out, `${s}.onnx`));
       }
       // compare runs the notebook's defaults, which are also this fixture's hyperparameters.
       for (const s of STRATEGIES) expect(value[s].accuracy, s).to.equal(fixture.expected.results[s].accuracy);
-      expect(readdirSync(compared.out)).to.have.length(12); // 3 per strategy, and the run's metrics.csv, report.html and run.json
+      expect(readdirSync(compared.out)).to.have.length(16); // 3 per strategy (LoRA's adapter folder too), and the run's metrics.csv, report.html and run.json
     });
 
     for (const s of STRATEGIES) {
@@ -255,7 +256,7 @@ describe('onnx-finetune command', function () {
       { name: 'an --unfreeze glob that matches no parameter', args: () => ['partial-unfreeze', '--unfreeze', 'backbone.9.*'], message: /^--unfreeze 'backbone\.9\.\*' matches no parameter/ },
       { name: 'an unknown device', args: () => ['linear-probe', '--device', 'tpu'], message: /^--device: unknown device 'tpu' \(choices: cpu, cuda, webgpu\)$/ },
       { name: 'an unknown optimizer', args: () => ['linear-probe', '--optimizer', 'rmsprop'], message: /^--optimizer: unknown optimizer 'rmsprop'/ },
-      { name: 'an unknown command', args: () => ['fine-tune-everything'], message: /^unknown command 'fine-tune-everything' \(commands: linear-probe, partial-unfreeze, full-finetune, compare, run, plan, inspect, predict, report, lr-find\)$/ },
+      { name: 'an unknown command', args: () => ['fine-tune-everything'], message: /^unknown command 'fine-tune-everything' \(commands: linear-probe, partial-unfreeze, full-finetune, lora, compare, run, plan, inspect, predict, report, lr-find\)$/ },
       { name: 'an option of another command', args: () => ['linear-probe', '--head-lr', '0.1'], message: /^unknown option --head-lr/ },
       { name: 'only some of --model/--train/--test', args: () => ['linear-probe', '--model', seedModel], message: /--model \(or --backbone\), --train and --test go together.*missing --train and --test/ },
       {

@@ -29,7 +29,7 @@ describe('reusing --out (command)', function () {
     const probe = readFileSync(join(out, 'linear_probe.onnx'));
     const refused = await cli(['full-finetune', '--epochs', '2', '--out', out], tmp);
     expect(refused.code).to.equal(1);
-    expect(refused.stderr).to.match(/holds an earlier run \(linear_probe\.onnx and 8 more\); continue it with --resume .*, or replace it with --overwrite\n$/);
+    expect(refused.stderr).to.match(/holds an earlier run \(linear_probe\.onnx and 13 more\); continue it with --resume .*, or replace it with --overwrite\n$/);
     expect(readFileSync(join(out, 'linear_probe.onnx')).equals(probe)).to.equal(true);
     const replaced = await cli(['full-finetune', '--epochs', '2', '--out', out, '--overwrite', '--json'], tmp);
     expect(replaced.code, replaced.stderr).to.equal(0);

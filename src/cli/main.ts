@@ -17,7 +17,8 @@ const DESCRIPTIONS: Record<CommandKey, string> = {
   linear_probe: 'train the head only; the backbone stays frozen',
   partial_unfreeze: 'train the head, then the head and the --unfreeze layers at a smaller learning rate',
   full_fine_tune: 'train every parameter',
-  compare: 'run the three strategies at their defaults on the same start and compare their test accuracy',
+  lora: "LoRA: low-rank adapters beside the --targets weights, trained with the head; writes the merged model and a PEFT adapter folder",
+  compare: 'run the three strategies (and LoRA, where the model has Linear layers outside the head) at their defaults on the same start and compare their test accuracy',
 };
 
 /** Exit statuses: 1 for bad input, 70 (EX_SOFTWARE) for an unexpected error, which is a bug. */

@@ -5,6 +5,7 @@ import type { Options } from 'yargs';
 import { UserError } from '../errors.js';
 import { parseDecimal } from '../decimal.js';
 import { NOTEBOOK_DEFAULTS, DEFAULT_HEAD } from '../train/strategies.js';
+import { LORA_DEFAULTS } from '../lora/lora.js';
 import { DEFAULT_TRAIN_CONFIG } from '../train/trainer.js';
 import { DEVICES, type Device } from '../runtime/session.js';
 import { OPTIMIZERS, type OptimizerKind } from '../optim/optimizer.js';
@@ -100,9 +101,27 @@ export const STRATEGY_OPTIONS = {
     lr: number('rate', 'learning rate of every parameter', NOTEBOOK_DEFAULTS.full_fine_tune.lr),
     epochs: number('count', 'epochs', NOTEBOOK_DEFAULTS.full_fine_tune.epochs),
   },
+  // LoRA (issue 16): adapters beside the --targets weights, trained with the head; see src/lora/.
+  lora: {
+    targets: string("glob over parameter names selecting the weights to adapt (MatMul, Gemm and Conv weights; their biases may match and stay frozen), or 'all-linear': every MatMul/Gemm weight outside the head (PEFT's) [default: ${LORA_DEFAULTS.targets}]"),
+    rank: number('count', `rank r of each adapter (A is r x in, B is out x r) [default: ${LORA_DEFAULTS.rank}]`),
+    alpha: number('rate', `lora_alpha: the adapter output is scaled by alpha / rank [default: ${LORA_DEFAULTS.alpha}]`),
+    'lora-dropout': number('fraction', `dropout on each adapter's input, training only [default: ${LORA_DEFAULTS.dropout}]`),
+    'lora-lr': number('rate', 'learning rate of the adapters', LORA_DEFAULTS.loraLr),
+    'head-lr': number('rate', "learning rate of the head (trained in full: PEFT's modules_to_save)", LORA_DEFAULTS.headLr),
+    epochs: number('count', 'epochs', LORA_DEFAULTS.epochs),
+    adapter: string('start from a PEFT adapter folder (adapter_config.json + adapter_model.safetensors): its targets, rank, alpha, dropout, A, B and saved head; so --targets, --rank, --alpha and --lora-dropout are not given'),
+  },
   // compare runs the three strategies at their defaults, each adjustable with its prefix (--probe-lr, --full-epochs).
   compare: { unfreeze } as Record<string, Options | NumberOption>,
 } satisfies Record<string, Record<string, Options>>;
+
+// compare's LoRA row (when the model has targets): --lora-targets, --lora-rank, ... (--lora-dropout and --lora-lr as in lora).
+export const COMPARE_LORA_NAMES: Record<string, string> = { targets: 'lora-targets', rank: 'lora-rank', alpha: 'lora-alpha', 'lora-dropout': 'lora-dropout', 'lora-lr': 'lora-lr', 'head-lr': 'lora-head-lr', epochs: 'lora-epochs' };
+for (const [name, as] of Object.entries(COMPARE_LORA_NAMES)) {
+  const option = STRATEGY_OPTIONS.lora[name as keyof typeof STRATEGY_OPTIONS.lora];
+  STRATEGY_OPTIONS.compare[as] = { ...option, describe: `lora: ${option.describe}` };
+}
 
 /** compare's prefix for each strategy's own options: --probe-lr, --partial-head-epochs, --full-epochs, ... */
 export const COMPARE_PREFIXES = { linear_probe: 'probe', partial_unfreeze: 'partial', full_fine_tune: 'full' } as const;

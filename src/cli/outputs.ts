@@ -1,11 +1,15 @@
 // The output folder: `<strategy>.onnx` (the trained model, inference-ready), `<strategy>.safetensors` (its
 // weights under their PyTorch names, for load_state_dict) and `<strategy>.json` (its report) for each strategy
 // run. Files are written only after every strategy has trained, all of them or none.
-import { lstatSync, statSync } from 'node:fs';
-import { basename, join } from 'node:path';
+import { lstatSync, mkdirSync, rmdirSync, statSync } from 'node:fs';
+import { basename, dirname, join } from 'node:path';
+import { adapterFolder } from './lora.js';
+import { PEFT_CONFIG_FILE, PEFT_WEIGHTS_FILE } from '../lora/peft-format.js';
+
+const PEFT_FILES = [PEFT_CONFIG_FILE, PEFT_WEIGHTS_FILE];
 import { stageModel } from '../onnx/io.js';
 import type { ModelProto } from '../onnx/proto.js';
-import { STRATEGIES } from '../train/strategies.js';
+import { RESULT_STRATEGIES } from '../train/strategies.js';
 import { removeRegularFile, stageFile, type StagedFile } from '../runtime/files.js';
 import type { RunLock } from './run-lock.js';
 import { encodeSafetensors } from '../export/safetensors.js';
@@ -51,14 +55,17 @@ export interface Output {
   key: string;
   model: ModelProto;
   report: object;
+  /** Other files of the strategy's results (LoRA's adapter folder), written with the rest. */
+  files?: { path: string; chunks: Uint8Array[] }[];
 }
 
 /** Every file a strategy's results may take: the .data file exists only for models past 2 GiB. */
-const resultFiles = (folder: OutputFolder, key: string) => [modelFile(folder, key), `${modelFile(folder, key)}.data`, weightsFile(folder, key), reportFile(folder, key)];
+const resultFiles = (folder: OutputFolder, key: string) => [modelFile(folder, key), `${modelFile(folder, key)}.data`, weightsFile(folder, key), reportFile(folder, key),
+  ...(key === 'lora' ? PEFT_FILES.map((f) => join(adapterFolder(folder.dir, key), f)) : [])];
 
-/** The results an earlier run left in the folder: the built-in strategies' and those of the plans named. */
+/** The results an earlier run left in the folder: the built-in strategies' (LoRA's too) and those of the plans named. */
 export function earlierResults(folder: OutputFolder, plans: readonly string[] = []): string[] {
-  return [...new Set([...STRATEGIES, ...plans])].flatMap((key) => resultFiles(folder, key)).filter((path) => lstatSync(path, { throwIfNoEntry: false }));
+  return [...new Set([...RESULT_STRATEGIES, ...plans])].flatMap((key) => resultFiles(folder, key)).filter((path) => lstatSync(path, { throwIfNoEntry: false }));
 }
 
 /**
@@ -76,6 +83,10 @@ export function writeOutputs(folder: OutputFolder, outputs: Output[], options: {
       // The report says what the weights file holds, and which tensors PyTorch has no name for.
       const safetensors = { file: basename(weightsFile(folder, o.key)), tensors: tensors.length, left_out_exporter_named: leftOut };
       staged.push(stageFile(reportFile(folder, o.key), [JSON.stringify({ ...o.report, safetensors }, null, 2) + '\n']));
+      for (const file of o.files ?? []) {
+        mkdirSync(dirname(file.path), { recursive: true });
+        staged.push(stageFile(file.path, file.chunks));
+      }
     }
     // The run's metrics log and report, written with the results they show.
     for (const { path, text } of options.files ?? []) staged.push(stageFile(path, [text]));
@@ -89,4 +100,14 @@ export function writeOutputs(folder: OutputFolder, outputs: Output[], options: {
   for (const file of staged) file.commit();
   const written = new Set(staged.map((f) => f.path));
   for (const path of options.replaced ?? []) if (!written.has(path)) removeRegularFile(path);
+  // A replaced LoRA run's adapter folder goes too, once its files are gone.
+  if ((options.replaced ?? []).length > 0 && !outputs.some((o) => o.key === 'lora')) removeEmptyFolder(adapterFolder(folder.dir, 'lora'));
+}
+
+function removeEmptyFolder(path: string): void {
+  try {
+    rmdirSync(path);
+  } catch {
+    // not there, or not empty (files of the user's own): left as it is
+  }
 }

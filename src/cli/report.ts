@@ -16,6 +16,8 @@ export interface RunRecord {
   /** Batches skipped for a non-finite loss or gradient (--on-nonfinite skip-batch). */
   skipped_batches: number;
   seconds: number;
+  /** Parameters (elements) the plan trains in any of its stages: LoRA's adapters and head, a probe's head, … */
+  trainable_parameters?: number;
 }
 
 export function runRecord(result: TrainResult, modelPath: string): RunRecord {
@@ -60,10 +62,14 @@ function earlyStopping(s: NonNullable<TrainResult['selection']>) {
 
 export function humanSummary(records: RunRecord[], results: TrainResult[], dir: string, description: string[]): string {
   const lines = [...description];
-  const width = Math.max(...records.map((r) => r.strategy.length));
-  lines.push(`${'strategy'.padEnd(width)}  accuracy  test loss  steps  seconds`);
+  const width = Math.max('strategy'.length, ...records.map((r) => r.strategy.length));
+  // The trainable-parameter count sits beside the accuracy: what each strategy pays for its result.
+  const counts = records.map((r) => (r.trainable_parameters === undefined ? '' : String(r.trainable_parameters)));
+  const cw = Math.max(9, ...counts.map((c) => c.length));
+  const trainable = (c: string) => (records.some((r) => r.trainable_parameters !== undefined) ? `  ${c.padStart(cw)}` : '');
+  lines.push(`${'strategy'.padEnd(width)}  accuracy${trainable('trainable')}  test loss  steps  seconds`);
   records.forEach((r, i) => {
-    lines.push(`${r.strategy.padEnd(width)}  ${r.accuracy.toFixed(4).padStart(8)}  ${results[i].testLoss.toFixed(4).padStart(9)}  ${String(r.steps).padStart(5)}  ${r.seconds.toFixed(2).padStart(7)}`);
+    lines.push(`${r.strategy.padEnd(width)}  ${r.accuracy.toFixed(4).padStart(8)}${trainable(counts[i])}  ${results[i].testLoss.toFixed(4).padStart(9)}  ${String(r.steps).padStart(5)}  ${r.seconds.toFixed(2).padStart(7)}`);
   });
   for (const r of records) lines.push(`  ${r.strategy} epoch losses: ${r.epoch_losses.map((l) => l.toFixed(4)).join(' ')}`);
   for (const r of results) lines.push(`  ${r.strategy} test: ${shortMetrics(r.testMetrics)}`);
@@ -92,7 +98,8 @@ export function shortMetrics(m: Metrics): string {
 
 /** The seed notebook's closing line: {'linear_probe': 0.627, 'partial_unfreeze': 0.783, 'full_fine_tune': 0.883}. */
 export function notebookDict(records: RunRecord[]): string {
-  return `{${records.map((r) => `'${r.strategy}': ${pythonFloat(round(r.accuracy, 3))}`).join(', ')}}`;
+  // The notebook's three strategies only: its dict has no LoRA entry.
+  return `{${records.filter((r) => r.strategy !== 'lora').map((r) => `'${r.strategy}': ${pythonFloat(round(r.accuracy, 3))}`).join(', ')}}`;
 }
 
 /** A float as Python's repr prints it for these values: 0.78, 1.0, 0.0. */

@@ -9,7 +9,7 @@ import { checkPlan, checkResume, DEFAULT_TRAIN_CONFIG, type TrainConfig, type Tr
 import { claimFolder } from './run-folder.js';
 import { RunCheckpoints } from './checkpoint-files.js';
 import { commandLine, resumePoint, runIdentity, trainRuns } from './train-runs.js';
-import { fullFineTune, linearProbe, partialUnfreeze, STRATEGIES, type Plan, type StrategyKey } from '../train/strategies.js';
+import { fullFineTune, linearProbe, partialUnfreeze, RESULT_STRATEGIES, type Plan, type StrategyKey } from '../train/strategies.js';
 import { UserError } from '../errors.js';
 import { defaultThreads } from '../runtime/session.js';
 import { parameterCount } from '../model/describe.js';
@@ -17,13 +17,19 @@ import { exporterNamesWarning } from '../model/parameter-roles.js';
 import { withDataMetadata } from '../export/data-metadata.js';
 import { withProvenance } from '../export/provenance.js';
 import { probabilityOutputWarning } from '../model/output-activation.js';
-import { COMMON_OPTIONS, COMPARE_PREFIXES, STRATEGY_OPTIONS, readCheckpointEvery, readRecipe, readBatchNorm, readDevice, readLoss, readNumber, readOnNonFinite, readOptimizer, readSelection, readString, selectionSettings, type Argv } from './options.js';
+import { COMMON_OPTIONS, COMPARE_LORA_NAMES, COMPARE_PREFIXES, STRATEGY_OPTIONS, readCheckpointEvery, readRecipe, readBatchNorm, readDevice, readLoss, readNumber, readOnNonFinite, readOptimizer, readSelection, readString, selectionSettings, type Argv } from './options.js';
 import { readPlanFile } from '../plan/read-plan.js';
 import { checkPlanAgainstModel } from '../plan/check-plan.js';
 import { checkMonitor } from '../train/early-stopping.js';
 import { crossEntropyLoss } from '../losses/cross-entropy.js';
 import { withRecipe } from '../train/stage-recipe.js';
 import { parametersInGraphOrder } from '../optim/layer-decay.js';
+import { allLinearTargets } from '../lora/targets.js';
+import { LORA_DEFAULTS, prepareLora, type LoraOptions, type LoraSetup } from '../lora/lora.js';
+import { adapterFiles, readLoraOptions } from './lora.js';
+import { describeModel } from '../model/describe.js';
+import { elementCount } from '../onnx/tensor.js';
+import type { ModelProto } from '../onnx/proto.js';
 import { checkModelRuns, loadInputs, type Inputs } from './inputs.js';
 import { withValidation } from './validation-data.js';
 import { taskFor } from '../train/metrics.js';
@@ -42,6 +48,7 @@ export const COMMANDS: Record<CommandKey, string> = {
   linear_probe: 'linear-probe',
   partial_unfreeze: 'partial-unfreeze',
   full_fine_tune: 'full-finetune',
+  lora: 'lora',
   compare: 'compare',
 };
 
@@ -49,9 +56,10 @@ export const VERSION: string = JSON.parse(readFileSync(new URL('../../../package
 
 /**
  * The plans a command runs, from its options; the option globs each plan uses, to check against the model;
- * for a plan file, its own check against the model (errors naming the file's fields).
+ * for a plan file, its own check against the model (errors naming the file's fields). LoRA's plan depends on
+ * the model (its adapters): `lora` holds its options, and the plan is made once the model is read.
  */
-export function plansFor(command: RunKey, argv: Argv): { plans: Plan[]; globs: Record<string, string>; planFile?: string } {
+export function plansFor(command: RunKey, argv: Argv): { plans: Plan[]; globs: Record<string, string>; planFile?: string; lora?: LoraOptions } {
   if (command === 'run') {
     const file = readString(argv, 'plan')!;
     return { plans: [readPlanFile(file)], globs: {}, planFile: file };
@@ -68,6 +76,8 @@ export function plansFor(command: RunKey, argv: Argv): { plans: Plan[]; globs: R
     }
     case 'full_fine_tune':
       return { plans: [fullFineTune({ lr: num('lr'), epochs: num('epochs') })], globs: {} };
+    case 'lora':
+      return { plans: [], globs: { head }, lora: readLoraOptions(argv, readNumber(argv, 'seed', COMMON_OPTIONS)) };
     case 'compare': {
       const unfreeze = readString(argv, 'unfreeze')!;
       const of = (key: keyof typeof COMPARE_PREFIXES) => (name: string) => num(`${COMPARE_PREFIXES[key]}-${name}`);
@@ -79,9 +89,28 @@ export function plansFor(command: RunKey, argv: Argv): { plans: Plan[]; globs: R
           fullFineTune({ lr: full('lr'), epochs: full('epochs') }),
         ],
         globs: { head, unfreeze },
+        lora: readLoraOptions(argv, readNumber(argv, 'seed', COMMON_OPTIONS), (o) => COMPARE_LORA_NAMES[o] ?? o),
       };
     }
   }
+}
+
+/**
+ * LoRA's setup on the model read, or none: compare adds its row only where the model has targets (by default
+ * every Linear outside the head); the lora command and an explicit --lora-targets insist on theirs.
+ */
+function loraFor(command: CommandKey, options: LoraOptions | undefined, model: ModelProto): LoraSetup | undefined {
+  if (!options) return undefined;
+  if (command === 'compare' && options.targets === LORA_DEFAULTS.targets && allLinearTargets(model, options.head).length === 0) return undefined;
+  return prepareLora(model, options);
+}
+
+/** How many parameter elements a plan trains, in any of its stages. */
+function trainableCount(plan: Plan, model: ModelProto): number {
+  const parameters = describeModel(model).parameters;
+  const names = parameters.map((p) => p.name);
+  const trained = new Set(plan.stages.flatMap((stage) => resolveGroups(stage.groups, names).flatMap((g) => g.params)));
+  return parameters.filter((p) => trained.has(p.name)).reduce((n, p) => n + elementCount(p.dims), 0);
 }
 
 /** Every glob must select a parameter and every stage's groups must resolve, before anything trains. */
@@ -131,7 +160,7 @@ function reportSettings(config: TrainConfig) {
  */
 function openRunFolder(folder: OutputFolder, runs: { identity: RunIdentity }[], resumeDir: string | undefined, overwrite: boolean) {
   const checkpoints = new RunCheckpoints(folder.dir);
-  const names = [...new Set([...STRATEGIES, ...runs.map((r) => r.identity.strategy)])];
+  const names = [...new Set([...RESULT_STRATEGIES, ...runs.map((r) => r.identity.strategy)])];
   const earlier = [...earlierResults(folder, names), ...names.flatMap((s) => checkpoints.list(s))];
   if (resumeDir === undefined && earlier.length > 0 && !overwrite) {
     throw new UserError(`--out ${folder.dir} holds an earlier run (${relative(folder.dir, earlier[0])}${earlier.length > 1 ? ` and ${earlier.length - 1} more` : ''}); continue it with --resume ${folder.dir}, or replace it with --overwrite`);
@@ -169,7 +198,7 @@ export interface CommandIo {
 
 export async function runCommand(command: RunKey, argv: Argv, io: CommandIo): Promise<void> {
   const json = argv.json === true;
-  const { plans: givenPlans, globs, planFile } = plansFor(command, argv);
+  const { plans: givenPlans, globs, planFile, lora: loraOptions } = plansFor(command, argv);
   const selection = readSelection(argv);
   const { recipe, labelSmoothing } = readRecipe(argv, readString(argv, 'head')!);
   const common = (name: string) => readNumber(argv, name, COMMON_OPTIONS);
@@ -204,21 +233,28 @@ export async function runCommand(command: RunKey, argv: Argv, io: CommandIo): Pr
   // The recipe options (--schedule, --lr-decay, …) apply to every stage, a plan file's too, over its own fields.
   const plans = givenPlans.map((plan) => withRecipe(plan, parametersInGraphOrder(loaded.model), recipe));
   checkPlans(plans, globs, loaded, planFile);
+  const lora = command === 'run' ? undefined : loraFor(command, loraOptions, loaded.model);
+  // Each plan's model: the source model, or LoRA's with its adapters.
+  const models = plans.map(() => loaded.model);
+  if (lora) {
+    plans.push(withRecipe(lora.plan, parametersInGraphOrder(lora.model), recipe));
+    models.push(lora.model);
+  }
   const config: TrainConfig = {
     ...DEFAULT_TRAIN_CONFIG, ...settings, threads: threads ?? defaultThreads(parameterCount(loaded.summary.parameters)),
     loss: withLabelSmoothing(chooseLoss(readLoss(argv), loaded.logitCount), labelSmoothing), onNonFinite: readOnNonFinite(argv), snapshotEvery: checkpointEvery,
     ...(selection ? { selection } : {}),
   };
   if (selection) checkMonitor(selection.monitor, taskFor(config.loss.name));
-  for (const plan of plans) checkPlan(loaded.model, plan, config);
+  plans.forEach((plan, i) => checkPlan(models[i], plan, config));
   const { inputs, identity: validation } = withValidation(argv, loaded, settings.seed, config.loss);
   if (selection && !inputs.data.validation) {
     throw new UserError(`${selection.patience !== undefined ? '--early-stop' : '--keep best'} needs a validation set to judge the epochs by: give --val FILE or --val-split FRACTION`);
   }
   // A resume validates on the same data: the validation set is one of the run's settings.
-  const runs = plans.map((plan) => {
-    const identity = runIdentity(plan, config, inputs);
-    return { plan, identity: validation ? { ...identity, settings: { ...identity.settings, validation } } : identity };
+  const runs = plans.map((plan, i) => {
+    const identity = runIdentity(plan, config, inputs, models[i]);
+    return { plan, model: models[i], identity: validation ? { ...identity, settings: { ...identity.settings, validation } } : identity };
   });
 
   for (const warning of [exporterNamesWarning(inputs.model, inputs.sources.model), probabilityOutputWarning(inputs.model, inputs.sources.model)]) {
@@ -231,15 +267,18 @@ export async function runCommand(command: RunKey, argv: Argv, io: CommandIo): Pr
   try {
     const target: OutputFolder = { dir: claimed.dir, given: folder.given };
     const { checkpoints, resumes } = openRunFolder(target, runs, resumeDir, overwrite);
-    resumes.forEach((snapshot, i) => snapshot && checkResume(inputs.model, plans[i], inputs.data, config, snapshot));
-    const report = RunReportFiles.open(claimed.dir, reportInfo(plans, config, inputs, commandLine('--out', claimed.dir)), resumes, (m) => process.stderr.write(`warning: ${m}\n`));
+    resumes.forEach((snapshot, i) => snapshot && checkResume(models[i], plans[i], inputs.data, config, snapshot));
+    const report = RunReportFiles.open(claimed.dir, reportInfo(plans, models, config, inputs, commandLine('--out', claimed.dir)), resumes, (m) => process.stderr.write(`warning: ${m}\n`));
     results = await trainRuns(runs, resumes, inputs, config, { dir: claimed.dir, checkpoints, lock: claimed.lock, keep, progress: io.progress && !json, report });
     for (const r of results) checkSkipped(r, common('max-skipped'));
-    records = results.map((r) => runRecord(r, modelFile(target, r.strategy)));
+    records = results.map((r, i) => ({ ...runRecord(r, modelFile(target, r.strategy)), trainable_parameters: trainableCount(plans[i], models[i]) }));
     const task = taskFor(config.loss.name);
-    const exported = (r: TrainResult, i: number) => withProvenance(withDataMetadata(r.model, inputs.data.train, task), { version: VERSION, plan: plans[i], label: labelName(argv, inputs) });
-    writeOutputs(target, results.map((r, i) => ({ key: r.strategy, model: exported(r, i), report: reportJson(records[i], r, plans[i], reportSettings(config), inputs.sources, VERSION, task, inputs.data.train.classNames) })),
-      { lock: claimed.lock, replaced: overwrite ? earlierResults(target) : [], files: report.files(results.map((result, i) => ({ result, record: records[i] }))) });
+    // LoRA's model is the source model with the adapters merged in; its adapter goes beside it as a PEFT folder.
+    const trained = (r: TrainResult) => (r.strategy === 'lora' && lora ? lora.merge(new Map([...r.parameters, ...r.buffers])) : r.model);
+    const files = (r: TrainResult) => (r.strategy === 'lora' && lora ? adapterFiles(claimed.dir, r.strategy, lora.adapterFiles(r.parameters)) : undefined);
+    const exported = (r: TrainResult, i: number) => withProvenance(withDataMetadata(trained(r), inputs.data.train, task), { version: VERSION, plan: plans[i], label: labelName(argv, inputs) });
+    writeOutputs(target, results.map((r, i) => ({ key: r.strategy, model: exported(r, i), files: files(r), report: reportJson(records[i], r, plans[i], reportSettings(config), inputs.sources, VERSION, task, inputs.data.train.classNames) })),
+      { lock: claimed.lock, replaced: overwrite ? earlierResults(target, plans.map((p) => p.strategy)) : [], files: report.files(results.map((result, i) => ({ result, record: records[i] }))) });
     for (const plan of plans) checkpoints.drop(plan.strategy);
   } finally {
     claimed.release();
@@ -256,10 +295,11 @@ export async function runCommand(command: RunKey, argv: Argv, io: CommandIo): Pr
 }
 
 /** What the report says about the run besides its curves (run-info.ts). */
-function reportInfo(plans: Plan[], config: TrainConfig, inputs: Inputs, command: string) {
+function reportInfo(plans: Plan[], models: ModelProto[], config: TrainConfig, inputs: Inputs, command: string) {
   const { train, test, validation } = inputs.data;
   return runInfo({
     version: VERSION, command, task: taskFor(config.loss.name), settings: reportSettings(config), source: inputs.sources.model, model: inputs.model, summary: inputs.summary, plans,
+    planModels: models.map((m) => (m === inputs.model ? undefined : m)),
     data: {
       train: { source: inputs.sources.train, examples: train.count }, test: { source: inputs.sources.test, examples: test.count },
       ...(validation ? { validation: { source: inputs.sources.validation ?? 'validation', examples: validation.count } } : {}),

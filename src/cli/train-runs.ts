@@ -15,12 +15,14 @@ import { selectionSettings } from './options.js';
 import type { RunReportFiles } from './report-files.js';
 
 /** Trains each plan in turn, checkpointing into `out.dir`; signals stop it after the current step. */
-export async function trainRuns(runs: { plan: Plan; identity: RunIdentity }[], resumes: (RunSnapshot | undefined)[], inputs: Inputs, config: TrainConfig,
+export async function trainRuns(runs: { plan: Plan; identity: RunIdentity; model?: ModelProto }[], resumes: (RunSnapshot | undefined)[], inputs: Inputs, config: TrainConfig,
   out: { dir: string; checkpoints: RunCheckpoints; lock: RunLock; keep: number; progress: boolean; report?: RunReportFiles }): Promise<TrainResult[]> {
   const stop = stopOnSignals();
   const results: TrainResult[] = [];
   try {
-    for (const [i, { plan, identity }] of runs.entries()) {
+    for (const [i, { plan, identity, model: own }] of runs.entries()) {
+      // A run may train its own model (LoRA's, with adapters); the others train the source model.
+      const model = own ?? inputs.model;
       const bar = progressBar(out.progress, plan, Math.ceil(inputs.data.train.count / config.batchSize));
       const last = () => out.checkpoints.newestWritten(plan.strategy);
       // A second signal exits at once (files are written whole), but not with a hidden cursor or a stale lock.
@@ -33,12 +35,12 @@ export async function trainRuns(runs: { plan: Plan; identity: RunIdentity }[], r
       const onSnapshot = (snapshot: RunSnapshot) => {
         out.lock.check();
         out.report?.save(); // before the checkpoint: the log on disk then always reaches the newest checkpoint
-        out.checkpoints.write(plan.strategy, snapshot.steps, checkpointPieces(inputs.model, snapshot, identity), out.keep);
+        out.checkpoints.write(plan.strategy, snapshot.steps, checkpointPieces(model, snapshot, identity), out.keep);
       };
       try {
         // The kill-and-resume tests kill the process after a step, once the checkpoints asked for are on disk.
         const onStep = (step: number) => fault('after-step', step) && (out.checkpoints.settleSync(), killNow());
-        const result = await train(inputs.model, plan, inputs.data, { ...config, resume: resumes[i], onSnapshot, onStep, signal: stop.signal, onProgress: bar.onProgress, onValidation: bar.onValidation, onEvent: out.report?.onEvent });
+        const result = await train(model, plan, inputs.data, { ...config, resume: resumes[i], onSnapshot, onStep, signal: stop.signal, onProgress: bar.onProgress, onValidation: bar.onValidation, onEvent: out.report?.onEvent });
         await out.checkpoints.settle();
         results.push(result);
       } catch (thrown) {
@@ -66,14 +68,14 @@ export async function trainRuns(runs: { plan: Plan; identity: RunIdentity }[], r
 }
 
 /** What a checkpoint must match to be resumed by this command: the plan, the settings, the model and data. */
-export function runIdentity(plan: Plan, config: TrainConfig, inputs: Inputs): RunIdentity {
+export function runIdentity(plan: Plan, config: TrainConfig, inputs: Inputs, model: ModelProto = inputs.model): RunIdentity {
   const { train } = inputs.data;
   return {
     strategy: plan.strategy,
     plan: plan.stages,
     settings: { loss: config.loss.name, optimizer: config.optimizer, weight_decay: config.weightDecay, batch_size: config.batchSize, shuffle: config.shuffle, seed: config.seed,
       batch_norm: config.batchNorm, ...selectionSettings(config), ...(config.loss.labelSmoothing !== undefined ? { label_smoothing: config.loss.labelSmoothing } : {}) },
-    model: fingerprint(...modelBytes(inputs.model)),
+    model: fingerprint(...modelBytes(model)),
     data: fingerprint(...inputs.summary.inputs.map((i) => (i.name === train.lazy?.inputName ? train.lazy.identity : bytesOf(train.inputs[i.name].values))), bytesOf(train.labels)),
   };
 }

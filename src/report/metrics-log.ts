@@ -7,7 +7,7 @@ import { requirePackage } from '../require.js';
 import { UserError } from '../errors.js';
 import type { RunEvent } from '../train/events.js';
 import type { Metrics } from '../train/metrics.js';
-import { PLAN_NAME, STRATEGIES, type StrategyKey } from '../train/strategies.js';
+import { PLAN_NAME, RESULT_STRATEGIES, type StrategyKey } from '../train/strategies.js';
 
 export interface StepRecord { stage: string; epoch: number; step: number; loss: number; lrs: number[] }
 export interface EpochRecord { stage: string; epoch: number; step: number; loss: number }
@@ -160,5 +160,5 @@ function csvLine(cells: (string | number | null)[]): string {
   return cells.map((c) => (typeof c === 'number' ? numberCell(c) : c === null ? '' : /[",\n\r]/.test(c) ? `"${c.replace(/"/g, '""')}"` : c)).join(',');
 }
 
-/** The built-in strategies in the notebook's order, then plans by name (a stable order for a page). */
-const strategyRank = (name: string) => (STRATEGIES.includes(name as StrategyKey) ? STRATEGIES.indexOf(name as StrategyKey) : STRATEGIES.length);
+/** The built-in strategies in the notebook's order and LoRA, then plans by name (a stable order for a page). */
+const strategyRank = (name: string) => (RESULT_STRATEGIES.includes(name as StrategyKey) ? RESULT_STRATEGIES.indexOf(name as StrategyKey) : RESULT_STRATEGIES.length);

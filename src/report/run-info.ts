@@ -2,7 +2,7 @@
 // (parameters trained and frozen per group, its ops), the data, and each strategy's plan. Written as run.json
 // into the run folder when the run starts, so that `onnx-finetune report DIR` can redraw a run, finished or not.
 import type { ModelProto } from '../onnx/proto.js';
-import type { ModelSummary } from '../model/describe.js';
+import { describeModel, type ModelSummary } from '../model/describe.js';
 import { elementCount } from '../onnx/tensor.js';
 import { resolveGroups } from '../optim/groups.js';
 import type { Metrics, Task } from '../train/metrics.js';
@@ -44,9 +44,11 @@ export interface StrategyResult {
 
 export function runInfo(o: {
   version: string; command: string; task: Task; settings: Record<string, unknown>; source: string; model: ModelProto; summary: ModelSummary; plans: Plan[];
+  /** Each plan's own model where it is not the source model (LoRA's, with its adapters). */
+  planModels?: (ModelProto | undefined)[];
   data: { train: DataInfo; test: DataInfo; validation?: DataInfo; classes?: string[] };
 }): RunInfo {
-  const sizes = new Map(o.summary.parameters.map((p) => [p.name, elementCount(p.dims)]));
+  const sizes = parameterSizes(o.summary);
   const names = [...sizes.keys()];
   const total = [...sizes.values()].reduce((a, b) => a + b, 0);
   const ops = new Map<string, number>();
@@ -66,21 +68,28 @@ export function runInfo(o: {
       ops: [...ops].sort((a, b) => b[1] - a[1] || a[0].localeCompare(b[0])),
     },
     data: o.data,
-    strategies: o.plans.map((plan) => ({
-      strategy: plan.strategy,
-      stages: plan.stages.map((stage) => {
-        const resolved = resolveGroups(stage.groups, names);
-        const groups = stage.groups.map((g, i) => {
-          const params = resolved[i].params;
-          return { params: Array.isArray(g.params) ? g.params.join(', ') : String(g.params), lr: resolved[i].lr, tensors: params.length, values: params.reduce((n, p) => n + sizes.get(p)!, 0) };
-        });
-        const trained = groups.reduce((n, g) => n + g.values, 0);
-        return { name: stage.name, epochs: stage.epochs, groups, trained, frozen: total - trained };
-      }),
-    })),
+    strategies: o.plans.map((plan, p) => {
+      const own = o.planModels?.[p];
+      const planSizes = own ? parameterSizes(describeModel(own)) : sizes;
+      const planTotal = [...planSizes.values()].reduce((a, b) => a + b, 0);
+      return {
+        strategy: plan.strategy,
+        stages: plan.stages.map((stage) => {
+          const resolved = resolveGroups(stage.groups, [...planSizes.keys()]);
+          const groups = stage.groups.map((g, i) => {
+            const params = resolved[i].params;
+            return { params: Array.isArray(g.params) ? g.params.join(', ') : String(g.params), lr: resolved[i].lr, tensors: params.length, values: params.reduce((n, name) => n + planSizes.get(name)!, 0) };
+          });
+          const trained = groups.reduce((n, g) => n + g.values, 0);
+          return { name: stage.name, epochs: stage.epochs, groups, trained, frozen: planTotal - trained };
+        }),
+      };
+    }),
   };
 }
 
 function shapeText(shape: ModelSummary['logitsShape']): string {
   return shape ? `[${shape.map((d) => (d === null || d === undefined ? '?' : String(d))).join(', ')}]` : '(unknown)';
 }
+
+const parameterSizes = (summary: ModelSummary) => new Map(summary.parameters.map((p) => [p.name, elementCount(p.dims)]));

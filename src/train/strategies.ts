@@ -5,8 +5,13 @@ import type { OptimizerKind } from '../optim/optimizer.js';
 import type { ScheduleSpec } from '../optim/schedule-spec.js';
 import type { BatchNormMode } from '../artifacts/batch-norm-mode.js';
 
-export type StrategyKey = 'linear_probe' | 'partial_unfreeze' | 'full_fine_tune';
-export const STRATEGIES: readonly StrategyKey[] = ['linear_probe', 'partial_unfreeze', 'full_fine_tune'];
+/** The strategies that are plans over any model's parameters (compare runs them all). */
+export type BuiltInStrategy = 'linear_probe' | 'partial_unfreeze' | 'full_fine_tune';
+export const STRATEGIES: readonly BuiltInStrategy[] = ['linear_probe', 'partial_unfreeze', 'full_fine_tune'];
+// lora: low-rank adapters beside chosen weights, trained with the head; its plan needs the model (src/lora/lora.ts).
+export type StrategyKey = BuiltInStrategy | 'lora';
+/** Every strategy whose results or checkpoints a run folder may hold. */
+export const RESULT_STRATEGIES: readonly StrategyKey[] = [...STRATEGIES, 'lora'];
 
 export interface Stage {
   name: string;

@@ -4,7 +4,7 @@ import { fileURLToPath } from 'node:url';
 import { dirname, join } from 'node:path';
 import { loadModel } from '../../src/onnx/io.js';
 import { readCsvDataset } from '../../src/data/csv.js';
-import { fullFineTune, linearProbe, partialUnfreeze, type Plan, type StrategyKey } from '../../src/train/strategies.js';
+import { fullFineTune, linearProbe, partialUnfreeze, type Plan, type BuiltInStrategy } from '../../src/train/strategies.js';
 
 // dist/test/util -> project root
 export const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..', '..');
@@ -46,7 +46,7 @@ export function maxRelativeDifference(expected: number[], actual: number[]): num
 }
 
 /** The three strategies with a fixture's hyperparameters (its expected.json config). */
-export function fixturePlans(config: Expected['config']): Record<StrategyKey, Plan> {
+export function fixturePlans(config: Expected['config']): Record<BuiltInStrategy, Plan> {
   const { probe, partial, full } = config;
   return {
     linear_probe: linearProbe({ lr: probe.lr, epochs: probe.epochs }),
