@@ -178,7 +178,8 @@ describe('lora: PEFT parity, export, the graph transform', function () {
     expect(table.map((r) => r[0])).to.deep.equal(['linear_probe', 'partial_unfreeze', 'full_fine_tune', 'lora']);
     // head 17; + backbone.2 (32x16 + 16); everything (10x32 + 32 + 528 + 17); rank 8 on 10→32 and 32→16, + head.
     expect(table.map((r) => Number(r[2]))).to.deep.equal([17, 545, 897, 8 * 10 + 32 * 8 + 8 * 32 + 16 * 8 + 17]);
-    expect(run.stdout.trim().split('\n').at(-1)).to.match(/^\{'linear_probe': [\d.]+, 'partial_unfreeze': [\d.]+, 'full_fine_tune': [\d.]+\}$/);
+    expect(run.stdout.trim().split('\n').at(-1)).to.equal(`report: ${join(out, 'report.html')}`);
+    expect(run.stdout.trim().split('\n').at(-2)).to.match(/^\{'linear_probe': [\d.]+, 'partial_unfreeze': [\d.]+, 'full_fine_tune': [\d.]+\}$/);
     expect(existsSync(join(out, 'lora.adapter', 'adapter_model.safetensors'))).to.equal(true);
   });
 

@@ -87,7 +87,7 @@ describe('report.html, metrics.csv and the report command', function () {
     const run = await cli(['report', 'run', 'seed5', '--out', 'both.html'], whole);
     expect(run.code, run.stderr).to.equal(0);
     const html = read(whole, 'both.html');
-    expect(html.match(/<tr data-strategy=/g)).to.have.length(4);
+    expect(html.match(/<tr data-strategy=/g)).to.have.length(5); // compare's four (LoRA's row too) and the linear probe
     for (const name of ['run: linear_probe', 'run: full_fine_tune', 'seed5: linear_probe']) expect(html).to.include(`data-series="${name}"`);
   });
 

@@ -96,17 +96,6 @@ export function shortMetrics(m: Metrics): string {
   return `accuracy ${f(m.accuracy)}  macro-F1 ${f(m.macro_f1)}${m.roc_auc !== undefined ? `  ROC-AUC ${f(m.roc_auc)}` : ''}`;
 }
 
-/** The seed notebook's closing line: {'linear_probe': 0.627, 'partial_unfreeze': 0.783, 'full_fine_tune': 0.883}. */
-export function notebookDict(records: RunRecord[]): string {
-  // The notebook's three strategies only: its dict has no LoRA entry.
-  return `{${records.filter((r) => r.strategy !== 'lora').map((r) => `'${r.strategy}': ${pythonFloat(round(r.accuracy, 3))}`).join(', ')}}`;
-}
-
-/** A float as Python's repr prints it for these values: 0.78, 1.0, 0.0. */
-function pythonFloat(x: number): string {
-  return Number.isInteger(x) ? x.toFixed(1) : String(x);
-}
-
 function round(x: number, digits: number): number {
   return Number(x.toFixed(digits));
 }

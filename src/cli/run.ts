@@ -35,7 +35,8 @@ import { withValidation } from './validation-data.js';
 import { taskFor } from '../train/metrics.js';
 import { earlierResults, outputFolder, modelFile, writeOutputs, type OutputFolder } from './outputs.js';
 import { statusLine } from './progress.js';
-import { humanSummary, notebookDict, reportJson, runRecord, type RunRecord } from './report.js';
+import { humanSummary, reportJson, runRecord, type RunRecord } from './report.js';
+import { notebookDict } from '../report/notebook-dict.js';
 import { REPORT_HTML, RunReportFiles } from './report-files.js';
 import { runInfo } from '../report/run-info.js';
 

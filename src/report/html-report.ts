@@ -10,6 +10,7 @@ import type { MetricsLog, StrategyLog } from './metrics-log.js';
 import type { RunInfo, StrategyResult } from './run-info.js';
 import { extent, renderChart, smooth, type Chart, type Marker, type Series } from './svg-chart.js';
 import { escapeHtml, numberCell, timing } from './html-text.js';
+import { notebookDict } from './notebook-dict.js';
 
 export interface RunReport {
   /** The run folder, as the page names it. */
@@ -20,7 +21,7 @@ export interface RunReport {
   results: Partial<Record<string, StrategyResult>>;
 }
 
-const STRATEGY_COLORS: Partial<Record<string, string>> = { linear_probe: '#1f77b4', partial_unfreeze: '#ff7f0e', full_fine_tune: '#2ca02c' };
+const STRATEGY_COLORS: Partial<Record<string, string>> = { linear_probe: '#1f77b4', partial_unfreeze: '#ff7f0e', full_fine_tune: '#2ca02c', lora: '#d62728' };
 const PALETTE = ['#1f77b4', '#ff7f0e', '#2ca02c', '#d62728', '#9467bd', '#8c564b', '#e377c2', '#7f7f7f', '#bcbd22', '#17becf'];
 /** TensorBoard's default smoothing weight. */
 const SMOOTHING = 0.6;
@@ -191,13 +192,9 @@ function unfinished(log: StrategyLog | undefined): string {
   return !log || log.steps.length === 0 ? 'not started' : `not finished: ${log.steps.length} steps recorded (to the last checkpoint)`;
 }
 
-/** The notebook's closing line: {'linear_probe': 0.67, …}. */
+/** The notebook's closing line, as compare prints it. */
 function notebookLine(run: RunReport): string {
-  return `{${run.info.strategies.map(({ strategy }) => `'${strategy}': ${pythonFloat(Number(run.results[strategy]!.accuracy.toFixed(3)))}`).join(', ')}}`;
-}
-
-function pythonFloat(x: number): string {
-  return Number.isInteger(x) ? x.toFixed(1) : String(x);
+  return notebookDict(run.info.strategies.map(({ strategy }) => ({ strategy, accuracy: run.results[strategy]!.accuracy })));
 }
 
 function mainMetric(info: RunInfo): string | undefined {
