@@ -1,0 +1,147 @@
+"""Writes test/fixtures/torch-rng/*.json: what PyTorch's CPU default generator draws, as float32 bit patterns,
+for src/train/torch-rng.ts to match bit for bit. Also runs the seed notebook's job (as reconstructed below) and
+records its heads, shuffles and accuracies.
+
+    /work/venv/bin/python scripts/make-torch-rng-fixtures.py
+
+randn on 16 or more elements takes the vectorized path of the CPU build (AVX2 here); ATEN_CPU_CAPABILITY=default
+gives other last bits, so the fixtures refuse to be written without AVX2 or better.
+"""
+import copy, hashlib, json, os, sys
+import numpy as np
+import torch
+import torch.nn as nn
+from torch.utils.data import DataLoader, TensorDataset, random_split
+
+OUT = os.path.join(os.path.dirname(__file__), '..', 'test', 'fixtures', 'torch-rng')
+capability = torch.backends.cpu.get_cpu_capability()
+if capability not in ('AVX2', 'AVX512'):
+    sys.exit(f'CPU capability {capability}: the fixtures need the AVX2 normal_fill path')
+
+def bits(t):
+    return t.detach().contiguous().view(-1).to(torch.float32).numpy().view(np.uint32).tolist()
+
+def sha(t):
+    return hashlib.sha256(t.detach().contiguous().numpy().astype('<f4').tobytes()).hexdigest()
+
+def write(name, value):
+    value = {'torch': torch.__version__, 'capability': capability, **value}
+    with open(os.path.join(OUT, name), 'w') as f:
+        json.dump(value, f, separators=(',', ':'))
+        f.write('\n')
+
+def generator():
+    randn = {}
+    for shape in [(1,), (15,), (16,), (17,), (1200, 10)]:
+        torch.manual_seed(17)
+        randn['x'.join(map(str, shape))] = bits(torch.randn(*shape))
+    # Scalar Box-Muller caches its second sample in the generator: a chain shows where it is used up.
+    torch.manual_seed(5)
+    chain = [bits(torch.randn(n)) for n in (1, 3, 16, 1, 17, 2)]
+    torch.manual_seed(17)
+    rand = bits(torch.rand(40))
+    torch.manual_seed(17)
+    uniform = bits(torch.empty(20).uniform_(-0.3, 0.7))
+    torch.manual_seed(17)
+    int64 = [str(int(torch.empty((), dtype=torch.int64).random_().item())) for _ in range(4)]
+    torch.manual_seed(2 ** 40 + 17)  # only the low 32 bits seed mt19937
+    big_seed = bits(torch.rand(4))
+    randperm = torch.randperm(900, generator=torch.Generator().manual_seed(17)).tolist()
+    split = [s.indices for s in random_split(range(1200), [900, 300], generator=torch.Generator().manual_seed(17))]
+    torch.manual_seed(17)
+    loader = DataLoader(range(900), batch_size=64, shuffle=True)
+    epochs = [[int(i) for batch in loader for i in batch] for _ in range(2)]
+    after_loader = bits(torch.rand(3))
+    torch.manual_seed(17)
+    linear = nn.Linear(10, 32)
+    # Long runs, kept as SHA-256 of the little-endian float32 bytes: every rounding of the fused paths.
+    torch.manual_seed(3)
+    long_randn = sha(torch.randn(1_000_003))
+    torch.manual_seed(4)
+    long_uniform = sha(torch.empty(100_000).uniform_(-0.05, 0.05))
+    torch.manual_seed(5)
+    big_linear = nn.Linear(512, 256)
+    big_linear_sha = sha(torch.cat([big_linear.weight.detach().view(-1), big_linear.bias.detach()]))
+    write('generator.json', {
+        'seed': 17, 'randn': randn, 'randn_chain_seed5': chain, 'rand40': rand, 'uniform20_-0.3_0.7': uniform,
+        'int64_random4': int64, 'rand4_seed_2^40+17': big_seed, 'randperm900': randperm, 'random_split_900_300': split,
+        'dataloader_900_batch64_two_epochs': epochs, 'rand3_after_loader': after_loader,
+        'linear_10_32': {'weight': bits(linear.weight), 'bias': bits(linear.bias)},
+        'sha256': {'randn_1000003_seed3': long_randn, 'uniform_100000_-0.05_0.05_seed4': long_uniform, 'linear_512_256_seed5': big_linear_sha},
+    })
+
+# ---- The seed notebook's job, as its numbers pin it down ----
+# torch.manual_seed(17) once; X = randn(1200, 10), noise = randn(1200); random_split with its own
+# Generator().manual_seed(17); the backbone Linear(10,32)-ReLU-Linear(32,16)-ReLU plus 0.1·randn_like noise;
+# then each strategy in turn on a deep copy of the backbone with a fresh nn.Linear(16,1) head, drawn from the
+# global generator where the previous strategy left it. DataLoader(shuffle=True) draws two int64 per epoch and
+# every pass over the test loader one; partial unfreeze evaluates after its head-only stage too. No reseeding.
+def notebook(seed=17):
+    torch.set_num_threads(1)
+    torch.manual_seed(seed)
+    X = torch.randn(1200, 10)
+    noise = torch.randn(1200)
+    score = 1.5 * X[:, 0] - 0.7 * X[:, 1] + 0.4 * X[:, 2] * X[:, 3] + 0.4 * noise
+    y = (score > 0).float()
+    train_ds, test_ds = random_split(TensorDataset(X, y), [900, 300], generator=torch.Generator().manual_seed(seed))
+    backbone = nn.Sequential(nn.Linear(10, 32), nn.ReLU(), nn.Linear(32, 16), nn.ReLU())
+    with torch.no_grad():
+        for p in backbone.parameters():
+            p.add_(0.1 * torch.randn_like(p))
+    train_loader = DataLoader(train_ds, batch_size=64, shuffle=True)
+    test_loader = DataLoader(test_ds, batch_size=128)
+    loss_fn = nn.BCEWithLogitsLoss()
+    orders = {}
+
+    class Net(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.backbone = copy.deepcopy(backbone)
+            self.head = nn.Linear(16, 1)
+
+        def forward(self, x):
+            return self.head(self.backbone(x)).squeeze(-1)
+
+    def fit(model, opt, epochs):
+        for _ in range(epochs):
+            for xb, yb in train_loader:
+                opt.zero_grad()
+                loss_fn(model(xb), yb).backward()
+                opt.step()
+
+    def accuracy(model):
+        correct = 0
+        with torch.no_grad():
+            for xb, yb in test_loader:
+                correct += ((torch.sigmoid(model(xb)) > 0.5).float() == yb).sum().item()
+        return round(correct / len(test_ds), 3)
+
+    heads, results = {}, {}
+    m = Net(); heads['linear_probe'] = {'weight': bits(m.head.weight), 'bias': bits(m.head.bias)}
+    for p in m.backbone.parameters(): p.requires_grad_(False)
+    fit(m, torch.optim.Adam(m.head.parameters(), lr=1e-2), 10)
+    results['linear_probe'] = accuracy(m)
+    m = Net(); heads['partial_unfreeze'] = {'weight': bits(m.head.weight), 'bias': bits(m.head.bias)}
+    for p in m.backbone.parameters(): p.requires_grad_(False)
+    fit(m, torch.optim.Adam(m.head.parameters(), lr=1e-2), 5)
+    accuracy(m)
+    for p in m.backbone[2].parameters(): p.requires_grad_(True)
+    fit(m, torch.optim.Adam([{'params': m.head.parameters(), 'lr': 1e-2}, {'params': m.backbone[2].parameters(), 'lr': 1e-3}]), 8)
+    results['partial_unfreeze'] = accuracy(m)
+    m = Net(); heads['full_fine_tune'] = {'weight': bits(m.head.weight), 'bias': bits(m.head.bias)}
+    fit(m, torch.optim.Adam(m.parameters(), lr=3e-3), 10)
+    results['full_fine_tune'] = accuracy(m)
+    return X, y, train_ds, backbone, heads, results
+
+def notebook_fixture():
+    X, y, train_ds, backbone, heads, results = notebook(17)
+    write('notebook.json', {
+        'seed': 17, 'x': bits(X), 'y': y.tolist(), 'train_indices': train_ds.indices,
+        'backbone': {'backbone.' + k: bits(v) for k, v in backbone.state_dict().items()},
+        'heads': heads, 'results': results,
+    })
+
+if __name__ == '__main__':
+    generator()
+    notebook_fixture()
+    print('wrote', OUT)
