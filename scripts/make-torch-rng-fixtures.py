@@ -103,11 +103,17 @@ def notebook(seed=17):
             return self.head(self.backbone(x)).squeeze(-1)
 
     def fit(model, opt, epochs):
+        means = []
         for _ in range(epochs):
+            losses = []
             for xb, yb in train_loader:
                 opt.zero_grad()
-                loss_fn(model(xb), yb).backward()
+                loss = loss_fn(model(xb), yb)
+                loss.backward()
                 opt.step()
+                losses.append(loss.item())
+            means.append(sum(losses) / len(losses))
+        return means
 
     def accuracy(model):
         correct = 0
@@ -116,29 +122,29 @@ def notebook(seed=17):
                 correct += ((torch.sigmoid(model(xb)) > 0.5).float() == yb).sum().item()
         return round(correct / len(test_ds), 3)
 
-    heads, results = {}, {}
+    heads, results, losses = {}, {}, {}
     m = Net(); heads['linear_probe'] = {'weight': bits(m.head.weight), 'bias': bits(m.head.bias)}
     for p in m.backbone.parameters(): p.requires_grad_(False)
-    fit(m, torch.optim.Adam(m.head.parameters(), lr=1e-2), 10)
+    losses['linear_probe'] = fit(m, torch.optim.Adam(m.head.parameters(), lr=1e-2), 10)
     results['linear_probe'] = accuracy(m)
     m = Net(); heads['partial_unfreeze'] = {'weight': bits(m.head.weight), 'bias': bits(m.head.bias)}
     for p in m.backbone.parameters(): p.requires_grad_(False)
-    fit(m, torch.optim.Adam(m.head.parameters(), lr=1e-2), 5)
+    losses['partial_unfreeze'] = fit(m, torch.optim.Adam(m.head.parameters(), lr=1e-2), 5)
     accuracy(m)
     for p in m.backbone[2].parameters(): p.requires_grad_(True)
-    fit(m, torch.optim.Adam([{'params': m.head.parameters(), 'lr': 1e-2}, {'params': m.backbone[2].parameters(), 'lr': 1e-3}]), 8)
+    losses['partial_unfreeze'] += fit(m, torch.optim.Adam([{'params': m.head.parameters(), 'lr': 1e-2}, {'params': m.backbone[2].parameters(), 'lr': 1e-3}]), 8)
     results['partial_unfreeze'] = accuracy(m)
     m = Net(); heads['full_fine_tune'] = {'weight': bits(m.head.weight), 'bias': bits(m.head.bias)}
-    fit(m, torch.optim.Adam(m.parameters(), lr=3e-3), 10)
+    losses['full_fine_tune'] = fit(m, torch.optim.Adam(m.parameters(), lr=3e-3), 10)
     results['full_fine_tune'] = accuracy(m)
-    return X, y, train_ds, backbone, heads, results
+    return X, y, train_ds, backbone, heads, results, losses
 
 def notebook_fixture():
-    X, y, train_ds, backbone, heads, results = notebook(17)
+    X, y, train_ds, backbone, heads, results, losses = notebook(17)
     write('notebook.json', {
         'seed': 17, 'x': bits(X), 'y': y.tolist(), 'train_indices': train_ds.indices,
         'backbone': {'backbone.' + k: bits(v) for k, v in backbone.state_dict().items()},
-        'heads': heads, 'results': results,
+        'heads': heads, 'results': results, 'epoch_losses': losses,
     })
 
 if __name__ == '__main__':

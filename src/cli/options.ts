@@ -10,6 +10,7 @@ import { DEVICES, type Device } from '../runtime/session.js';
 import { OPTIMIZERS, type OptimizerKind } from '../optim/optimizer.js';
 import { LOSSES, type LossName } from '../losses/index.js';
 import { BATCH_NORM_MODES, type BatchNormMode } from '../artifacts/batch-norm-mode.js';
+import { RNG_KINDS, type RngKind } from '../train/rng.js';
 
 const LOSS_NAMES = Object.keys(LOSSES) as LossName[];
 const NONFINITE = ['stop', 'skip-batch'] as const;
@@ -66,6 +67,8 @@ export const COMMON_OPTIONS = {
   mean: string('image folders: per-channel (R,G,B) mean subtracted from values in [0, 1] [default: 0.485,0.456,0.406, ImageNet\'s]'),
   std: string('image folders: per-channel (R,G,B) standard deviation divided by [default: 0.229,0.224,0.225, ImageNet\'s]'),
   augment: string('image folders, training only, comma-separated: flip (horizontal, p=0.5), crop (random HxW crop of the image resized to 8/7 of the size); drawn from --seed, epoch and image'),
+  // The generator (issue 20)
+  rng: string(`random generator behind --seed [choices: ${RNG_KINDS.join(', ')}]: torch draws as PyTorch's CPU generator after torch.manual_seed(--seed) (DataLoader(shuffle=True) epochs, nn.Linear heads, the built-in data and backbone), bit for bit [default: torch for the built-in job, else mulberry32]`),
 } satisfies Record<string, Options>;
 
 /** The predict command's own options; --model, --label, --out, --overwrite, --batch-size, --device, --threads and --json are the common ones. */
@@ -153,6 +156,8 @@ export const readOnNonFinite = (argv: Argv) => readChoice(argv, 'on-nonfinite', 
 export const readLoss = (argv: Argv): LossName | undefined => (argv.loss === undefined ? undefined : readChoice(argv, 'loss', LOSS_NAMES));
 export const readOptimizer = (argv: Argv): OptimizerKind => readChoice(argv, 'optimizer', OPTIMIZERS);
 export const readBatchNorm = (argv: Argv): BatchNormMode => readChoice(argv, 'batchnorm', BATCH_NORM_MODES);
+/** --rng, undefined where not given (the default depends on the model: see loadInputs). */
+export const readRng = (argv: Argv): RngKind | undefined => (argv.rng === undefined ? undefined : readChoice(argv, 'rng', RNG_KINDS));
 
 /** --checkpoint-every: N steps, a duration of training (s, m, h), or 'epoch' (undefined: the trainer's default). */
 export function readCheckpointEvery(argv: Argv): number | { seconds: number } | undefined {

@@ -94,7 +94,7 @@ function reportSettings(config: TrainConfig) {
   return {
     loss: config.loss.name, optimizer: config.optimizer, weight_decay: config.weightDecay, batch_size: config.batchSize, test_batch_size: config.testBatchSize,
     shuffle: config.shuffle, seed: config.seed, device: config.device, threads: config.threads, on_nonfinite: config.onNonFinite,
-    batch_norm: config.batchNorm,
+    batch_norm: config.batchNorm, rng: config.rng,
   };
 }
 
@@ -175,7 +175,7 @@ export async function runCommand(command: CommandKey, argv: Argv, io: CommandIo)
   checkPlans(plans, globs, loaded);
   const config: TrainConfig = {
     ...DEFAULT_TRAIN_CONFIG, ...settings, threads: threads ?? defaultThreads(parameterCount(loaded.summary.parameters)),
-    loss: chooseLoss(readLoss(argv), loaded.logitCount), onNonFinite: readOnNonFinite(argv), snapshotEvery: checkpointEvery,
+    loss: chooseLoss(readLoss(argv), loaded.logitCount), onNonFinite: readOnNonFinite(argv), snapshotEvery: checkpointEvery, rng: loaded.rng,
   };
   for (const plan of plans) checkPlan(loaded.model, plan, config);
   const { inputs, identity: validation } = withValidation(argv, loaded, settings.seed, config.loss);

@@ -19,6 +19,7 @@ export async function trainRuns(runs: { plan: Plan; identity: RunIdentity }[], r
   const results: TrainResult[] = [];
   try {
     for (const [i, { plan, identity }] of runs.entries()) {
+      const { model, rngStart } = strategyStart(inputs, plan);
       const bar = progressBar(out.progress, plan, Math.ceil(inputs.data.train.count / config.batchSize));
       let last: string | undefined;
       // A second signal exits at once (files are written whole), but not with a hidden cursor or a stale lock.
@@ -29,11 +30,11 @@ export async function trainRuns(runs: { plan: Plan; identity: RunIdentity }[], r
       };
       const onSnapshot = (snapshot: RunSnapshot) => {
         out.lock.check();
-        last = out.checkpoints.write(plan.strategy, snapshot.steps, encodeCheckpoint(inputs.model, snapshot, identity), out.keep);
+        last = out.checkpoints.write(plan.strategy, snapshot.steps, encodeCheckpoint(model, snapshot, identity), out.keep);
       };
       try {
         const onStep = (step: number) => fault('after-step', step) && killNow();
-        results.push(await train(inputs.model, plan, inputs.data, { ...config, resume: resumes[i], onSnapshot, onStep, signal: stop.signal, onProgress: bar.onProgress, onValidation: bar.onValidation }));
+        results.push(await train(model, plan, inputs.data, { ...config, rngStart, resume: resumes[i], onSnapshot, onStep, signal: stop.signal, onProgress: bar.onProgress, onValidation: bar.onValidation }));
       } catch (e) {
         if (e instanceof InterruptedError) throw interrupted(stop.received!, last, out.dir);
         if (e instanceof NonFiniteError && last) throw new UserError(`${e.message}; the last good checkpoint is ${last}`);
@@ -57,11 +58,14 @@ export function runIdentity(plan: Plan, config: TrainConfig, inputs: Inputs): Ru
     strategy: plan.strategy,
     plan: plan.stages,
     settings: { loss: config.loss.name, optimizer: config.optimizer, weight_decay: config.weightDecay, batch_size: config.batchSize, shuffle: config.shuffle, seed: config.seed,
-      batch_norm: config.batchNorm },
-    model: fingerprint(...modelBytes(inputs.model)),
+      batch_norm: config.batchNorm, rng: config.rng },
+    model: fingerprint(...modelBytes(strategyStart(inputs, plan).model)),
     data: fingerprint(...inputs.summary.inputs.map((i) => (i.name === train.lazy?.inputName ? train.lazy.identity : bytesOf(train.inputs[i.name].values))), bytesOf(train.labels)),
   };
 }
+
+/** The model a strategy starts from and the words PyTorch's generator drew before it (inputs.start). */
+const strategyStart = (inputs: Inputs, plan: Plan) => inputs.start?.(plan.strategy) ?? { model: inputs.model, rngStart: 0 };
 
 const bytesOf = (v: ArrayBufferView) => new Uint8Array(v.buffer, v.byteOffset, v.byteLength);
 

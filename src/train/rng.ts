@@ -1,4 +1,8 @@
-// A small seeded PRNG (mulberry32): reproducible shuffles and synthetic data from one integer seed.
+// The run's generators. `Rng` is a small seeded PRNG (mulberry32) for reproducible shuffles and synthetic data
+// from one integer seed; `--rng torch` draws instead from PyTorch's CPU generator (torch-rng.ts), so that data,
+// heads and shuffles are the ones a PyTorch script seeded with torch.manual_seed(seed) gets.
+import { dataLoaderEpoch, LOADER_PASS_WORDS, TorchGenerator } from './torch-rng.js';
+
 export class Rng {
   /** The whole generator state: a snapshot of it continues the same stream. */
   state: number;
@@ -41,4 +45,47 @@ export class Rng {
     }
     return out;
   }
+}
+
+/** Which generator a run draws its data order (and the built-in job its data and weights) from. */
+export const RNG_KINDS = ['torch', 'mulberry32'] as const;
+export type RngKind = (typeof RNG_KINDS)[number];
+
+/** What initialization draws from: either generator (init.ts draws each as its PyTorch counterpart does). */
+export type InitRng = Rng | TorchGenerator;
+
+/**
+ * The row order of each epoch, and the generator state a snapshot keeps (RunSnapshot.rngState): mulberry32's
+ * state, or for torch the words PyTorch's global generator has drawn since torch.manual_seed(seed), which
+ * replays it exactly (a few thousand mt19937 steps).
+ */
+export interface EpochOrders {
+  /** The next epoch's order into `order`: a shuffle, or file order left as it is. */
+  next(order: Int32Array, shuffle: boolean): void;
+  /** A later stage starts: a PyTorch loop evaluates on the test loader first, which draws its base seed. */
+  stageBoundary(): void;
+  readonly state: number;
+}
+
+export function epochOrders(kind: RngKind, seed: number, state: number): EpochOrders {
+  if (kind === 'mulberry32') {
+    const rng = new Rng(state);
+    return {
+      next: (order, shuffle) => void (shuffle && rng.permutation(order.length, order)),
+      stageBoundary: () => {},
+      get state() { return rng.state; },
+    };
+  }
+  const global = TorchGenerator.at(seed, state);
+  return {
+    // DataLoader draws its base seed every epoch, shuffled or not; RandomSampler draws its generator's seed.
+    next: (order, shuffle) => void (shuffle ? dataLoaderEpoch(global, order.length, order) : global.skip(LOADER_PASS_WORDS)),
+    stageBoundary: () => global.skip(LOADER_PASS_WORDS),
+    get state() { return global.drawn; },
+  };
+}
+
+/** The state a fresh run starts from: the seed itself, or the words drawn before training (the head, the built-in job's data). */
+export function initialOrderState(kind: RngKind, seed: number, torchWordsDrawn = 0): number {
+  return kind === 'mulberry32' ? seed >>> 0 : torchWordsDrawn;
 }

@@ -14,7 +14,7 @@ import type { Dataset } from '../data/dataset.js';
 import { exampleLocation } from '../data/dataset.js';
 import { checkDataInputs } from '../data/check-inputs.js';
 import { UserError } from '../errors.js';
-import { Rng } from './rng.js';
+import { epochOrders, initialOrderState, Rng, type RngKind } from './rng.js';
 import { batchStarts } from './batches.js';
 import type { Plan, StrategyKey } from './strategies.js';
 import { StageRunner } from './stage-runner.js';
@@ -54,6 +54,10 @@ export interface TrainConfig {
   onValidation?: (v: EpochValidation) => void;
   /** Called after every optimizer step with the step count so far and the (live) parameters. */
   onStep?: (step: number, parameters: ReadonlyMap<string, Float32Array>) => void;
+  /** The generator of the epochs' row order (default mulberry32); torch orders rows as DataLoader(shuffle=True) does. */
+  rng?: RngKind;
+  /** torch: words PyTorch's global generator drew before training (the head's initialization, the built-in data). */
+  rngStart?: number;
 }
 
 export const DEFAULT_TRAIN_CONFIG: Omit<TrainConfig, 'loss'> = {
@@ -143,11 +147,11 @@ export async function train(model: ModelProto, plan: Plan, data: TrainData, conf
   const summary = describeModel(model);
   checkInputTypes(summary);
   for (const set of [data.train, data.test, data.validation]) if (set) checkDataset(set, summary, config.loss);
-  const run = config.resume ? resumeState(config.resume, model, summary, plan, data, config) : freshState(model, summary, plan, data.train, config.seed);
-  const rng = new Rng(run.rngState);
+  const run = config.resume ? resumeState(config.resume, model, summary, plan, data, config) : freshState(model, summary, plan, data.train, config);
+  const orders = epochOrders(config.rng ?? 'mulberry32', config.seed, run.rngState);
   const dropoutRng = new Rng(run.dropoutRngState);
   const starts = batchStarts(data.train.count, config.batchSize);
-  const snapshot = (): RunSnapshot => ({ ...run, rngState: rng.state, dropoutRngState: dropoutRng.state, order: run.order.slice(), epochLosses: [...run.epochLosses],
+  const snapshot = (): RunSnapshot => ({ ...run, rngState: orders.state, dropoutRngState: dropoutRng.state, order: run.order.slice(), epochLosses: [...run.epochLosses],
     validation: structuredClone(run.validation), parameters: cloneArrays(run.parameters), buffers: cloneArrays(run.buffers), optimizerState: cloneState(runner!.optimizerState) });
   let artifacts: Artifacts | undefined;
   let runner: StageRunner | undefined;
@@ -164,7 +168,8 @@ export async function train(model: ModelProto, plan: Plan, data: TrainData, conf
       if (data.validation) validator = await Evaluator.create(artifacts, data.validation, config);
       for (; run.epoch < stage.epochs; run.epoch++, run.batch = 0) {
         if (run.batch === 0) {
-          if (config.shuffle) rng.permutation(run.order.length, run.order);
+          if (run.epoch === 0 && run.stage > 0) orders.stageBoundary();
+          orders.next(run.order, config.shuffle);
           run.epochLossSum = 0;
           run.epochBatches = 0;
         }
@@ -230,10 +235,11 @@ function snapshotDue(every: TrainConfig['snapshotEvery'], steps: number, epochEn
 
 type RunState = Omit<RunSnapshot, 'optimizerState'>;
 
-function freshState(model: ModelProto, summary: ModelSummary, plan: Plan, data: Dataset, seed: number): RunState {
+function freshState(model: ModelProto, summary: ModelSummary, plan: Plan, data: Dataset, config: TrainConfig): RunState {
+  const seed = config.seed;
   return {
     strategy: plan.strategy, stage: 0, epoch: 0, batch: 0, steps: 0, epochLosses: [], validation: [], epochLossSum: 0, epochBatches: 0, skippedBatches: 0,
-    rngState: seed >>> 0, dropoutRngState: (seed ^ 0x9e3779b9) >>> 0, order: Int32Array.from({ length: data.count }, (_, i) => i),
+    rngState: initialOrderState(config.rng ?? 'mulberry32', seed, config.rngStart), dropoutRngState: (seed ^ 0x9e3779b9) >>> 0, order: Int32Array.from({ length: data.count }, (_, i) => i),
     parameters: initialParameters(model, summary), buffers: runningStatistics(model.graph),
   };
 }
