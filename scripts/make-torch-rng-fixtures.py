@@ -145,6 +145,7 @@ def notebook_fixture():
         'seed': 17, 'x': bits(X), 'y': y.tolist(), 'train_indices': train_ds.indices,
         'backbone': {'backbone.' + k: bits(v) for k, v in backbone.state_dict().items()},
         'heads': heads, 'results': results, 'epoch_losses': losses,
+        'results_seed13': notebook(13)[5],
     })
 
 if __name__ == '__main__':

@@ -76,6 +76,18 @@ describe(`the seed notebook's job from PyTorch's generator (fixture from torch $
     }
   });
 
+  it('another seed is the notebook run with that seed: compare --seed 13', async () => {
+    const tmp = mkdtempSync(join(tmpdir(), 'onnx-finetune-notebook-13-'));
+    try {
+      const run = await cli(['compare', '--seed', '13', '--json', '--out', join(tmp, 'compare')], tmp);
+      expect(run.code, run.stderr).to.equal(0);
+      const records = JSON.parse(run.stdout);
+      expect(Object.fromEntries(STRATEGIES.map((s) => [s, Math.round(records[s].accuracy * 1000) / 1000]))).to.deep.equal(notebook.results_seed13);
+    } finally {
+      rmSync(tmp, { recursive: true, force: true });
+    }
+  });
+
   describe('resume', () => {
     const tmp = mkdtempSync(join(tmpdir(), 'onnx-finetune-notebook-resume-'));
     // Two stages of two epochs (15 steps each), checkpoints every 7 steps: the generator's position is in them.
