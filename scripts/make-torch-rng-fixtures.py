@@ -6,6 +6,7 @@ records its heads, shuffles and accuracies.
 
 randn on 16 or more elements takes the vectorized path of the CPU build (AVX2 here); ATEN_CPU_CAPABILITY=default
 gives other last bits, so the fixtures refuse to be written without AVX2 or better.
+The committed files come from torch 2.13.0+cpu; torch 2.14.1+cu130 writes identical ones (apart from the version).
 """
 import copy, hashlib, json, os, sys
 import numpy as np
