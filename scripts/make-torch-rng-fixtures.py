@@ -147,7 +147,53 @@ def notebook_fixture():
         'backbone': {'backbone.' + k: bits(v) for k, v in backbone.state_dict().items()},
         'heads': heads, 'results': results, 'epoch_losses': losses,
         'results_seed13': notebook(13)[5],
+        'imported_partial_unfreeze_seed17': imported_partial_unfreeze(),
     })
+
+# ---- An imported model with --rng torch: the torch-seed fixture's model, partial unfreeze, shuffled ----
+# The model is built and loaded before torch.manual_seed(17), so training alone draws from the generator:
+# two int64 per DataLoader epoch, one per test pass (after each stage).
+def imported_partial_unfreeze():
+    torch.set_num_threads(1)
+    root = os.path.join(os.path.dirname(__file__), '..', 'test', 'fixtures', 'torch-seed')
+    config = json.load(open(os.path.join(root, 'expected.json')))['config']
+    def read(name):
+        rows = np.loadtxt(os.path.join(root, name), delimiter=',', skiprows=1, dtype=np.float32)
+        return torch.from_numpy(rows[:, :-1].copy()), torch.from_numpy(rows[:, -1].copy())
+    (xtr, ytr), (xte, yte) = read('train.csv'), read('test.csv')
+    model = nn.Module()
+    model.backbone = nn.Sequential(nn.Linear(10, 32), nn.ReLU(), nn.Linear(32, 16), nn.ReLU())
+    model.head = nn.Linear(16, 1)
+    with torch.no_grad():
+        for name, p in model.named_parameters():
+            p.copy_(torch.tensor(config['initial_params'][name]).view_as(p))
+    forward = lambda x: model.head(model.backbone(x)).squeeze(-1)
+    torch.manual_seed(17)
+    train_loader = DataLoader(TensorDataset(xtr, ytr), batch_size=64, shuffle=True)
+    test_loader = DataLoader(TensorDataset(xte, yte), batch_size=128)
+    loss_fn = nn.BCEWithLogitsLoss()
+    losses = []
+    def fit(opt, epochs):
+        for _ in range(epochs):
+            batch = []
+            for xb, yb in train_loader:
+                opt.zero_grad()
+                loss = loss_fn(forward(xb), yb)
+                loss.backward()
+                opt.step()
+                batch.append(loss.item())
+            losses.append(sum(batch) / len(batch))
+    def accuracy():
+        with torch.no_grad():
+            correct = sum(((torch.sigmoid(forward(xb)) > 0.5).float() == yb).sum().item() for xb, yb in test_loader)
+        return correct / len(yte)
+    for p in model.backbone.parameters(): p.requires_grad_(False)
+    fit(torch.optim.Adam(model.head.parameters(), lr=1e-2), 5)
+    accuracy()
+    for p in model.backbone[2].parameters(): p.requires_grad_(True)
+    fit(torch.optim.Adam([{'params': model.head.parameters(), 'lr': 1e-2}, {'params': model.backbone[2].parameters(), 'lr': 1e-3}]), 8)
+    return {'accuracy': accuracy(), 'epoch_losses': losses,
+            'params': {name: p.detach().view(-1).tolist() for name, p in model.named_parameters()}}
 
 if __name__ == '__main__':
     generator()

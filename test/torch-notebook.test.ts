@@ -88,6 +88,26 @@ describe(`the seed notebook's job from PyTorch's generator (fixture from torch $
     }
   });
 
+  it('an imported model with --rng torch trains on DataLoader(shuffle=True)\'s batches: PyTorch\'s accuracy, losses (1e-4) and weights (1e-4)', async () => {
+    const expected = notebook.imported_partial_unfreeze_seed17;
+    const tmp = mkdtempSync(join(tmpdir(), 'onnx-finetune-imported-torch-'));
+    try {
+      const files = ['--model', fixturePath('torch-seed', 'model.onnx'), '--train', fixturePath('torch-seed', 'train.csv'), '--test', fixturePath('torch-seed', 'test.csv')];
+      const run = await cli(['partial-unfreeze', ...files, '--rng', 'torch', '--json', '--out', join(tmp, 'run')], tmp);
+      expect(run.code, run.stderr).to.equal(0);
+      const record = JSON.parse(run.stdout);
+      expect(record.accuracy).to.equal(expected.accuracy);
+      record.epoch_losses.forEach((loss: number, i: number) => expect(Math.abs(loss - expected.epoch_losses[i]) / expected.epoch_losses[i], `epoch ${i + 1}`).to.be.below(1e-4));
+      const trained = loadModel(join(tmp, 'run', 'partial_unfreeze.onnx'));
+      for (const [name, values] of Object.entries(expected.params) as [string, number[]][]) {
+        const got = tensorValues(trained.graph.initializer.find((t) => t.name === name)!) as Float32Array;
+        expect(Math.max(...values.map((v, i) => Math.abs(v - got[i]))), name).to.be.below(1e-4);
+      }
+    } finally {
+      rmSync(tmp, { recursive: true, force: true });
+    }
+  });
+
   describe('resume', () => {
     const tmp = mkdtempSync(join(tmpdir(), 'onnx-finetune-notebook-resume-'));
     // Two stages of two epochs (15 steps each), checkpoints every 7 steps: the generator's position is in them.
