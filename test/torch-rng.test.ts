@@ -4,6 +4,7 @@ import { expect } from 'chai';
 import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { dataLoaderEpoch, torchLinear, TorchGenerator } from '../src/train/torch-rng.js';
+import { checkOrderState } from '../src/train/rng.js';
 
 const fixture = JSON.parse(readFileSync(new URL('../../test/fixtures/torch-rng/generator.json', import.meta.url), 'utf8'));
 const bitsOf = (values: Float32Array) => Array.from(new Uint32Array(values.buffer, values.byteOffset, values.length));
@@ -70,6 +71,16 @@ describe(`torch generator (fixtures from torch ${fixture.torch}, ${fixture.capab
       'uniform_100000_-0.05_0.05_seed4': sha(new TorchGenerator(4).uniformFill(new Float32Array(100_000), -0.05, 0.05)),
       linear_512_256_seed5: sha(weight, bias),
     }).to.deep.equal(fixture.sha256);
+  });
+
+  it('a resumed torch state must be a position the run reaches (a forged one is not replayed for billions of words)', () => {
+    const stages = [{ epochs: 5 }, { epochs: 8 }];
+    // From 100 words: 13 shuffled epochs of 4 words and one stage boundary of 2.
+    for (const ok of [100, 154]) expect(() => checkOrderState('torch', ok, 100, stages, 'ckpt.onnx: checkpoint')).to.not.throw();
+    expect(() => checkOrderState('torch', 155, 100, stages, 'ckpt.onnx: checkpoint')).to.throw("ckpt.onnx: checkpoint: rngState 155 is not a position of this run's generator (100 to 154 words after torch.manual_seed)");
+    expect(() => checkOrderState('torch', 4294967295, 100, stages)).to.throw(/rngState 4294967295/);
+    expect(() => checkOrderState('torch', 99, 100, stages)).to.throw(/rngState 99/);
+    expect(() => checkOrderState('mulberry32', 4294967295, 0, stages)).to.not.throw();
   });
 
   it('a generator rebuilt from (seed, words drawn) continues the same stream', () => {

@@ -8,7 +8,7 @@ import type { RunIdentity } from '../checkpoint/checkpoint.js';
 import { checkPlan, checkResume, DEFAULT_TRAIN_CONFIG, type TrainConfig, type TrainResult } from '../train/trainer.js';
 import { claimFolder } from './run-folder.js';
 import { RunCheckpoints } from './checkpoint-files.js';
-import { resumePoint, runIdentity, trainRuns } from './train-runs.js';
+import { resumePoint, runIdentity, strategyStart, trainRuns } from './train-runs.js';
 import { fullFineTune, linearProbe, partialUnfreeze, STRATEGIES, type Plan, type StrategyKey } from '../train/strategies.js';
 import { UserError } from '../errors.js';
 import { defaultThreads } from '../runtime/session.js';
@@ -195,7 +195,10 @@ export async function runCommand(command: CommandKey, argv: Argv, io: CommandIo)
   try {
     const target: OutputFolder = { dir: claimed.dir, given: folder.given };
     const { checkpoints, resumes } = openRunFolder(target, runs, resumeDir, overwrite);
-    resumes.forEach((snapshot, i) => snapshot && checkResume(inputs.model, plans[i], inputs.data, config, snapshot));
+    resumes.forEach((snapshot, i) => {
+      const { model, rngStart } = strategyStart(inputs, plans[i]);
+      if (snapshot) checkResume(model, plans[i], inputs.data, { ...config, rngStart }, snapshot);
+    });
     results = await trainRuns(runs, resumes, inputs, config, { dir: claimed.dir, checkpoints, lock: claimed.lock, keep, progress: io.progress && !json });
     for (const r of results) checkSkipped(r, common('max-skipped'));
     records = results.map((r) => runRecord(r, modelFile(target, r.strategy)));

@@ -65,7 +65,7 @@ export function runIdentity(plan: Plan, config: TrainConfig, inputs: Inputs): Ru
 }
 
 /** The model a strategy starts from and the words PyTorch's generator drew before it (inputs.start). */
-const strategyStart = (inputs: Inputs, plan: Plan) => inputs.start?.(plan.strategy) ?? { model: inputs.model, rngStart: 0 };
+export const strategyStart = (inputs: Inputs, plan: Plan) => inputs.start?.(plan.strategy) ?? { model: inputs.model, rngStart: 0 };
 
 const bytesOf = (v: ArrayBufferView) => new Uint8Array(v.buffer, v.byteOffset, v.byteLength);
 

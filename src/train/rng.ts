@@ -1,7 +1,8 @@
 // The run's generators. `Rng` is a small seeded PRNG (mulberry32) for reproducible shuffles and synthetic data
 // from one integer seed; `--rng torch` draws instead from PyTorch's CPU generator (torch-rng.ts), so that data,
 // heads and shuffles are the ones a PyTorch script seeded with torch.manual_seed(seed) gets.
-import { dataLoaderEpoch, LOADER_PASS_WORDS, TorchGenerator } from './torch-rng.js';
+import { dataLoaderEpoch, LOADER_PASS_WORDS, SHUFFLED_EPOCH_WORDS, TorchGenerator } from './torch-rng.js';
+import { UserError } from '../errors.js';
 
 export class Rng {
   /** The whole generator state: a snapshot of it continues the same stream. */
@@ -83,6 +84,16 @@ export function epochOrders(kind: RngKind, seed: number, state: number): EpochOr
     stageBoundary: () => global.skip(LOADER_PASS_WORDS),
     get state() { return global.drawn; },
   };
+}
+
+/**
+ * A resumed torch state is replayed word by word, so a forged one must not ask for billions: it has to lie
+ * between the run's start and the most a run of these stages draws.
+ */
+export function checkOrderState(kind: RngKind, state: number, start: number, stages: readonly { epochs: number }[], source = 'resume snapshot'): void {
+  if (kind !== 'torch') return;
+  const most = start + stages.reduce((sum, stage) => sum + stage.epochs * SHUFFLED_EPOCH_WORDS, 0) + (stages.length - 1) * LOADER_PASS_WORDS;
+  if (!(state >= start && state <= most)) throw new UserError(`${source}: rngState ${state} is not a position of this run's generator (${start} to ${most} words after torch.manual_seed)`);
 }
 
 /** The state a fresh run starts from: the seed itself, or the words drawn before training (the head, the built-in job's data). */

@@ -14,7 +14,7 @@ import type { Dataset } from '../data/dataset.js';
 import { exampleLocation } from '../data/dataset.js';
 import { checkDataInputs } from '../data/check-inputs.js';
 import { UserError } from '../errors.js';
-import { epochOrders, initialOrderState, Rng, type RngKind } from './rng.js';
+import { checkOrderState, epochOrders, initialOrderState, Rng, type RngKind } from './rng.js';
 import { batchStarts } from './batches.js';
 import type { Plan, StrategyKey } from './strategies.js';
 import { StageRunner } from './stage-runner.js';
@@ -256,6 +256,7 @@ function resumeState(s: RunSnapshot, model: ModelProto, summary: ModelSummary, p
     parameters: new Map(summary.parameters.map((p) => [p.name, elementCount(p.dims)])),
     buffers: new Map([...runningStatistics(model.graph)].map(([name, values]) => [name, values.length])),
   });
+  checkOrderState(config.rng ?? 'mulberry32', s.rngState, config.rngStart ?? 0, plan.stages, s.source && `${s.source}: checkpoint`);
   const { optimizerState: _state, source: _source, ...rest } = s;
   return { ...rest, order: s.order.slice(), epochLosses: [...s.epochLosses], validation: structuredClone(s.validation), parameters: cloneArrays(s.parameters), buffers: cloneArrays(s.buffers) };
 }
