@@ -77,6 +77,51 @@ def generator():
 # then each strategy in turn on a deep copy of the backbone with a fresh nn.Linear(16,1) head, drawn from the
 # global generator where the previous strategy left it. DataLoader(shuffle=True) draws two int64 per epoch and
 # every pass over the test loader one; partial unfreeze evaluates after its head-only stage too. No reseeding.
+class Net(nn.Module):
+    def __init__(self, backbone):
+        super().__init__()
+        self.backbone = copy.deepcopy(backbone)
+        self.head = nn.Linear(16, 1)
+
+    def forward(self, x):
+        return self.head(self.backbone(x)).squeeze(-1)
+
+def fit(model, loader, opt, epochs):
+    """Trains with BCE-with-logits; returns each epoch's mean batch loss."""
+    loss_fn, means = nn.BCEWithLogitsLoss(), []
+    for _ in range(epochs):
+        losses = []
+        for xb, yb in loader:
+            opt.zero_grad()
+            loss = loss_fn(model(xb), yb)
+            loss.backward()
+            opt.step()
+            losses.append(loss.item())
+        means.append(sum(losses) / len(losses))
+    return means
+
+def accuracy(model, loader):
+    with torch.no_grad():
+        correct = sum(((torch.sigmoid(model(xb)) > 0.5).float() == yb).sum().item() for xb, yb in loader)
+    return correct / len(loader.dataset)
+
+def head_only(model):
+    for p in model.backbone.parameters():
+        p.requires_grad_(False)
+    return torch.optim.Adam(model.head.parameters(), lr=1e-2)
+
+def partial_unfreeze(model, train_loader, test_loader):
+    """Head alone for 5 epochs, a test pass, then head + backbone.2 for 8 with a fresh Adam; returns the losses."""
+    losses = fit(model, train_loader, head_only(model), 5)
+    accuracy(model, test_loader)
+    for p in model.backbone[2].parameters():
+        p.requires_grad_(True)
+    groups = [{'params': model.head.parameters(), 'lr': 1e-2}, {'params': model.backbone[2].parameters(), 'lr': 1e-3}]
+    return losses + fit(model, train_loader, torch.optim.Adam(groups), 8)
+
+def head_bits(model):
+    return {'weight': bits(model.head.weight), 'bias': bits(model.head.bias)}
+
 def notebook(seed=17):
     torch.set_num_threads(1)
     torch.manual_seed(seed)
@@ -91,54 +136,38 @@ def notebook(seed=17):
             p.add_(0.1 * torch.randn_like(p))
     train_loader = DataLoader(train_ds, batch_size=64, shuffle=True)
     test_loader = DataLoader(test_ds, batch_size=128)
-    loss_fn = nn.BCEWithLogitsLoss()
-    orders = {}
-
-    class Net(nn.Module):
-        def __init__(self):
-            super().__init__()
-            self.backbone = copy.deepcopy(backbone)
-            self.head = nn.Linear(16, 1)
-
-        def forward(self, x):
-            return self.head(self.backbone(x)).squeeze(-1)
-
-    def fit(model, opt, epochs):
-        means = []
-        for _ in range(epochs):
-            losses = []
-            for xb, yb in train_loader:
-                opt.zero_grad()
-                loss = loss_fn(model(xb), yb)
-                loss.backward()
-                opt.step()
-                losses.append(loss.item())
-            means.append(sum(losses) / len(losses))
-        return means
-
-    def accuracy(model):
-        correct = 0
-        with torch.no_grad():
-            for xb, yb in test_loader:
-                correct += ((torch.sigmoid(model(xb)) > 0.5).float() == yb).sum().item()
-        return round(correct / len(test_ds), 3)
-
     heads, results, losses = {}, {}, {}
-    m = Net(); heads['linear_probe'] = {'weight': bits(m.head.weight), 'bias': bits(m.head.bias)}
-    for p in m.backbone.parameters(): p.requires_grad_(False)
-    losses['linear_probe'] = fit(m, torch.optim.Adam(m.head.parameters(), lr=1e-2), 10)
-    results['linear_probe'] = accuracy(m)
-    m = Net(); heads['partial_unfreeze'] = {'weight': bits(m.head.weight), 'bias': bits(m.head.bias)}
-    for p in m.backbone.parameters(): p.requires_grad_(False)
-    losses['partial_unfreeze'] = fit(m, torch.optim.Adam(m.head.parameters(), lr=1e-2), 5)
-    accuracy(m)
-    for p in m.backbone[2].parameters(): p.requires_grad_(True)
-    losses['partial_unfreeze'] += fit(m, torch.optim.Adam([{'params': m.head.parameters(), 'lr': 1e-2}, {'params': m.backbone[2].parameters(), 'lr': 1e-3}]), 8)
-    results['partial_unfreeze'] = accuracy(m)
-    m = Net(); heads['full_fine_tune'] = {'weight': bits(m.head.weight), 'bias': bits(m.head.bias)}
-    losses['full_fine_tune'] = fit(m, torch.optim.Adam(m.parameters(), lr=3e-3), 10)
-    results['full_fine_tune'] = accuracy(m)
+
+    m = Net(backbone); heads['linear_probe'] = head_bits(m)
+    losses['linear_probe'] = fit(m, train_loader, head_only(m), 10)
+    results['linear_probe'] = round(accuracy(m, test_loader), 3)
+    m = Net(backbone); heads['partial_unfreeze'] = head_bits(m)
+    losses['partial_unfreeze'] = partial_unfreeze(m, train_loader, test_loader)
+    results['partial_unfreeze'] = round(accuracy(m, test_loader), 3)
+    m = Net(backbone); heads['full_fine_tune'] = head_bits(m)
+    losses['full_fine_tune'] = fit(m, train_loader, torch.optim.Adam(m.parameters(), lr=3e-3), 10)
+    results['full_fine_tune'] = round(accuracy(m, test_loader), 3)
     return X, y, train_ds, backbone, heads, results, losses
+
+# ---- An imported model with --rng torch: the torch-seed fixture's model, partial unfreeze, shuffled ----
+# The model is built and loaded before torch.manual_seed(17), so training alone draws from the generator.
+def imported_partial_unfreeze():
+    torch.set_num_threads(1)
+    root = os.path.join(os.path.dirname(__file__), '..', 'test', 'fixtures', 'torch-seed')
+    config = json.load(open(os.path.join(root, 'expected.json')))['config']
+    def read(name):
+        rows = np.loadtxt(os.path.join(root, name), delimiter=',', skiprows=1, dtype=np.float32)
+        return TensorDataset(torch.from_numpy(rows[:, :-1].copy()), torch.from_numpy(rows[:, -1].copy()))
+    model = Net(nn.Sequential(nn.Linear(10, 32), nn.ReLU(), nn.Linear(32, 16), nn.ReLU()))
+    with torch.no_grad():
+        for name, p in model.named_parameters():
+            p.copy_(torch.tensor(config['initial_params'][name]).view_as(p))
+    torch.manual_seed(17)
+    train_loader = DataLoader(read('train.csv'), batch_size=64, shuffle=True)
+    test_loader = DataLoader(read('test.csv'), batch_size=128)
+    losses = partial_unfreeze(model, train_loader, test_loader)
+    return {'accuracy': accuracy(model, test_loader), 'epoch_losses': losses,
+            'params': {name: p.detach().view(-1).tolist() for name, p in model.named_parameters()}}
 
 def notebook_fixture():
     X, y, train_ds, backbone, heads, results, losses = notebook(17)
@@ -149,51 +178,6 @@ def notebook_fixture():
         'results_seed13': notebook(13)[5],
         'imported_partial_unfreeze_seed17': imported_partial_unfreeze(),
     })
-
-# ---- An imported model with --rng torch: the torch-seed fixture's model, partial unfreeze, shuffled ----
-# The model is built and loaded before torch.manual_seed(17), so training alone draws from the generator:
-# two int64 per DataLoader epoch, one per test pass (after each stage).
-def imported_partial_unfreeze():
-    torch.set_num_threads(1)
-    root = os.path.join(os.path.dirname(__file__), '..', 'test', 'fixtures', 'torch-seed')
-    config = json.load(open(os.path.join(root, 'expected.json')))['config']
-    def read(name):
-        rows = np.loadtxt(os.path.join(root, name), delimiter=',', skiprows=1, dtype=np.float32)
-        return torch.from_numpy(rows[:, :-1].copy()), torch.from_numpy(rows[:, -1].copy())
-    (xtr, ytr), (xte, yte) = read('train.csv'), read('test.csv')
-    model = nn.Module()
-    model.backbone = nn.Sequential(nn.Linear(10, 32), nn.ReLU(), nn.Linear(32, 16), nn.ReLU())
-    model.head = nn.Linear(16, 1)
-    with torch.no_grad():
-        for name, p in model.named_parameters():
-            p.copy_(torch.tensor(config['initial_params'][name]).view_as(p))
-    forward = lambda x: model.head(model.backbone(x)).squeeze(-1)
-    torch.manual_seed(17)
-    train_loader = DataLoader(TensorDataset(xtr, ytr), batch_size=64, shuffle=True)
-    test_loader = DataLoader(TensorDataset(xte, yte), batch_size=128)
-    loss_fn = nn.BCEWithLogitsLoss()
-    losses = []
-    def fit(opt, epochs):
-        for _ in range(epochs):
-            batch = []
-            for xb, yb in train_loader:
-                opt.zero_grad()
-                loss = loss_fn(forward(xb), yb)
-                loss.backward()
-                opt.step()
-                batch.append(loss.item())
-            losses.append(sum(batch) / len(batch))
-    def accuracy():
-        with torch.no_grad():
-            correct = sum(((torch.sigmoid(forward(xb)) > 0.5).float() == yb).sum().item() for xb, yb in test_loader)
-        return correct / len(yte)
-    for p in model.backbone.parameters(): p.requires_grad_(False)
-    fit(torch.optim.Adam(model.head.parameters(), lr=1e-2), 5)
-    accuracy()
-    for p in model.backbone[2].parameters(): p.requires_grad_(True)
-    fit(torch.optim.Adam([{'params': model.head.parameters(), 'lr': 1e-2}, {'params': model.backbone[2].parameters(), 'lr': 1e-3}]), 8)
-    return {'accuracy': accuracy(), 'epoch_losses': losses,
-            'params': {name: p.detach().view(-1).tolist() for name, p in model.named_parameters()}}
 
 if __name__ == '__main__':
     generator()
