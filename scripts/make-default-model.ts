@@ -1,4 +1,5 @@
-// Writes models/seed-backbone.onnx, the built-in default backbone (see src/model/seed-backbone.ts).
+// Writes models/seed-backbone.onnx, the built-in default backbone (see src/model/seed-backbone.ts): the seed
+// notebook's backbone as PyTorch draws it after torch.manual_seed(17) (test/torch-notebook.test.ts checks the bits).
 // Deterministic: running it again writes the same bytes, and test/cli.test.ts checks the committed file is current.
 //   npx tsc -p . && node dist/scripts/make-default-model.js [out.onnx]
 import { mkdirSync } from 'node:fs';

@@ -35,20 +35,13 @@ describe('onnx-finetune command', function () {
       run = await cli(['compare', '--out', out], tmp);
     });
 
-    it('lands each strategy in PyTorch\'s range over 30 notebook seeds, in order, and ends with the notebook\'s dict', () => {
+    it('ends with the notebook\'s own dict: PyTorch\'s generator draws the notebook\'s data, weights and shuffles', () => {
       expect(run.code, run.stderr).to.equal(0);
       expect(run.stderr).to.equal('');
       const lines = run.stdout.trimEnd().split('\n');
-      // The notebook's dict, then the report's path.
+      // The notebook's own dict (issue 20), then the report's path.
       expect(lines[lines.length - 1]).to.equal(`report: ${join(out, 'report.html')}`);
-      const dict = /^\{'linear_probe': ([\d.]+), 'partial_unfreeze': ([\d.]+), 'full_fine_tune': ([\d.]+)\}$/.exec(lines[lines.length - 2]);
-      expect(dict, lines[lines.length - 2]).to.not.equal(null);
-      const [probe, partial, full] = dict!.slice(1).map(Number);
-      expect(probe).to.be.within(0.59, 0.81);
-      expect(partial).to.be.within(0.78, 0.92);
-      expect(full).to.be.within(0.87, 0.95);
-      expect(probe).to.be.below(partial);
-      expect(partial).to.be.below(full);
+      expect(lines[lines.length - 2]).to.equal("{'linear_probe': 0.627, 'partial_unfreeze': 0.783, 'full_fine_tune': 0.883}");
     });
 
     it('writes <strategy>.onnx, .safetensors and .json for each strategy, the run\'s report files, and nothing else', () => {

@@ -6,7 +6,7 @@ import { loadModel } from '../onnx/io.js';
 import type { ModelProto } from '../onnx/proto.js';
 import { checkInputTypes, describeModel, type ModelSummary } from '../model/describe.js';
 import { attachLinearHead } from '../model/attach-head.js';
-import { DEFAULT_BACKBONE_PATH } from '../model/seed-backbone.js';
+import { buildSeedBackbone, DEFAULT_BACKBONE_PATH } from '../model/seed-backbone.js';
 import { readDataset, type DataOptions } from '../data/read.js';
 import { alignClasses } from '../data/label-column.js';
 import { checkDataInputs } from '../data/check-inputs.js';
@@ -16,11 +16,14 @@ import { parseImageOptions, type ImageOptions } from '../data/image-options.js';
 import { imageInputSize, withImageSize } from '../data/image-folder.js';
 import { notebookTask, streamSeed, STREAMS } from '../data/synthetic.js';
 import type { Dataset } from '../data/dataset.js';
-import { Rng } from '../train/rng.js';
+import { Rng, type RngKind } from '../train/rng.js';
+import { TorchGenerator } from '../train/torch-rng.js';
+import { NOTEBOOK_HEAD_WORDS, notebookHeadStart } from '../train/notebook-stream.js';
+import { STRATEGIES, type BuiltInStrategy } from '../train/strategies.js';
 import { UserError } from '../errors.js';
 import { exampleSize, inputType, TEXT_DATA_LIMITS } from '../data/dataset.js';
 import { checkDevice, createSession, ort, type Device } from '../runtime/session.js';
-import { COMMON_OPTIONS, readNumber, readString, type Argv } from './options.js';
+import { COMMON_OPTIONS, readNumber, readRng, readString, type Argv } from './options.js';
 
 export interface Inputs {
   model: ModelProto;
@@ -37,6 +40,14 @@ export interface Inputs {
   builtIn?: boolean;
   /** How to read another file like the test file (--val): the same label, columns and tokenizer length. */
   readOptions?: DataOptions;
+  /** The generator behind --seed (--rng): torch by default for the built-in job, else mulberry32. */
+  rng: RngKind;
+  /**
+   * What a strategy starts from, where it is not `model`: with --rng torch, each strategy of the built-in job has
+   * its own head (drawn where the notebook draws it), and training continues PyTorch's generator from `rngStart`
+   * words after torch.manual_seed(seed).
+   */
+  start?: (strategy: string) => { model: ModelProto; rngStart: number };
 }
 
 const FILE_OPTIONS = ['model', 'train', 'test'] as const;
@@ -58,7 +69,8 @@ export function loadInputs(argv: Argv, seed: number): Inputs {
   if ((argv.classes !== undefined) !== (backbonePath !== undefined)) throw new UserError('--backbone and --classes go together');
   files.model ??= backbonePath;
   const given = FILE_OPTIONS.filter((name) => files[name] !== undefined);
-  if (given.length === 0) return builtInDefault(argv, seed);
+  if (given.length === 0) return builtInDefault(argv, seed, readRng(argv) ?? 'torch');
+  const rng = readRng(argv) ?? 'mulberry32';
   if (given.length < FILE_OPTIONS.length) {
     const missing = FILE_OPTIONS.filter((name) => files[name] === undefined).map((n) => `--${n}`);
     throw new UserError(`--model (or --backbone), --train and --test go together (leave all three out for the built-in default); missing ${missing.join(' and ')}`);
@@ -66,8 +78,11 @@ export function loadInputs(argv: Argv, seed: number): Inputs {
   const modelPath = files.model!;
   const classes = backbonePath === undefined ? undefined : readNumber(argv, 'classes', COMMON_OPTIONS);
   const loaded = loadModel(modelPath);
-  // A backbone gets the head a PyTorch user would add: nn.Linear(features, classes), seeded like the built-in one.
-  let model = classes === undefined ? loaded : attachLinearHead(loaded, classes, new Rng(streamSeed(seed, STREAMS.head)), modelPath);
+  // A backbone gets the head a PyTorch user would add: nn.Linear(features, classes), seeded like the built-in one
+  // (with --rng torch, the first draw after torch.manual_seed(seed), and training continues from there).
+  const headRng = rng === 'torch' ? new TorchGenerator(seed) : new Rng(streamSeed(seed, STREAMS.head));
+  let model = classes === undefined ? loaded : attachLinearHead(loaded, classes, headRng, modelPath);
+  const rngStart = headRng instanceof TorchGenerator ? headRng.drawn : 0;
   let summary = describeModel(model, modelPath);
   checkInputTypes(summary, modelPath);
   const logitCount = countLogits(summary, modelPath);
@@ -100,7 +115,8 @@ export function loadInputs(argv: Argv, seed: number): Inputs {
   }
   const count = (d: Dataset) => (image ? `${d.count} images` : `${d.count} rows`);
   return {
-    model, summary, logitCount, data, readOptions,
+    model, summary, logitCount, data, readOptions, rng,
+    start: () => ({ model, rngStart }),
     sources: { model: modelPath, train: files.train!, test: files.test! },
     description: [`model: ${modelPath}`, `data:  ${files.train} (${count(data.train)}) for training, ${files.test} (${count(data.test)}) for testing`,
       ...(image ? [`classes: ${data.train.classNames!.map((c, i) => `${i} ${c}`).join(', ')}`] : [])],
@@ -148,19 +164,43 @@ function checkImageClasses(train: Dataset, test: Dataset, logitCount: number): v
   }
 }
 
-function builtInDefault(argv: Argv, seed: number): Inputs {
+function builtInDefault(argv: Argv, seed: number, rng: RngKind): Inputs {
   if (argv.label !== undefined) throw new UserError('--label names a column of the --train/--test CSV files; the built-in default has none');
   if (argv.tokenizer !== undefined || TEXT_OPTIONS.some((n) => argv[n] !== undefined)) throw new UserError('--tokenizer (with --text-column, --max-length) tokenizes the text of --train and --test for --model; the built-in default has no text');
+  if (rng === 'torch') return notebookJob(seed);
   const backbone = loadModel(DEFAULT_BACKBONE_PATH);
   // One head for every strategy, from the seed alone, so that a comparison starts all three from the same weights.
   const model = attachLinearHead(backbone, 1, new Rng(streamSeed(seed, STREAMS.head)), DEFAULT_BACKBONE_PATH);
   const summary = describeModel(model, DEFAULT_BACKBONE_PATH);
-  const data = notebookTask(seed);
+  const data = notebookTask(seed, rng);
   const source = `the built-in model (models/seed-backbone.onnx + a Linear(16,1) head, seed ${seed})`;
   return {
-    model, summary, logitCount: 1, data, builtIn: true,
+    model, summary, logitCount: 1, data, builtIn: true, rng,
     sources: { model: source, train: data.train.source, test: data.test.source },
     description: [`model: ${source}`, `data:  the notebook's synthetic task (seed ${seed}), ${data.train.count} rows for training, ${data.test.count} for testing`],
+  };
+}
+
+/**
+ * The seed notebook's job drawn from PyTorch's generator after torch.manual_seed(seed): its data and split, its
+ * backbone (for seed 17, models/seed-backbone.onnx byte for byte), and for each strategy the head the notebook
+ * draws for it; each strategy's shuffles continue from there (notebook-stream.ts).
+ */
+function notebookJob(seed: number): Inputs {
+  const backbone = buildSeedBackbone(seed);
+  const heads = new Map(STRATEGIES.map((s) => [s, attachLinearHead(backbone, 1, TorchGenerator.at(seed, notebookHeadStart(s)), DEFAULT_BACKBONE_PATH)]));
+  // LoRA and plans from a file start where the notebook's first strategy does (its head, its generator position).
+  const start = (name: string) => {
+    const strategy = STRATEGIES.includes(name as BuiltInStrategy) ? (name as BuiltInStrategy) : STRATEGIES[0];
+    return { model: heads.get(strategy)!, rngStart: notebookHeadStart(strategy) + NOTEBOOK_HEAD_WORDS };
+  };
+  const model = heads.get('linear_probe')!;
+  const data = notebookTask(seed, 'torch');
+  const source = `the notebook's model (its backbone from torch.manual_seed(${seed}), as models/seed-backbone.onnx for seed 17, + each strategy's own Linear(16,1) head)`;
+  return {
+    model, summary: describeModel(model, DEFAULT_BACKBONE_PATH), logitCount: 1, data, builtIn: true, rng: 'torch', start,
+    sources: { model: source, train: data.train.source, test: data.test.source },
+    description: [`model: ${source}`, `data:  the notebook's synthetic task (torch.manual_seed(${seed})), ${data.train.count} rows for training, ${data.test.count} for testing`],
   };
 }
 

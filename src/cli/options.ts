@@ -14,6 +14,7 @@ import { BATCH_NORM_MODES, type BatchNormMode } from '../artifacts/batch-norm-mo
 import { KEEP, MONITOR_NAMES, type Keep, type Monitor } from '../train/early-stopping.js';
 import type { ScheduleSpec } from '../optim/schedule-spec.js';
 import type { RecipeOptions } from '../train/stage-recipe.js';
+import { RNG_KINDS, type RngKind } from '../train/rng.js';
 
 const LOSS_NAMES = Object.keys(LOSSES) as LossName[];
 const NONFINITE = ['stop', 'skip-batch'] as const;
@@ -75,6 +76,8 @@ export const COMMON_OPTIONS = {
   monitor: string(`the validation metric --early-stop and --keep best judge [choices: ${MONITOR_NAMES.join(', ')}; default: val_loss]`),
   keep: string(`the weights exported: the last epoch's, or the best epoch's by --monitor (needs --val or --val-split) [choices: ${KEEP.join(', ')}]`, { default: 'last' }),
   ...recipeOptions(),
+  // The generator (issue 20)
+  rng: string(`random generator behind --seed [choices: ${RNG_KINDS.join(', ')}]: torch draws as PyTorch's CPU generator after torch.manual_seed(--seed) (DataLoader(shuffle=True) epochs, nn.Linear heads, the built-in data and backbone), bit for bit [default: torch for the built-in job, else mulberry32]`),
 } satisfies Record<string, Options>;
 
 /** The predict command's own options; --model, --label, --out, --overwrite, --batch-size, --device, --threads and --json are the common ones. */
@@ -180,6 +183,8 @@ export const readOnNonFinite = (argv: Argv) => readChoice(argv, 'on-nonfinite', 
 export const readLoss = (argv: Argv): LossName | undefined => (argv.loss === undefined ? undefined : readChoice(argv, 'loss', LOSS_NAMES));
 export const readOptimizer = (argv: Argv): OptimizerKind => readChoice(argv, 'optimizer', OPTIMIZERS);
 export const readBatchNorm = (argv: Argv): BatchNormMode => readChoice(argv, 'batchnorm', BATCH_NORM_MODES);
+/** --rng, undefined where not given (the default depends on the model: see loadInputs). */
+export const readRng = (argv: Argv): RngKind | undefined => (argv.rng === undefined ? undefined : readChoice(argv, 'rng', RNG_KINDS));
 
 /** --early-stop, --monitor and --keep as a Selection; undefined when the run neither stops early nor keeps the best. */
 export function readSelection(argv: Argv): { monitor: Monitor; patience?: number; keep: Keep } | undefined {

@@ -8,7 +8,7 @@ import type { RunIdentity } from '../checkpoint/checkpoint.js';
 import { checkPlan, checkResume, DEFAULT_TRAIN_CONFIG, type TrainConfig, type TrainResult } from '../train/trainer.js';
 import { claimFolder } from './run-folder.js';
 import { RunCheckpoints } from './checkpoint-files.js';
-import { commandLine, resumePoint, runIdentity, trainRuns } from './train-runs.js';
+import { commandLine, resumePoint, runIdentity, strategyStart, trainRuns } from './train-runs.js';
 import { fullFineTune, linearProbe, partialUnfreeze, RESULT_STRATEGIES, type Plan, type StrategyKey } from '../train/strategies.js';
 import { UserError } from '../errors.js';
 import { defaultThreads } from '../runtime/session.js';
@@ -150,7 +150,7 @@ function reportSettings(config: TrainConfig) {
     ...(config.loss.labelSmoothing !== undefined ? { label_smoothing: config.loss.labelSmoothing } : {}),
     loss: config.loss.name, optimizer: config.optimizer, weight_decay: config.weightDecay, batch_size: config.batchSize, test_batch_size: config.testBatchSize,
     shuffle: config.shuffle, seed: config.seed, device: config.device, threads: config.threads, on_nonfinite: config.onNonFinite,
-    batch_norm: config.batchNorm, ...selectionSettings(config),
+    batch_norm: config.batchNorm, rng: config.rng, ...selectionSettings(config),
   };
 }
 
@@ -235,15 +235,15 @@ export async function runCommand(command: RunKey, argv: Argv, io: CommandIo): Pr
   const plans = givenPlans.map((plan) => withRecipe(plan, parametersInGraphOrder(loaded.model), recipe));
   checkPlans(plans, globs, loaded, planFile);
   const lora = command === 'run' ? undefined : loraFor(command, loraOptions, loaded.model);
-  // Each plan's model: the source model, or LoRA's with its adapters.
-  const models = plans.map(() => loaded.model);
+  // Each plan's model: the one its strategy starts from (the built-in job draws a head for each), or LoRA's with its adapters.
+  const models = plans.map((plan) => strategyStart(loaded, plan).model);
   if (lora) {
     plans.push(withRecipe(lora.plan, parametersInGraphOrder(lora.model), recipe));
     models.push(lora.model);
   }
   const config: TrainConfig = {
     ...DEFAULT_TRAIN_CONFIG, ...settings, threads: threads ?? defaultThreads(parameterCount(loaded.summary.parameters)),
-    loss: withLabelSmoothing(chooseLoss(readLoss(argv), loaded.logitCount), labelSmoothing), onNonFinite: readOnNonFinite(argv), snapshotEvery: checkpointEvery,
+    loss: withLabelSmoothing(chooseLoss(readLoss(argv), loaded.logitCount), labelSmoothing), onNonFinite: readOnNonFinite(argv), snapshotEvery: checkpointEvery, rng: loaded.rng,
     ...(selection ? { selection } : {}),
   };
   if (selection) checkMonitor(selection.monitor, taskFor(config.loss.name));
@@ -268,7 +268,7 @@ export async function runCommand(command: RunKey, argv: Argv, io: CommandIo): Pr
   try {
     const target: OutputFolder = { dir: claimed.dir, given: folder.given };
     const { checkpoints, resumes } = openRunFolder(target, runs, resumeDir, overwrite);
-    resumes.forEach((snapshot, i) => snapshot && checkResume(models[i], plans[i], inputs.data, config, snapshot));
+    resumes.forEach((snapshot, i) => snapshot && checkResume(models[i], plans[i], inputs.data, { ...config, rngStart: strategyStart(inputs, plans[i]).rngStart }, snapshot));
     const report = RunReportFiles.open(claimed.dir, reportInfo(plans, models, config, inputs, commandLine('--out', claimed.dir)), resumes, (m) => process.stderr.write(`warning: ${m}\n`));
     results = await trainRuns(runs, resumes, inputs, config, { dir: claimed.dir, checkpoints, lock: claimed.lock, keep, progress: io.progress && !json, report });
     for (const r of results) checkSkipped(r, common('max-skipped'));

@@ -21,8 +21,9 @@ export async function trainRuns(runs: { plan: Plan; identity: RunIdentity; model
   const results: TrainResult[] = [];
   try {
     for (const [i, { plan, identity, model: own }] of runs.entries()) {
-      // A run may train its own model (LoRA's, with adapters); the others train the source model.
-      const model = own ?? inputs.model;
+      // A run may train its own model (LoRA's, with adapters); the others train the model their strategy starts from.
+      const start = strategyStart(inputs, plan);
+      const model = own ?? start.model;
       const bar = progressBar(out.progress, plan, Math.ceil(inputs.data.train.count / config.batchSize));
       const last = () => out.checkpoints.newestWritten(plan.strategy);
       // A second signal exits at once (files are written whole), but not with a hidden cursor or a stale lock.
@@ -40,7 +41,7 @@ export async function trainRuns(runs: { plan: Plan; identity: RunIdentity; model
       try {
         // The kill-and-resume tests kill the process after a step, once the checkpoints asked for are on disk.
         const onStep = (step: number) => fault('after-step', step) && (out.checkpoints.settleSync(), killNow());
-        const result = await train(model, plan, inputs.data, { ...config, resume: resumes[i], onSnapshot, onStep, signal: stop.signal, onProgress: bar.onProgress, onValidation: bar.onValidation, onEvent: out.report?.onEvent });
+        const result = await train(model, plan, inputs.data, { ...config, rngStart: start.rngStart, resume: resumes[i], onSnapshot, onStep, signal: stop.signal, onProgress: bar.onProgress, onValidation: bar.onValidation, onEvent: out.report?.onEvent });
         await out.checkpoints.settle();
         results.push(result);
       } catch (thrown) {
@@ -74,11 +75,14 @@ export function runIdentity(plan: Plan, config: TrainConfig, inputs: Inputs, mod
     strategy: plan.strategy,
     plan: plan.stages,
     settings: { loss: config.loss.name, optimizer: config.optimizer, weight_decay: config.weightDecay, batch_size: config.batchSize, shuffle: config.shuffle, seed: config.seed,
-      batch_norm: config.batchNorm, ...selectionSettings(config), ...(config.loss.labelSmoothing !== undefined ? { label_smoothing: config.loss.labelSmoothing } : {}) },
+      batch_norm: config.batchNorm, rng: config.rng, ...selectionSettings(config), ...(config.loss.labelSmoothing !== undefined ? { label_smoothing: config.loss.labelSmoothing } : {}) },
     model: fingerprint(...modelBytes(model)),
     data: fingerprint(...inputs.summary.inputs.map((i) => (i.name === train.lazy?.inputName ? train.lazy.identity : bytesOf(train.inputs[i.name].values))), bytesOf(train.labels)),
   };
 }
+
+/** The model a strategy starts from and the words PyTorch's generator drew before it (inputs.start). */
+export const strategyStart = (inputs: Inputs, plan: Plan) => inputs.start?.(plan.strategy) ?? { model: inputs.model, rngStart: 0 };
 
 const bytesOf = (v: ArrayBufferView) => new Uint8Array(v.buffer, v.byteOffset, v.byteLength);
 

@@ -1,10 +1,17 @@
 // The seed notebook's task: 1200 rows of 10 standard-normal features,
 //   score = 1.5·x0 − 0.7·x1 + 0.4·x2·x3 + 0.4·noise,  label = score > 0,
-// the first 900 rows for training and the last 300 for testing. Everything comes from one seed.
-import { Rng } from '../train/rng.js';
+// split 900/300. With PyTorch's generator (the default) these are the notebook's own rows: after
+// torch.manual_seed(seed), X = randn(1200, 10), noise = randn(1200), the score in float32 tensor arithmetic,
+// and random_split(…, [900, 300], generator=torch.Generator().manual_seed(seed)). With mulberry32 the first
+// 900 rows train and the last 300 test.
+import { Rng, type RngKind } from '../train/rng.js';
+import { normalWords, TorchGenerator } from '../train/torch-rng.js';
 import { singleInputDataset, type Dataset } from './dataset.js';
 
 export const NOTEBOOK_TASK = { rows: 1200, trainRows: 900, features: 10 } as const;
+
+/** Words PyTorch's generator draws for the data: randn(1200, 10), then randn(1200). */
+export const NOTEBOOK_DATA_WORDS = normalWords(NOTEBOOK_TASK.rows * NOTEBOOK_TASK.features) + normalWords(NOTEBOOK_TASK.rows);
 
 /**
  * Independent generator seeds from one user seed, one per purpose (data, head initialization, …), so that
@@ -20,7 +27,38 @@ export function streamSeed(seed: number, stream: number): number {
 
 export const STREAMS = { data: 1, head: 2 } as const;
 
-export function notebookTask(seed: number): { train: Dataset; test: Dataset } {
+export function notebookTask(seed: number, rng: RngKind = 'torch'): { train: Dataset; test: Dataset } {
+  return rng === 'torch' ? torchTask(seed) : mulberryTask(seed);
+}
+
+function torchTask(seed: number): { train: Dataset; test: Dataset } {
+  const { rows, trainRows, features: d } = NOTEBOOK_TASK;
+  const g = new TorchGenerator(seed);
+  const x = g.normalFill(new Float32Array(rows * d));
+  const noise = g.normalFill(new Float32Array(rows));
+  const f = Math.fround;
+  // Each tensor operation rounds to float32; a Python scalar enters a float32 kernel as float32.
+  const labels = new Float64Array(rows);
+  for (let r = 0; r < rows; r++) {
+    const o = r * d;
+    const linear = f(f(f(1.5) * x[o]) - f(f(0.7) * x[o + 1]));
+    const score = f(f(linear + f(f(f(0.4) * x[o + 2]) * x[o + 3])) + f(f(0.4) * noise[r]));
+    labels[r] = score > 0 ? 1 : 0;
+  }
+  // random_split: a permutation from its own generator; the first 900 indices train, in that order.
+  const order = new TorchGenerator(seed).randperm(rows);
+  const part = (start: number, end: number, name: string): Dataset => {
+    const values = new Float32Array((end - start) * d), y = new Float64Array(end - start);
+    for (let i = start; i < end; i++) {
+      values.set(x.subarray(order[i] * d, order[i] * d + d), (i - start) * d);
+      y[i - start] = labels[order[i]];
+    }
+    return singleInputDataset(`synthetic task (torch.manual_seed(${seed})), random_split ${name} (${end - start} rows)`, 'x', [d], values, y);
+  };
+  return { train: part(0, trainRows, 'train'), test: part(trainRows, rows, 'test') };
+}
+
+function mulberryTask(seed: number): { train: Dataset; test: Dataset } {
   const { rows, trainRows, features: d } = NOTEBOOK_TASK;
   const rng = new Rng(streamSeed(seed, STREAMS.data));
   // As the notebook draws them: X = randn(1200, 10), then noise = randn(1200).

@@ -6,14 +6,14 @@ import type { ModelProto, ValueInfoProto } from '../onnx/proto.js';
 import { cloneModel } from '../artifacts/build.js';
 import { valueInfoShape } from '../graph/shapes.js';
 import { UserError } from '../errors.js';
-import type { Rng } from '../train/rng.js';
+import type { InitRng } from '../train/rng.js';
 import { torchLinearInit } from './init.js';
 
 export const HEAD_WEIGHT = 'head.weight';
 export const HEAD_BIAS = 'head.bias';
 export const LOGITS = 'logits';
 
-export function attachLinearHead(backbone: ModelProto, classes: number, rng: Rng, source = 'backbone'): ModelProto {
+export function attachLinearHead(backbone: ModelProto, classes: number, rng: InitRng, source = 'backbone'): ModelProto {
   if (!Number.isInteger(classes) || classes < 1) throw new UserError(`${source}: a head needs a positive whole number of outputs, got ${classes}`);
   const model = cloneModel(backbone);
   const graph = model.graph;

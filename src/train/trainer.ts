@@ -14,7 +14,7 @@ import type { Dataset } from '../data/dataset.js';
 import { exampleLocation } from '../data/dataset.js';
 import { checkDataInputs } from '../data/check-inputs.js';
 import { UserError } from '../errors.js';
-import { Rng } from './rng.js';
+import { checkOrderState, epochOrders, initialOrderState, Rng, type RngKind } from './rng.js';
 import { batchStarts } from './batches.js';
 import type { Plan } from './strategies.js';
 import { StageRunner, type Accumulation } from './stage-runner.js';
@@ -63,6 +63,10 @@ export interface TrainConfig {
   selection?: Selection;
   /** The run's event stream (events.ts): stages, steps, epochs, validation, checkpoints, the end. */
   onEvent?: (e: RunEvent) => void;
+  /** The generator of the epochs' row order (default mulberry32); torch orders rows as DataLoader(shuffle=True) does. */
+  rng?: RngKind;
+  /** torch: words PyTorch's global generator drew before training (the head's initialization, the built-in data). */
+  rngStart?: number;
 }
 
 export const DEFAULT_TRAIN_CONFIG: Omit<TrainConfig, 'loss'> = {
@@ -164,12 +168,12 @@ export async function train(model: ModelProto, plan: Plan, data: TrainData, conf
     checkMonitor(config.selection.monitor, taskFor(config.loss.name));
   }
   for (const stage of plan.stages) checkStageRecipe(stage, Math.ceil(data.train.count / config.batchSize));
-  const run = config.resume ? resumeState(config.resume, model, summary, plan, data, config) : freshState(model, summary, plan, data.train, config.seed);
-  const rng = new Rng(run.rngState);
+  const run = config.resume ? resumeState(config.resume, model, summary, plan, data, config) : freshState(model, summary, plan, data.train, config);
+  const orders = epochOrders(config.rng ?? 'mulberry32', config.seed, run.rngState);
   const dropoutRng = new Rng(run.dropoutRngState);
   const starts = batchStarts(data.train.count, config.batchSize);
   // One copy of each array, into recycled shared memory: the checkpoint writer's thread reads it from there.
-  const snapshot = (): RunSnapshot => ({ ...run, rngState: rng.state, dropoutRngState: dropoutRng.state, order: snapshotCopy(run.order), epochLosses: [...run.epochLosses],
+  const snapshot = (): RunSnapshot => ({ ...run, rngState: orders.state, dropoutRngState: dropoutRng.state, order: snapshotCopy(run.order), epochLosses: [...run.epochLosses],
     validation: structuredClone(run.validation), parameters: cloneArrays(run.parameters, snapshotCopy), buffers: cloneArrays(run.buffers, snapshotCopy), optimizerState: cloneState(runner!.optimizerState, snapshotCopy),
     best: run.best && { epoch: run.best.epoch, parameters: cloneArrays(run.best.parameters, snapshotCopy), buffers: cloneArrays(run.best.buffers, snapshotCopy) },
     accumulation: runner!.accumulation });
@@ -196,7 +200,8 @@ export async function train(model: ModelProto, plan: Plan, data: TrainData, conf
       if (data.validation) validator = await Evaluator.create(artifacts, data.validation, config);
       for (; run.epoch < stage.epochs; run.epoch++, run.batch = 0) {
         if (run.batch === 0) {
-          if (config.shuffle) rng.permutation(run.order.length, run.order);
+          if (run.epoch === 0 && run.stage > 0) orders.stageBoundary();
+          orders.next(run.order, config.shuffle);
           run.epochLossSum = 0;
           run.epochBatches = 0;
         }
@@ -295,10 +300,11 @@ function snapshotDue(every: TrainConfig['snapshotEvery'], steps: number, epochEn
 
 type RunState = Omit<RunSnapshot, 'optimizerState' | 'accumulation'>;
 
-function freshState(model: ModelProto, summary: ModelSummary, plan: Plan, data: Dataset, seed: number): RunState {
+function freshState(model: ModelProto, summary: ModelSummary, plan: Plan, data: Dataset, config: TrainConfig): RunState {
+  const seed = config.seed;
   return {
     strategy: plan.strategy, stage: 0, epoch: 0, batch: 0, steps: 0, epochLosses: [], validation: [], epochLossSum: 0, epochBatches: 0, skippedBatches: 0,
-    rngState: seed >>> 0, dropoutRngState: (seed ^ 0x9e3779b9) >>> 0, order: Int32Array.from({ length: data.count }, (_, i) => i),
+    rngState: initialOrderState(config.rng ?? 'mulberry32', seed, config.rngStart), dropoutRngState: (seed ^ 0x9e3779b9) >>> 0, order: Int32Array.from({ length: data.count }, (_, i) => i),
     parameters: initialParameters(model, summary), buffers: runningStatistics(model.graph),
   };
 }
@@ -315,6 +321,7 @@ function resumeState(s: RunSnapshot, model: ModelProto, summary: ModelSummary, p
     parameters: new Map(summary.parameters.map((p) => [p.name, elementCount(p.dims)])),
     buffers: new Map([...runningStatistics(model.graph)].map(([name, values]) => [name, values.length])),
   });
+  checkOrderState(config.rng ?? 'mulberry32', s.rngState, config.rngStart ?? 0, plan.stages, s.source && `${s.source}: checkpoint`);
   const { optimizerState: _state, accumulation: _sums, source: _source, ...rest } = s;
   const best = s.best && { epoch: s.best.epoch, parameters: cloneArrays(s.best.parameters), buffers: cloneArrays(s.best.buffers) };
   return { ...rest, best, order: s.order.slice(), epochLosses: [...s.epochLosses], validation: structuredClone(s.validation), parameters: cloneArrays(s.parameters), buffers: cloneArrays(s.buffers) };
