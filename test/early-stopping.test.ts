@@ -36,6 +36,8 @@ describe('early stopping and the best model', function () {
     expect(r.epoch_losses).to.have.length(stopped);
     const losses = r.validation.map((v: EpochValidation) => v.loss);
     expect(r.early_stopping.best_value).to.equal(Math.min(...losses)).and.to.equal(losses[epoch - 1]);
+    // report.html says the same.
+    expect(readFileSync(join(best, 'report.html'), 'utf8')).to.contain(`Kept: the best epoch's weights; best epoch ${epoch} (val_loss ${r.early_stopping.best_value}); stopped early after epoch ${stopped} (patience 3).`);
     const upTo = join(tmp, 'up-to-best');
     const run = await cli([...FULL.map((a) => (a === '30' ? String(epoch) : a)), '--out', upTo], tmp);
     expect(run.code, run.stderr).to.equal(0);

@@ -2,6 +2,7 @@
 // and report.html. A run writes the last two at every checkpoint, before the checkpoint itself, so that the log
 // on disk always reaches at least as far as the newest checkpoint; a resumed run reads the log back and cuts it
 // to the checkpoint's step. They are written once more, with the results, together with the run's outputs.
+import { earlyStopping } from './report.js';
 import { lstatSync } from 'node:fs';
 import { join } from 'node:path';
 import { readTextFile, writeFileAtomic } from '../runtime/files.js';
@@ -56,7 +57,9 @@ export class RunReportFiles {
 
   /** The three files' paths and contents, with the finished strategies' results (the run's outputs stage them). */
   files(finished: { result: TrainResult; record: { accuracy: number; test_loss: number; steps: number; seconds: number; skipped_batches: number; epoch_losses: number[] } }[] = []): { path: string; text: string }[] {
-    for (const { result, record } of finished) this.results[result.strategy] = { ...record, test_metrics: result.testMetrics };
+    for (const { result, record } of finished) {
+      this.results[result.strategy] = { ...record, test_metrics: result.testMetrics, ...(result.selection ? { early_stopping: earlyStopping(result.selection) } : {}) };
+    }
     return [
       { path: join(this.dir, RUN_INFO), text: JSON.stringify(this.info, null, 2) + '\n' },
       { path: join(this.dir, METRICS_CSV), text: this.log.toCsv() },

@@ -54,7 +54,8 @@ function stageSettings(s: Plan['stages'][number]) {
 }
 
 /** What the run judged by the validation set, and which epoch's weights it exported. */
-function earlyStopping(s: NonNullable<TrainResult['selection']>) {
+/** <strategy>.json's early_stopping entry (the report shows it too). */
+export function earlyStopping(s: NonNullable<TrainResult['selection']>) {
   return {
     monitor: s.monitor, patience: s.patience ?? null, keep: s.keep, best_epoch: s.bestEpoch ?? null, best_value: s.bestValue ?? null, stopped_early_at_epoch: s.stoppedEpoch ?? null,
   };

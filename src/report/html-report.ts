@@ -148,7 +148,15 @@ function testSummary(r: StrategyResult, info: RunInfo): string {
   const shown = keys.filter((k) => k in m);
   return `<table class="test"><tr><th>test loss</th>${shown.map((k) => `<th>test ${metricName(k)}</th>`).join('')}<th>steps</th><th>skipped</th><th>seconds</th></tr>`
     + `<tr>${numberCell(r.test_loss)}${shown.map((k) => numberCell(m[k])).join('')}<td class="num">${r.steps}</td><td class="num">${r.skipped_batches}</td><td class="num">${timing(r.seconds.toFixed(2))}</td></tr></table>`
-    + (info.data.validation ? '' : '<p class="note">No validation set (give --val or --val-split for per-epoch validation).</p>');
+    + (info.data.validation ? '' : '<p class="note">No validation set (give --val or --val-split for per-epoch validation).</p>')
+    + (r.early_stopping ? earlyStoppingNote(r.early_stopping) : '');
+}
+
+/** Early stopping and the weights kept, as <strategy>.json records them. */
+function earlyStoppingNote(e: NonNullable<StrategyResult['early_stopping']>): string {
+  const best = e.best_epoch === null ? 'no epoch improved' : `best epoch ${e.best_epoch} (${escapeHtml(e.monitor)} ${e.best_value})`;
+  const stopped = e.patience === null ? '' : e.stopped_early_at_epoch === null ? `; ran every epoch (patience ${e.patience})` : `; stopped early after epoch ${e.stopped_early_at_epoch} (patience ${e.patience})`;
+  return `<p class="early-stopping">Kept: the ${e.keep === 'best' ? 'best' : 'last'} epoch's weights; ${best}${stopped}.</p>`;
 }
 
 function confusionMatrix(m: Extract<Metrics, { accuracy: number }>, classes?: string[]): string {

@@ -40,6 +40,8 @@ export interface StrategyResult {
   skipped_batches: number;
   test_metrics: Metrics;
   epoch_losses: number[];
+  /** --early-stop / --keep best: what was judged and which epoch's weights were kept. */
+  early_stopping?: { monitor: string; patience: number | null; keep: string; best_epoch: number | null; best_value: number | null; stopped_early_at_epoch: number | null };
 }
 
 export function runInfo(o: {
