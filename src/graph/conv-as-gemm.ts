@@ -29,6 +29,14 @@ export function convsAsGemms(nodes: NodeProto[], shapes: ReadonlyMap<string, Ten
  */
 const SMALL_MAP_POSITIONS = 64;
 
+/**
+ * Depthwise convs (group = channels, one filter each) whose input positions × output positions are at most
+ * this: onnxruntime runs a grouped Conv as one small product per group and example (EfficientNet-B0's 5×5
+ * depthwise conv over 672 channels of a 2×2 map took 21 ms forward and as much again for each gradient, batch 32).
+ * Measured on EfficientNet-B0's step at 32×32 (median ms): see the README's Benchmarks section.
+ */
+const DEPTHWISE_MAP_PAIRS = 16;
+
 const staticShape = (info: TensorInfo | undefined) => (info?.shape?.every((d) => typeof d === 'number') ? (info.shape as number[]) : undefined);
 
 function lowerConv(node: NodeProto, shapes: ReadonlyMap<string, TensorInfo>, initializers: TensorProto[], opset: number): NodeProto[] | undefined {
@@ -36,11 +44,16 @@ function lowerConv(node: NodeProto, shapes: ReadonlyMap<string, TensorInfo>, ini
   const attr = (name: string) => node.attribute.find((a) => a.name === name);
   const weight = staticShape(shapes.get(W));
   const spatial = shapes.get(X)?.shape?.slice(2);
-  if (!weight || !spatial?.every((d) => typeof d === 'number') || toNumber(attr('group')?.i ?? 1) !== 1) return undefined;
+  const group = toNumber(attr('group')?.i ?? 1);
+  if (!weight || !spatial?.every((d) => typeof d === 'number')) return undefined;
   const kernel = weight.slice(2);
   const attrs = windowAttributes(attr, kernel);
   const axes = (spatial as number[]).map((size, i) => axisWindows(attrs, i, size));
   const positions = elementCount(axes.map((a) => a.out));
+  if (group !== 1) {
+    const depthwise = group === weight[0] && weight[1] === 1 && opset >= 13 && axes.every((a) => a.head >= 0);
+    return depthwise && elementCount(spatial as number[]) * positions <= DEPTHWISE_MAP_PAIRS ? depthwiseProducts(node, weight, axes, initializers, shapes.get(W)!.dtype) : undefined;
+  }
   if (positions > 1) {
     const gathers = positions <= SMALL_MAP_POSITIONS && opset >= 16 && axes.every((a) => a.head >= 0 && a.tail >= 0);
     return gathers ? columnsGemm(node, weight, axes, initializers) : undefined;
@@ -154,5 +167,56 @@ function columnsGemm(node: NodeProto, weight: number[], axes: AxisWindows[], ini
   out.push(makeNode('Shape', [X], [tmp('X_shape')], { end: 1 }, tmp('X_Shape')));
   out.push(makeNode('Concat', [tmp('X_shape'), ints('output_dims', [M, ...outs])], [tmp('output_shape')], { axis: 0 }, tmp('Concat')));
   out.push(makeNode('Reshape', [tmp('Y_channels'), tmp('output_shape')], [node.output[0]], {}, tmp('Y_Reshape')));
+  return out;
+}
+
+/**
+ * A depthwise conv over a small map as products: per channel c, Y[n, c, p] = Σ_q X[n, c, q] · A[c, q, p] with
+ * A[c, p, q] = Σ_t W[c, t] · S[t, p, q], where S[t, p, q] = 1 when output position p's tap t reads input
+ * position q (taps on padding read nothing). A is one MatMul of W [C, T] by the constant S [T, P·Q]; then a
+ * broadcast Mul over [N, C, P, Q] and a ReduceSum over q. Their gradients (Mul, ReduceSum, MatMul) are as
+ * simple, and all of it is elementwise over N·C·Q·P, small where Q and P are.
+ */
+function depthwiseProducts(node: NodeProto, weight: number[], axes: AxisWindows[], initializers: TensorProto[], dtype: number): NodeProto[] {
+  const [X, W, B] = node.input;
+  const { tmp, ints } = namer(node, initializers);
+  const C = weight[0];
+  const sizes = axes.map((a) => a.size), outs = axes.map((a) => a.out), kernel = axes.map((a) => a.kernel);
+  const Q = elementCount(sizes), P = elementCount(outs), T = elementCount(kernel);
+  const select = new Array<number>(T * Q * P).fill(0);
+  for (let p = 0; p < P; p++) {
+    for (let t = 0; t < T; t++) {
+      let q = 0, inside = true;
+      for (let i = 0, po = p, pt = t, outRest = P, kernelRest = T; i < axes.length; i++) {
+        outRest /= outs[i];
+        kernelRest /= kernel[i];
+        const o = Math.floor(po / outRest), j = Math.floor(pt / kernelRest);
+        po %= outRest;
+        pt %= kernelRest;
+        const at = o * axes[i].stride + j * axes[i].dilation - axes[i].head;
+        inside &&= at >= 0 && at < sizes[i];
+        q = q * sizes[i] + at;
+      }
+      if (inside) select[(t * P + p) * Q + q] = 1;
+    }
+  }
+  initializers.push(makeTensor(tmp('tap_positions'), dtype, [T, Q * P], select));
+  const out: NodeProto[] = [
+    makeNode('Reshape', [W, ints('taps_shape', [C, T])], [tmp('W_taps')], {}, tmp('W_Reshape')),
+    makeNode('MatMul', [tmp('W_taps'), tmp('tap_positions')], [tmp('A_flat')], {}, tmp('A_MatMul')),
+    // With one input position the product is the output; otherwise it is summed over the last (contiguous) axis,
+    // onnxruntime's fast reduction (a ReduceSum over a middle axis of size 1 took milliseconds).
+    makeNode('Reshape', [tmp('A_flat'), ints('A_shape', Q === 1 ? [1, C, P] : [1, C, P, Q])], [tmp('A')], {}, tmp('A_Reshape')),
+    makeNode('Reshape', [X, ints('X_shape', Q === 1 ? [0, C, 1] : [0, C, 1, Q])], [tmp('X_positions')], {}, tmp('X_Reshape')),
+    makeNode('Mul', [tmp('X_positions'), tmp('A')], [Q === 1 ? tmp('Y_positions') : tmp('products')], {}, tmp('Mul')),
+  ];
+  if (Q > 1) out.push(makeNode('ReduceSum', [tmp('products'), ints('input_axis', [3])], [tmp('Y_positions')], { keepdims: 0 }, tmp('ReduceSum')));
+  let y = tmp('Y_positions');
+  if (B) {
+    out.push(makeNode('Reshape', [B, ints('bias_shape', [C, 1])], [tmp('bias_column')], {}, tmp('bias_Reshape')));
+    out.push(makeNode('Add', [y, tmp('bias_column')], [tmp('Y_biased')], {}, tmp('bias_Add')));
+    y = tmp('Y_biased');
+  }
+  out.push(makeNode('Reshape', [y, ints('output_shape', [0, C, ...outs])], [node.output[0]], {}, tmp('Y_Reshape')));
   return out;
 }
