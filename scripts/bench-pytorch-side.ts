@@ -11,6 +11,8 @@ export interface PyTorchResult {
   min_us?: number;
   max_us?: number;
   images_per_s?: number;
+  /** CPU time per step (user + system, all threads), median. */
+  cpu_us?: number;
   note?: string;
   error?: string;
 }

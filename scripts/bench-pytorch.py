@@ -80,13 +80,14 @@ def measure(name, model, x, y, loss_fn, groups, threads=1, target_s=0.05, repeat
         step()
         warmups += 1
     per_repeat = max(1, round(target_s / ((time.perf_counter() - start) / warmups)))
-    samples = []
+    samples, cpu = [], []
     for _ in range(repeats):
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.process_time()
         for _ in range(per_repeat):
             step()
         samples.append((time.perf_counter() - t0) / per_repeat * 1e6)
-    return result(name, samples)
+        cpu.append((time.process_time() - c0) / per_repeat * 1e6)
+    return result(name, samples, cpu_us=statistics.median(cpu))
 
 
 def result(name, samples_us, **extra):

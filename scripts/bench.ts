@@ -59,6 +59,8 @@ interface Result {
   note?: string;
   /** What samples_per_s counts (default: samples). */
   unit?: string;
+  /** CPU time (user + system, all threads) per step, median: steadier than the wall clock on a shared machine. */
+  cpu_us?: number;
 }
 
 interface GeneratedInput {
@@ -132,17 +134,20 @@ async function measure(w: Workload): Promise<Result> {
   const warming = (i: number, ms: number) => (i < 20 && ms < 1000) || ms < 200;
   for (let i = 0; warming(i, performance.now() - warmup); i++) await oneStep();
   const stepsPerRepeat = Math.max(1, Math.round(TARGET_REPEAT_MS / ((performance.now() - warmup) / step)));
-  const samples: number[] = [];
+  const samples: number[] = [], cpu: number[] = [];
   for (let r = 0; r < REPEATS; r++) {
-    const t0 = process.hrtime.bigint();
+    const t0 = process.hrtime.bigint(), c0 = process.cpuUsage();
     for (let i = 0; i < stepsPerRepeat; i++) await oneStep();
     samples.push(Number(process.hrtime.bigint() - t0) / 1e3 / stepsPerRepeat);
+    const c = process.cpuUsage(c0);
+    cpu.push((c.user + c.system) / stepsPerRepeat);
   }
+  cpu.sort((a, b) => a - b);
   await runner.release();
   samples.sort((a, b) => a - b);
   const median = samples[Math.floor(samples.length / 2)];
   const gflops = w.flopsPerStep ? w.flopsPerStep() / (median * 1e3) : undefined;
-  return { workload: w.name, batch: w.batch, threads: w.config.threads, median_us: median, min_us: samples[0], max_us: samples[samples.length - 1], samples_per_s: (w.batch * 1e6) / median, gflops, peak_rss_mb: process.resourceUsage().maxRSS / 1024, note };
+  return { workload: w.name, batch: w.batch, threads: w.config.threads, median_us: median, min_us: samples[0], max_us: samples[samples.length - 1], samples_per_s: (w.batch * 1e6) / median, gflops, peak_rss_mb: process.resourceUsage().maxRSS / 1024, note, cpu_us: cpu[Math.floor(cpu.length / 2)] };
 }
 
 const seedModel = () => loadModel('test/fixtures/torch-seed/model.onnx');
@@ -425,7 +430,8 @@ function reportPyTorch(r: PyTorchResult | Result, ours?: Result): void {
   const ms = r.median_us! >= 10_000;
   const time = (us: number) => (ms ? `${(us / 1e3).toFixed(1)}` : us.toFixed(1));
   const ratio = ours?.median_us ? `  onnx-finetune at ${(r.median_us! / ours.median_us).toFixed(2)}× its speed` : '';
-  console.log(`${label}             ${time(r.median_us!).padStart(8)} ${(ms ? 'ms' : 'µs').padEnd(7)} (min ${time(r.min_us!)}, max ${time(r.max_us!)})${ratio}${r.note ? `  [${r.note}]` : ''}`);
+  const cpu = r.cpu_us ? `  CPU ${time(r.cpu_us)} ${ms ? 'ms' : 'µs'}` : '';
+  console.log(`${label}             ${time(r.median_us!).padStart(8)} ${(ms ? 'ms' : 'µs').padEnd(7)} (min ${time(r.min_us!)}, max ${time(r.max_us!)})${ratio}${cpu}${r.note ? `  [${r.note}]` : ''}`);
 }
 
 function report(r: Result): void {
@@ -438,5 +444,5 @@ function report(r: Result): void {
   const per = r.batch ? `${unit}/step` : unit;
   console.log(`${r.workload.padEnd(52)} ${r.batch ? `batch ${String(r.batch).padStart(4)}` : '          '}  ${time(r.median_us!).padStart(8)} ${per.padEnd(7)} (min ${time(r.min_us!)}, max ${time(r.max_us!)})` +
     `${r.samples_per_s ? `  ${Math.round(r.samples_per_s).toLocaleString('en-US').padStart(9)} ${r.unit ?? 'samples'}/s` : ''}${r.gflops ? `  ${r.gflops.toFixed(1)} GFLOP/s` : ''}  peak RSS ${r.peak_rss_mb!.toFixed(0)} MB` +
-    `${r.note ? `  [${r.note}]` : ''}`);
+    `${r.cpu_us ? `  CPU ${time(r.cpu_us)} ${unit}` : ''}${r.note ? `  [${r.note}]` : ''}`);
 }

@@ -50,6 +50,10 @@ describe('Convs over small maps as Gemms', () => {
     { name: 'columns_dilation2', x: [1, 2, 5, 6], w: [3, 2, 2, 3], bias: true, attrs: { dilations: [2, 2], pads: [0, 1, 1, 0] } },
     { name: 'columns_1d_stride3_dilation2', x: [2, 2, 11], w: [2, 2, 2], attrs: { strides: [3], dilations: [2] } },
     { name: 'columns_same_lower_even_kernel', x: [1, 2, 5, 4], w: [2, 2, 2, 2], attrs: { auto_pad: 'SAME_LOWER' } },
+    // One input channel (the digits CNN's first conv): columns by a one-hot Conv, then a MatMul.
+    { name: 'one_channel_pads1_bias', x: [2, 1, 4, 4], w: [3, 1, 3, 3], bias: true, attrs: { pads: [1, 1, 1, 1] } },
+    { name: 'one_channel_stride2_asymmetric', x: [2, 1, 5, 4], w: [2, 1, 3, 2], attrs: { strides: [2, 2], pads: [1, 0, 1, 1] } },
+    { name: 'one_channel_dilation2_1d', x: [2, 1, 7], w: [3, 1, 3], bias: true, attrs: { dilations: [2] } },
     // Depthwise convs over small maps (EfficientNet-B0's last stages at 32×32): broadcast products.
     { name: 'depthwise_centre_tap_bias', x: [2, 3, 1, 1], w: [3, 1, 3, 3], bias: true, attrs: { group: 3, pads: [1, 1, 1, 1] } },
     { name: 'depthwise_k5_2x2', x: [2, 4, 2, 2], w: [4, 1, 5, 5], attrs: { group: 4, pads: [2, 2, 2, 2] } },
@@ -62,7 +66,10 @@ describe('Convs over small maps as Gemms', () => {
   for (const c of cases) {
     it(c.name, async () => {
       const { nodes, constants } = lowered(c);
-      expect(nodes.map((n) => n.opType)).to.include(c.attrs?.group ? 'Mul' : 'Gemm').and.not.include('Conv');
+      const oneChannel = c.w[1] === 1 && !c.attrs?.group;
+      expect(nodes.map((n) => n.opType)).to.include(c.attrs?.group ? 'Mul' : oneChannel ? 'MatMul' : 'Gemm');
+      // The one-channel form's one Conv has a constant kernel; no other Conv remains.
+      expect(nodes.filter((n) => n.opType === 'Conv').map((n) => n.input[1])).to.deep.equal(oneChannel ? ['conv/as_gemm/one_hot_taps'] : []);
       const { strides, dilations, pads, auto_pad: autoPad, group } = c.attrs ?? {};
       await gradCheck({
         name: `conv_as_gemm_${c.name}`,
@@ -71,6 +78,8 @@ describe('Convs over small maps as Gemms', () => {
         inputs: [{ name: 'x', dims: c.x }, { name: 'w', dims: c.w }, ...(c.bias ? [{ name: 'b', dims: [c.w[0]] }] : [])],
         output: 'y',
         reference: convReference(c.x, c.w, { kernel: c.w.slice(2), strides, dilations, pads, autoPad, group }),
+        // onnxruntime has no float64 Conv or ConvTranspose (the one-channel form's columns and their gradient).
+        float32: oneChannel ? 'both' : undefined,
       });
     });
   }

@@ -7,9 +7,12 @@
 //   one output position (3×3 convs over 1×1 maps): Y[n, m] = Σ W[m, c, taps] · X[n, c, window] over the taps
 //     whose window position falls on real input (the rest read padding zeros): X's window by Slice, those
 //     taps of W by a 0/1 MatMul, then Reshapes and a Gemm;
-//   up to SMALL_MAP_POSITIONS positions: im2col by Gather, then Gemm (columnsGemm).
-// Grouped convs, and the im2col form below opset 16 (Gather's gradient needs ScatterND with reduction=add),
-// stay Conv.
+//   up to SMALL_MAP_POSITIONS positions: im2col by Gather, then Gemm (columnsGemm); with one input channel,
+//     im2col by a Conv with a constant one-hot kernel and a MatMul (oneHotColumns);
+//   depthwise convs (group = channels) over maps of up to DEPTHWISE_MAP_PAIRS input × output positions: a
+//     broadcast product by a per-channel matrix built from the weight (depthwiseProducts).
+// Other grouped convs, and the Gather form below opset 16 (Gather's gradient needs ScatterND with
+// reduction=add), stay Conv.
 // The sums are the same up to float rounding order.
 import { DataType, makeNode, makeTensor } from '../onnx/builder.js';
 import { elementCount } from '../onnx/tensor.js';
@@ -33,7 +36,8 @@ const SMALL_MAP_POSITIONS = 64;
  * Depthwise convs (group = channels, one filter each) whose input positions × output positions are at most
  * this: onnxruntime runs a grouped Conv as one small product per group and example (EfficientNet-B0's 5×5
  * depthwise conv over 672 channels of a 2×2 map took 21 ms forward and as much again for each gradient, batch 32).
- * Measured on EfficientNet-B0's step at 32×32 (median ms): see the README's Benchmarks section.
+ * Measured on EfficientNet-B0's step at 32×32, batch 32 (CPU ms per step, median of 3 interleaved runs on a busy
+ * machine): no lowering 377, up to 16 pairs (2×2 and 1×1 maps) 227 and 267 (two sessions), up to 64 302, up to 256 272.
  */
 const DEPTHWISE_MAP_PAIRS = 16;
 
@@ -55,8 +59,9 @@ function lowerConv(node: NodeProto, shapes: ReadonlyMap<string, TensorInfo>, ini
     return depthwise && elementCount(spatial as number[]) * positions <= DEPTHWISE_MAP_PAIRS ? depthwiseProducts(node, weight, axes, initializers, shapes.get(W)!.dtype) : undefined;
   }
   if (positions > 1) {
-    const gathers = positions <= SMALL_MAP_POSITIONS && opset >= 16 && axes.every((a) => a.head >= 0 && a.tail >= 0);
-    return gathers ? columnsGemm(node, weight, axes, initializers) : undefined;
+    const small = positions <= SMALL_MAP_POSITIONS && axes.every((a) => a.head >= 0 && a.tail >= 0);
+    if (small && weight[1] === 1) return oneHotColumns(node, weight, axes, initializers, shapes.get(W)!.dtype);
+    return small && opset >= 16 ? columnsGemm(node, weight, axes, initializers) : undefined;
   }
   // Per axis, the taps j of the one window whose input position j·d - head lies inside [0, size).
   const taps = axes.map((a) => {
@@ -218,5 +223,39 @@ function depthwiseProducts(node: NodeProto, weight: number[], axes: AxisWindows[
     y = tmp('Y_biased');
   }
   out.push(makeNode('Reshape', [y, ints('output_shape', [0, C, ...outs])], [node.output[0]], {}, tmp('Y_Reshape')));
+  return out;
+}
+
+/**
+ * A one-channel conv over a small map (a first layer on grey images: the digits CNN's) as im2col by a Conv with
+ * a constant one-hot kernel, [N, 1, H, W] → columns [N, T, P], then one MatMul by the weight as rows [M, T]:
+ * [N, M, P], already channels-first. Gathering single floats (columnsGemm) cost more than the Conv; the
+ * weight's gradient is the MatMul's (dY · columnsᵀ, summed over the batch), and the input's, where wanted,
+ * the one-hot Conv's ConvTranspose (col2im). Digits CNN step, CPU ms, medians of 5 interleaved runs: Gather
+ * 1.2, this 0.9 (and 0.64 against 0.87 for this form on the second conv's 8 channels as images too: no).
+ */
+function oneHotColumns(node: NodeProto, weight: number[], axes: AxisWindows[], initializers: TensorProto[], dtype: number): NodeProto[] {
+  const [X, W, B] = node.input;
+  const { tmp, ints } = namer(node, initializers);
+  const M = weight[0], kernel = axes.map((a) => a.kernel), outs = axes.map((a) => a.out);
+  const T = elementCount(kernel), P = elementCount(outs);
+  const oneHot = new Array<number>(T * T).fill(0);
+  for (let t = 0; t < T; t++) oneHot[t * T + t] = 1;
+  initializers.push(makeTensor(tmp('one_hot_taps'), dtype, [T, 1, ...kernel], oneHot));
+  const out: NodeProto[] = [
+    makeNode('Conv', [X, tmp('one_hot_taps')], [tmp('X_taps')], {
+      strides: axes.map((a) => a.stride), dilations: axes.map((a) => a.dilation), pads: [...axes.map((a) => a.head), ...axes.map((a) => a.tail)],
+    }, tmp('Columns_Conv')),
+    makeNode('Reshape', [tmp('X_taps'), ints('columns_shape', [0, T, P])], [tmp('X_columns')], {}, tmp('X_Reshape')),
+    makeNode('Reshape', [W, ints('weight_shape', [M, T])], [tmp('W_rows')], {}, tmp('W_Reshape')),
+    makeNode('MatMul', [tmp('W_rows'), tmp('X_columns')], [tmp('Y_positions')], {}, tmp('MatMul')),
+  ];
+  let y = tmp('Y_positions');
+  if (B) {
+    out.push(makeNode('Reshape', [B, ints('bias_shape', [M, 1])], [tmp('bias_column')], {}, tmp('bias_Reshape')));
+    out.push(makeNode('Add', [y, tmp('bias_column')], [tmp('Y_biased')], {}, tmp('bias_Add')));
+    y = tmp('Y_biased');
+  }
+  out.push(makeNode('Reshape', [y, ints('output_shape', [0, M, ...outs])], [node.output[0]], {}, tmp('Y_Reshape')));
   return out;
 }
