@@ -54,7 +54,7 @@ describe('Convs over small maps as Gemms', () => {
     { name: 'one_channel_pads1_bias', x: [2, 1, 4, 4], w: [3, 1, 3, 3], bias: true, attrs: { pads: [1, 1, 1, 1] } },
     { name: 'one_channel_stride2_asymmetric', x: [2, 1, 5, 4], w: [2, 1, 3, 2], attrs: { strides: [2, 2], pads: [1, 0, 1, 1] } },
     { name: 'one_channel_dilation2_1d', x: [2, 1, 7], w: [3, 1, 3], bias: true, attrs: { dilations: [2] } },
-    // Depthwise convs over small maps (EfficientNet-B0's last stages at 32×32): broadcast products.
+    // Depthwise convs over small maps (EfficientNet-B0's stages at 32×32): per-channel products.
     { name: 'depthwise_centre_tap_bias', x: [2, 3, 1, 1], w: [3, 1, 3, 3], bias: true, attrs: { group: 3, pads: [1, 1, 1, 1] } },
     { name: 'depthwise_k5_2x2', x: [2, 4, 2, 2], w: [4, 1, 5, 5], attrs: { group: 4, pads: [2, 2, 2, 2] } },
     { name: 'depthwise_stride2_to_1x1_bias', x: [2, 3, 2, 2], w: [3, 1, 3, 3], bias: true, attrs: { group: 3, pads: [1, 1, 1, 1], strides: [2, 2] } },
@@ -62,12 +62,13 @@ describe('Convs over small maps as Gemms', () => {
     { name: 'depthwise_dilation2', x: [1, 2, 2, 2], w: [2, 1, 2, 2], attrs: { group: 2, dilations: [2, 2], pads: [1, 1, 1, 1] } },
     { name: 'depthwise_same_upper', x: [2, 3, 2, 2], w: [3, 1, 3, 3], attrs: { group: 3, auto_pad: 'SAME_UPPER' } },
     { name: 'depthwise_1d', x: [2, 3, 4], w: [3, 1, 3], bias: true, attrs: { group: 3, pads: [1, 1] } },
+    { name: 'depthwise_4x4_stride2_bias', x: [2, 3, 4, 4], w: [3, 1, 3, 3], bias: true, attrs: { group: 3, pads: [1, 1, 1, 1], strides: [2, 2] } },
   ];
   for (const c of cases) {
     it(c.name, async () => {
       const { nodes, constants } = lowered(c);
       const oneChannel = c.w[1] === 1 && !c.attrs?.group;
-      expect(nodes.map((n) => n.opType)).to.include(c.attrs?.group ? 'Mul' : oneChannel ? 'MatMul' : 'Gemm');
+      expect(nodes.map((n) => n.opType)).to.include(c.attrs?.group || oneChannel ? 'MatMul' : 'Gemm');
       // The one-channel form's one Conv has a constant kernel; no other Conv remains.
       expect(nodes.filter((n) => n.opType === 'Conv').map((n) => n.input[1])).to.deep.equal(oneChannel ? ['conv/as_gemm/one_hot_taps'] : []);
       const { strides, dilations, pads, auto_pad: autoPad, group } = c.attrs ?? {};
@@ -85,7 +86,7 @@ describe('Convs over small maps as Gemms', () => {
   }
 
   it('leaves Convs with a larger output map, grouped ones, and depthwise ones over larger maps as they are', () => {
-    expect(lowered({ name: 'depthwise_map', x: [2, 3, 4, 4], w: [3, 1, 3, 3], attrs: { group: 3, pads: [1, 1, 1, 1] } }).nodes.map((n) => n.opType)).to.deep.equal(['Conv']);
+    expect(lowered({ name: 'depthwise_map', x: [1, 3, 9, 9], w: [3, 1, 3, 3], attrs: { group: 3, pads: [1, 1, 1, 1] } }).nodes.map((n) => n.opType)).to.deep.equal(['Conv']);
     expect(lowered({ name: 'depthwise_multiplier', x: [2, 3, 1, 1], w: [6, 1, 3, 3], attrs: { group: 3, pads: [1, 1, 1, 1] } }).nodes.map((n) => n.opType)).to.deep.equal(['Conv']);
     expect(lowered({ name: 'map', x: [2, 2, 9, 9], w: [3, 2, 3, 3], attrs: { pads: [1, 1, 1, 1] } }).nodes.map((n) => n.opType)).to.deep.equal(['Conv']);
     const grouped = makeNode('Conv', ['x', 'w'], ['y'], { group: 2 }, 'conv');

@@ -9,8 +9,8 @@
 //     taps of W by a 0/1 MatMul, then Reshapes and a Gemm;
 //   up to SMALL_MAP_POSITIONS positions: im2col by Gather, then Gemm (columnsGemm); with one input channel,
 //     im2col by a Conv with a constant one-hot kernel and a MatMul (oneHotColumns);
-//   depthwise convs (group = channels) over maps of up to DEPTHWISE_MAP_PAIRS input × output positions: a
-//     broadcast product by a per-channel matrix built from the weight (depthwiseProducts).
+//   depthwise convs (group = channels) over maps of up to DEPTHWISE_MAP_PAIRS input × output positions: per
+//     channel, a product by an [output, input positions] matrix built from the weight (depthwiseProducts).
 // Other grouped convs, and the Gather form below opset 16 (Gather's gradient needs ScatterND with
 // reduction=add), stay Conv.
 // The sums are the same up to float rounding order.
@@ -36,10 +36,12 @@ const SMALL_MAP_POSITIONS = 64;
  * Depthwise convs (group = channels, one filter each) whose input positions × output positions are at most
  * this: onnxruntime runs a grouped Conv as one small product per group and example (EfficientNet-B0's 5×5
  * depthwise conv over 672 channels of a 2×2 map took 21 ms forward and as much again for each gradient, batch 32).
- * Measured on EfficientNet-B0's step at 32×32, batch 32 (CPU ms per step, median of 3 interleaved runs on a busy
- * machine): no lowering 377, up to 16 pairs (2×2 and 1×1 maps) 227 and 267 (two sessions), up to 64 302, up to 256 272.
+ * EfficientNet-B0's step at 32×32, batch 32, CPU ms, medians of 3 interleaved runs on a busy machine: Conv
+ * throughout 377; a broadcast Mul and ReduceSum over [N, C, P, Q] instead of the batched MatMul, up to 16 pairs
+ * 217 (up to 64: 302, 256: 272: their batch-axis ReduceSum and Expand cost more than the Conv); the batched
+ * MatMul up to 16 pairs 215, 256 (4×4 maps) 192, 4096 (8×8) 157 and 170, 16384 163, 65536 (16×16) 165.
  */
-const DEPTHWISE_MAP_PAIRS = 16;
+const DEPTHWISE_MAP_PAIRS = 4096;
 
 const staticShape = (info: TensorInfo | undefined) => (info?.shape?.every((d) => typeof d === 'number') ? (info.shape as number[]) : undefined);
 
@@ -176,11 +178,11 @@ function columnsGemm(node: NodeProto, weight: number[], axes: AxisWindows[], ini
 }
 
 /**
- * A depthwise conv over a small map as products: per channel c, Y[n, c, p] = Σ_q X[n, c, q] · A[c, q, p] with
+ * A depthwise conv over a small map as products: per channel c, Y[n, c, p] = Σ_q A[c, p, q] · X[n, c, q] with
  * A[c, p, q] = Σ_t W[c, t] · S[t, p, q], where S[t, p, q] = 1 when output position p's tap t reads input
- * position q (taps on padding read nothing). A is one MatMul of W [C, T] by the constant S [T, P·Q]; then a
- * broadcast Mul over [N, C, P, Q] and a ReduceSum over q. Their gradients (Mul, ReduceSum, MatMul) are as
- * simple, and all of it is elementwise over N·C·Q·P, small where Q and P are.
+ * position q (taps on padding read nothing). A is one MatMul of W [C, T] by the constant S [T, P·Q]; then one
+ * MatMul batched over the channels, A [C, P, Q] by the examples as columns [C, Q, N], and Transposes around it.
+ * The MatMul and Transpose rules give the gradients: per channel, dA = dY · Xᵀ and dX = Aᵀ · dY, and dW = dA · Sᵀ.
  */
 function depthwiseProducts(node: NodeProto, weight: number[], axes: AxisWindows[], initializers: TensorProto[], dtype: number): NodeProto[] {
   const [X, W, B] = node.input;
@@ -205,17 +207,17 @@ function depthwiseProducts(node: NodeProto, weight: number[], axes: AxisWindows[
       if (inside) select[(t * P + p) * Q + q] = 1;
     }
   }
-  initializers.push(makeTensor(tmp('tap_positions'), dtype, [T, Q * P], select));
+  initializers.push(makeTensor(tmp('tap_positions'), dtype, [T, P * Q], select));
+  // Per channel, [P, Q] by the example's input positions as columns: one batched MatMul over the channels.
   const out: NodeProto[] = [
     makeNode('Reshape', [W, ints('taps_shape', [C, T])], [tmp('W_taps')], {}, tmp('W_Reshape')),
     makeNode('MatMul', [tmp('W_taps'), tmp('tap_positions')], [tmp('A_flat')], {}, tmp('A_MatMul')),
-    // With one input position the product is the output; otherwise it is summed over the last (contiguous) axis,
-    // onnxruntime's fast reduction (a ReduceSum over a middle axis of size 1 took milliseconds).
-    makeNode('Reshape', [tmp('A_flat'), ints('A_shape', Q === 1 ? [1, C, P] : [1, C, P, Q])], [tmp('A')], {}, tmp('A_Reshape')),
-    makeNode('Reshape', [X, ints('X_shape', Q === 1 ? [0, C, 1] : [0, C, 1, Q])], [tmp('X_positions')], {}, tmp('X_Reshape')),
-    makeNode('Mul', [tmp('X_positions'), tmp('A')], [Q === 1 ? tmp('Y_positions') : tmp('products')], {}, tmp('Mul')),
+    makeNode('Reshape', [tmp('A_flat'), ints('A_shape', [C, P, Q])], [tmp('A')], {}, tmp('A_Reshape')),
+    makeNode('Reshape', [X, ints('X_shape', [0, C, Q])], [tmp('X_positions')], {}, tmp('X_Reshape')),
+    makeNode('Transpose', [tmp('X_positions')], [tmp('X_columns')], { perm: [1, 2, 0] }, tmp('X_Transpose')),
+    makeNode('MatMul', [tmp('A'), tmp('X_columns')], [tmp('Y_columns')], {}, tmp('MatMul')),
+    makeNode('Transpose', [tmp('Y_columns')], [tmp('Y_positions')], { perm: [2, 0, 1] }, tmp('Y_Transpose')),
   ];
-  if (Q > 1) out.push(makeNode('ReduceSum', [tmp('products'), ints('input_axis', [3])], [tmp('Y_positions')], { keepdims: 0 }, tmp('ReduceSum')));
   let y = tmp('Y_positions');
   if (B) {
     out.push(makeNode('Reshape', [B, ints('bias_shape', [C, 1])], [tmp('bias_column')], {}, tmp('bias_Reshape')));
