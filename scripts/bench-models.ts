@@ -1,5 +1,5 @@
 // The real architectures `npm run bench` times, built at bench time with the project's graph builder (no
-// Python, no large files committed): torchvision's resnet18(num_classes=10) and transformers'
+// Python, no large files committed): torchvision's resnet18(num_classes=10) and efficientnet_b0(num_classes=10), and transformers'
 // BertForSequenceClassification. Each is written as torch.onnx.export writes it with do_constant_folding=False
 // (opset 17), under PyTorch's parameter names and node names. The weights are random, drawn as the libraries
 // initialize them; a benchmark needs the architecture, the shapes and the FLOPs, not trained values.
@@ -113,6 +113,85 @@ export function buildResNet18(seed = 1): BenchModel {
   const graph = makeGraph(g.nodes, 'main_graph',
     [makeValueInfo(RESNET18.input, DataType.FLOAT, ['batch', RESNET18.channels, RESNET18.size, RESNET18.size])],
     [makeValueInfo('logits', DataType.FLOAT, ['batch', RESNET18.classes])], g.initializers);
+  return { model: makeModel(graph), forwardMacs: macs, firstLayerMacs };
+}
+
+export const EFFICIENTNET_B0 = { input: 'input', channels: 3, size: 32, classes: 10 } as const;
+
+/** torchvision's efficientnet_b0 stages: expand ratio, kernel, stride, input and output channels, blocks. */
+const B0_STAGES: [number, number, number, number, number, number][] = [
+  [1, 3, 1, 32, 16, 1], [6, 3, 2, 16, 24, 2], [6, 5, 2, 24, 40, 2], [6, 3, 2, 40, 80, 3],
+  [6, 5, 1, 80, 112, 3], [6, 5, 2, 112, 192, 4], [6, 3, 1, 192, 320, 1],
+];
+
+/**
+ * torchvision.models.efficientnet_b0(num_classes=10) on 3×32×32 images: a 3×3/2 stem (Conv, BN, SiLU), 16
+ * MBConv blocks (1×1 expansion, depthwise k×k conv, squeeze-and-excitation with SiLU and Sigmoid, 1×1
+ * projection, a residual where the shape allows), a 1×1 conv to 1280, global average pool and the classifier.
+ * SiLU as the exporter writes it (Sigmoid, Mul); BatchNorm unfolded; no Dropout or stochastic depth (export
+ * drops them in eval mode; in PyTorch's train() they are a mask multiply, small against the convolutions).
+ * Init as torchvision's: kaiming_normal_(fan_out) convs with zero biases, BN weight 1 and bias 0, the
+ * classifier U(±1/√classes) with a zero bias.
+ */
+export function buildEfficientNetB0(seed = 1): BenchModel {
+  const g = new Graph(new Rng(seed));
+  let macs = 0, size: number = EFFICIENTNET_B0.size;
+  const conv = (scope: string, x: string, param: string, cin: number, cout: number, k: number, stride: number, groups = 1, bias = false) => {
+    g.normal(`${param}.weight`, [cout, cin / groups, k, k], Math.sqrt(2 / (cout * k * k)));
+    if (bias) g.float(`${param}.bias`, [cout], () => 0);
+    const pad = (k - 1) >> 1;
+    size = Math.floor((size + 2 * pad - k) / stride) + 1;
+    macs += size * size * cout * (cin / groups) * k * k;
+    return g.op(scope, 'Conv', [x, `${param}.weight`, ...(bias ? [`${param}.bias`] : [])],
+      { dilations: [1, 1], group: groups, kernel_shape: [k, k], pads: [pad, pad, pad, pad], strides: [stride, stride] });
+  };
+  const bn = (scope: string, x: string, param: string, c: number) => {
+    g.float(`${param}.weight`, [c], () => 1);
+    g.float(`${param}.bias`, [c], () => 0);
+    g.float(`${param}.running_mean`, [c], () => 0);
+    g.float(`${param}.running_var`, [c], () => 1);
+    return g.op(scope, 'BatchNormalization', [x, ...['weight', 'bias', 'running_mean', 'running_var'].map((p) => `${param}.${p}`)], { epsilon: 1e-5, momentum: 0.9, training_mode: 0 });
+  };
+  const silu = (scope: string, x: string) => g.op(scope, 'Mul', [x, g.op(scope, 'Sigmoid', [x])]);
+  // Conv, BN and SiLU (or no activation) under features.<path>.{0,1}.
+  const convBnAct = (path: string, x: string, cin: number, cout: number, k: number, stride: number, groups = 1, act = true) => {
+    const scope = `/features/${path.replace(/\./g, '/')}`;
+    const y = bn(`${scope}/1/BatchNormalization`, conv(`${scope}/0/Conv`, x, `features.${path}.0`, cin, cout, k, stride, groups), `features.${path}.1`, cout);
+    return act ? silu(`${scope}/2`, y) : y;
+  };
+
+  let x = convBnAct('0', EFFICIENTNET_B0.input, EFFICIENTNET_B0.channels, 32, 3, 2);
+  const firstLayerMacs = macs;
+  for (const [s, [expand, k, stride, cinStage, cout, blocks]] of B0_STAGES.entries()) {
+    for (let b = 0; b < blocks; b++) {
+      const cin = b === 0 ? cinStage : cout, st = b === 0 ? stride : 1;
+      const hidden = cin * expand, block = `${s + 1}.${b}.block`;
+      let y = x, part = 0;
+      if (expand !== 1) y = convBnAct(`${block}.${part++}`, y, cin, hidden, 1, 1);
+      y = convBnAct(`${block}.${part++}`, y, hidden, hidden, k, st, hidden);
+      // Squeeze-and-excitation: per-channel scales from the pooled map (1×1 maps: no change to `size`).
+      const squeeze = Math.max(1, Math.floor(cin / 4)), se = `features.${block}.${part++}`, seScope = `/features/${block.replace(/\./g, '/')}/${part - 1}`;
+      const saved = size;
+      const pooled = g.op(`${seScope}/avgpool`, 'GlobalAveragePool', [y]);
+      size = 1;
+      const scale = g.op(`${seScope}/scale_activation`, 'Sigmoid',
+        [conv(`${seScope}/fc2`, silu(`${seScope}/activation`, conv(`${seScope}/fc1`, pooled, `${se}.fc1`, hidden, squeeze, 1, 1, 1, true)), `${se}.fc2`, squeeze, hidden, 1, 1, 1, true)]);
+      size = saved;
+      y = g.op(seScope, 'Mul', [scale, y]);
+      y = convBnAct(`${block}.${part++}`, y, hidden, cout, 1, 1, 1, false);
+      x = st === 1 && cin === cout ? g.op(`/features/${s + 1}/${b}`, 'Add', [y, x]) : y;
+    }
+  }
+  x = convBnAct('8', x, 320, 1280, 1, 1);
+  x = g.op('', 'Flatten', [g.op('/avgpool', 'GlobalAveragePool', [x])], { axis: 1 });
+  const range = 1 / Math.sqrt(EFFICIENTNET_B0.classes);
+  g.float('classifier.1.weight', [EFFICIENTNET_B0.classes, 1280], () => range * (2 * g.rng.next() - 1));
+  g.float('classifier.1.bias', [EFFICIENTNET_B0.classes], () => 0);
+  macs += 1280 * EFFICIENTNET_B0.classes;
+  g.nodes.push(makeNode('Gemm', [x, 'classifier.1.weight', 'classifier.1.bias'], ['logits'], { alpha: 1, beta: 1, transB: 1 }, '/classifier/classifier.1/Gemm'));
+  const graph = makeGraph(g.nodes, 'main_graph',
+    [makeValueInfo(EFFICIENTNET_B0.input, DataType.FLOAT, ['batch', EFFICIENTNET_B0.channels, EFFICIENTNET_B0.size, EFFICIENTNET_B0.size])],
+    [makeValueInfo('logits', DataType.FLOAT, ['batch', EFFICIENTNET_B0.classes])], g.initializers);
   return { model: makeModel(graph), forwardMacs: macs, firstLayerMacs };
 }
 

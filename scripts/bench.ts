@@ -1,5 +1,8 @@
 // npm run bench: median time per training step for fixed workloads on generated data, and the whole compare
-// process. It measures and prints; it never passes or fails. `--json` prints one JSON line per workload instead of the table.
+// process, each beside PyTorch's figure for the same workload measured right after it (scripts/bench-pytorch.py,
+// see bench-pytorch-side.ts for which Python), then issue 14's target table. It measures and prints; it never
+// passes or fails. `--json` prints one JSON line per measurement instead; `--rounds N` measures each row's pair
+// N times and takes the medians; `--only TEXT` keeps the workloads whose name contains TEXT.
 import { loadModel } from '../src/onnx/io.js';
 import { LOSSES } from '../src/losses/index.js';
 import { DEFAULT_TRAIN_CONFIG, initialParameters, type RunSnapshot, type TrainConfig } from '../src/train/trainer.js';
@@ -19,7 +22,9 @@ import { fileURLToPath } from 'node:url';
 import { DataType, makeGraph, makeModel, makeNode, makeValueInfo } from '../src/onnx/builder.js';
 import { createStepSession, ort } from '../src/runtime/session.js';
 import { prepareLora } from '../src/lora/lora.js';
-import { BERT_TINY, buildBert, buildResNet18, RESNET18, type BenchModel } from './bench-models.js';
+import { BERT_TINY, buildBert, buildEfficientNetB0, buildResNet18, EFFICIENTNET_B0, RESNET18, type BenchModel } from './bench-models.js';
+import { findPython, PyTorchSide, timeNotebookProcess, type PyTorchResult } from './bench-pytorch-side.js';
+import { COMPARE_ROW, extraPyTorchRows, NOTEBOOK_ROW, TARGET_NOTES, TARGETS, targetTable, type Measured } from './bench-targets.js';
 import { benchImageFolder, measureImages, IMAGES_ROW } from './bench-images.js';
 
 interface Workload {
@@ -55,6 +60,8 @@ interface Result {
   note?: string;
   /** What samples_per_s counts (default: samples). */
   unit?: string;
+  /** CPU time (user + system, all threads) per step, median: steadier than the wall clock on a shared machine. */
+  cpu_us?: number;
 }
 
 interface GeneratedInput {
@@ -128,17 +135,20 @@ async function measure(w: Workload): Promise<Result> {
   const warming = (i: number, ms: number) => (i < 20 && ms < 1000) || ms < 200;
   for (let i = 0; warming(i, performance.now() - warmup); i++) await oneStep();
   const stepsPerRepeat = Math.max(1, Math.round(TARGET_REPEAT_MS / ((performance.now() - warmup) / step)));
-  const samples: number[] = [];
+  const samples: number[] = [], cpu: number[] = [];
   for (let r = 0; r < REPEATS; r++) {
-    const t0 = process.hrtime.bigint();
+    const t0 = process.hrtime.bigint(), c0 = process.cpuUsage();
     for (let i = 0; i < stepsPerRepeat; i++) await oneStep();
     samples.push(Number(process.hrtime.bigint() - t0) / 1e3 / stepsPerRepeat);
+    const c = process.cpuUsage(c0);
+    cpu.push((c.user + c.system) / stepsPerRepeat);
   }
+  cpu.sort((a, b) => a - b);
   await runner.release();
   samples.sort((a, b) => a - b);
   const median = samples[Math.floor(samples.length / 2)];
   const gflops = w.flopsPerStep ? w.flopsPerStep() / (median * 1e3) : undefined;
-  return { workload: w.name, batch: w.batch, threads: w.config.threads, median_us: median, min_us: samples[0], max_us: samples[samples.length - 1], samples_per_s: (w.batch * 1e6) / median, gflops, peak_rss_mb: process.resourceUsage().maxRSS / 1024, note };
+  return { workload: w.name, batch: w.batch, threads: w.config.threads, median_us: median, min_us: samples[0], max_us: samples[samples.length - 1], samples_per_s: (w.batch * 1e6) / median, gflops, peak_rss_mb: process.resourceUsage().maxRSS / 1024, note, cpu_us: cpu[Math.floor(cpu.length / 2)] };
 }
 
 const seedModel = () => loadModel('test/fixtures/torch-seed/model.onnx');
@@ -159,6 +169,7 @@ const memo = <T>(make: () => T) => {
 };
 const resnet = memo(() => buildResNet18());
 const bert = memo(() => buildBert());
+const efficientnet = memo(() => buildEfficientNetB0());
 const fullStepFlops = (m: BenchModel, batch: number) => 2 * batch * (3 * m.forwardMacs - m.firstLayerMacs);
 // PyTorch's eval() BatchNorm in a full fine-tune. The row's note says which statistics were used.
 const bnFrozenConfig = { ...digitsConfig, batchNorm: 'frozen' as const };
@@ -167,6 +178,7 @@ const resnetRow = (task: string, plan: Plan, config: typeof digitsConfig, fullSt
   name: `ResNet-18 ${RESNET_SHAPE.join('x')}, ${task}`, model: () => resnet().model, plan, batch: 32, featureShape: RESNET_SHAPE,
   classes: RESNET18.classes, config, flopsPerStep: fullStep ? () => fullStepFlops(resnet(), 32) : undefined,
 });
+const EFFICIENTNET_SHAPE = [EFFICIENTNET_B0.channels, EFFICIENTNET_B0.size, EFFICIENTNET_B0.size];
 const bertRow = (task: string, plan: Plan, fullStep: boolean): Workload => ({
   name: `BERT-Tiny L2-H128, seq ${BERT_TINY.sequence}, ${task}`, model: () => bert().model, plan, batch: 16,
   inputs: tokenInputs(BERT_TINY.vocab, BERT_TINY.sequence), featureShape: [BERT_TINY.sequence], classes: BERT_TINY.classes,
@@ -194,6 +206,10 @@ const workloads: Workload[] = [
   resnetRow('full fine-tune', fullFineTune({ lr: 1e-3, epochs: 1 }), digitsConfig, true),
   resnetRow('full fine-tune, BN frozen', fullFineTune({ lr: 1e-3, epochs: 1 }), bnFrozenConfig, true),
   resnetRow('linear probe', linearProbe({ lr: 1e-2, epochs: 1, head: 'fc.*' }), digitsConfig, false),
+  {
+    name: `EfficientNet-B0 ${EFFICIENTNET_SHAPE.join('x')}, full fine-tune`, model: () => efficientnet().model, plan: fullFineTune({ lr: 1e-3, epochs: 1 }), batch: 32,
+    featureShape: EFFICIENTNET_SHAPE, classes: EFFICIENTNET_B0.classes, config: digitsConfig, flopsPerStep: () => fullStepFlops(efficientnet(), 32),
+  },
   bertRow('full fine-tune', fullFineTune({ lr: 1e-4, epochs: 1 }), true),
   bertRow('linear probe', linearProbe({ lr: 1e-2, epochs: 1, head: 'classifier.*' }), false),
   // LoRA (issue 16): r 8, alpha 16 on the attention's query and value, the classifier trained in full (PEFT's
@@ -368,14 +384,100 @@ if (csvLoadArg >= 0) {
   const r = await measure(w).catch((e: Error) => ({ workload: w.name, error: e.message }));
   console.log(JSON.stringify(r));
 } else {
-  if (!json) console.log(`onnx-finetune bench — node ${process.version}, ${process.platform}/${process.arch}, median of ${REPEATS} timed runs of ~${TARGET_REPEAT_MS} ms after warm-up\n`);
-  for (const [i, w] of workloads.entries()) report(runChild(['--workload', String(i)], w.name));
-  const images = await benchImageFolder();
-  for (const threads of [1, 2]) report(runChild(['--images', String(threads), images], IMAGES_ROW(threads)));
-  for (const row of CHECKPOINT_ROWS) report(row.args ? runChild(['--checkpoint-row', row.key], row.name) : row.measure!());
-  report(measureCompare());
-  report(measureCsvLoad());
-  report(runChild(['--floor'], FLOOR));
+  await runAll();
+}
+
+/** Every workload, each followed by its PyTorch counterpart; then the image rows, compare, CSV load, floor and the targets. */
+async function runAll(): Promise<void> {
+  const rounds = Math.max(1, Number(argValue('--rounds') ?? 1));
+  const only = argValue('--only');
+  const { python, why } = findPython(process.argv, process.env);
+  let pytorch: PyTorchSide | undefined;
+  let pytorchWhy = why;
+  if (python) {
+    pytorch = await PyTorchSide.start(python).catch((e: Error) => {
+      pytorchWhy = `PyTorch side did not start: ${e.message}`;
+      return undefined;
+    });
+  }
+  if (!json) {
+    console.log(`onnx-finetune bench — node ${process.version}, ${process.platform}/${process.arch}, median of ${REPEATS} timed runs of ~${TARGET_REPEAT_MS} ms after warm-up` +
+      `${rounds > 1 ? `, median of ${rounds} rounds` : ''}`);
+    console.log(`${pytorchWhy}${pytorch ? ': each workload is followed by PyTorch eager on the same workload (→ PyTorch)' : ''}\n`);
+  }
+  const ours = new Map<string, Measured>(), theirs = new Map<string, Measured>();
+  const asked = new Set<string>();
+  const pair = async (name: string, measureOurs: () => Result | Promise<Result>, pytorchRows: string[]) => {
+    const mine: Result[] = [], other = new Map<string, PyTorchResult[]>();
+    for (let r = 0; r < rounds; r++) {
+      mine.push(await measureOurs());
+      for (const row of pytorch ? pytorchRows : []) {
+        asked.add(row);
+        other.set(row, [...(other.get(row) ?? []), await pytorch!.measure(row)]);
+      }
+    }
+    const result = medianOf(mine);
+    ours.set(name, result);
+    report(result);
+    for (const [row, results] of other) {
+      const t = medianOf(results);
+      theirs.set(row, t);
+      reportPyTorch(t, row === pytorchRows[0] ? result : undefined);
+    }
+  };
+  for (const [i, w] of workloads.entries()) {
+    if (only && !w.name.includes(only)) continue;
+    await pair(w.name, () => runChild(['--workload', String(i)], w.name), [w.name, ...extraPyTorchRows(w.name)]);
+  }
+  if (!only) {
+    const images = await benchImageFolder();
+    for (const threads of [1, 2]) {
+      await pair(IMAGES_ROW(threads), () => runChild(['--images', String(threads), images], IMAGES_ROW(threads)), [`--images ${threads}`]);
+    }
+  }
+  // Checkpoints, Adam threads and steps as a user runs them (perf-ckpt's rows).
+  for (const row of CHECKPOINT_ROWS) {
+    if (only && !row.name.includes(only)) continue;
+    await pair(row.name, () => (row.args ? runChild(['--checkpoint-row', row.key], row.name) : row.measure!()), extraPyTorchRows(row.name));
+  }
+  if (!only || COMPARE_ROW.includes(only)) {
+    const [compare, notebook] = measureCompare(python);
+    ours.set(COMPARE_ROW, compare);
+    report(compare);
+    if (notebook) {
+      theirs.set(NOTEBOOK_ROW, notebook);
+      reportPyTorch(notebook, compare);
+    }
+  }
+  if (!only) {
+    report(measureCsvLoad());
+    report(runChild(['--floor'], FLOOR));
+  }
+  // PyTorch rows of the targets whose own workload did not run under its expected name.
+  for (const row of TARGETS.map((t) => t.pytorch).filter((r): r is string => !!r && r !== NOTEBOOK_ROW && !asked.has(r))) {
+    if (!pytorch || (only && !row.includes(only))) continue;
+    const t = await pytorch.measure(row);
+    theirs.set(row, t);
+    reportPyTorch(t);
+  }
+  pytorch?.close();
+  if (json) return;
+  console.log('\nTargets (issue 14):\n');
+  for (const line of targetTable(ours, theirs, pytorch !== undefined)) console.log(line);
+  console.log('');
+  for (const line of TARGET_NOTES) console.log(line);
+}
+
+function argValue(flag: string): string | undefined {
+  const at = process.argv.indexOf(flag);
+  return at >= 0 ? process.argv[at + 1] : undefined;
+}
+
+/** The result whose median is the median of the rounds' (the first where there is an error). */
+function medianOf<T extends { median_us?: number; error?: string }>(results: T[]): T {
+  const failed = results.find((r) => r.error !== undefined || r.median_us === undefined);
+  if (failed) return failed;
+  return [...results].sort((a, b) => a.median_us! - b.median_us!)[Math.floor((results.length - 1) / 2)];
 }
 
 function runChild(args: string[], name: string): Result {
@@ -389,24 +491,34 @@ function runChild(args: string[], name: string): Result {
 }
 
 // The whole `onnx-finetune compare` process, start to exit, as a user runs it; a preloaded hook reports
-// the process's own peak RSS as it exits.
-function measureCompare(): Result {
-  const name = 'onnx-finetune compare (whole process)';
+// the process's own peak RSS as it exits. With a Python, each run is followed by one of the seed notebook's job
+// as a Python process (bench-pytorch.py --notebook), the two interleaved.
+function measureCompare(python: string | undefined): [Result, Result | undefined] {
   const cli = fileURLToPath(new URL('../src/cli/onnx-finetune.mjs', import.meta.url));
   const reportRss = 'data:text/javascript,process.on("exit",()=>process.stderr.write("\\npeak_rss_kb="+process.resourceUsage().maxRSS+"\\n"))';
-  const samples: number[] = [];
-  let peakKb = 0;
+  const samples: number[] = [], notebook: number[] = [];
+  let peakKb = 0, notebookError: string | undefined;
   for (let r = 0; r < COMPARE_REPEATS; r++) {
     const out = mkdtempSync(join(tmpdir(), 'onnx-finetune-bench-'));
     const t0 = process.hrtime.bigint();
     const child = spawnSync(process.execPath, ['--import', reportRss, cli, 'compare', '--out', out], { encoding: 'utf8' });
     samples.push(Number(process.hrtime.bigint() - t0) / 1e3);
     rmSync(out, { recursive: true, force: true });
-    if (child.status !== 0) return { workload: name, error: child.stderr.trim().split('\n')[0] };
+    if (child.status !== 0) return [{ workload: COMPARE_ROW, error: child.stderr.trim().split('\n')[0] }, undefined];
     peakKb = Math.max(peakKb, Number(/peak_rss_kb=(\d+)/.exec(child.stderr)?.[1] ?? 0));
+    if (python && notebookError === undefined) {
+      const run = timeNotebookProcess(python);
+      if (run.us !== undefined) notebook.push(run.us);
+      else notebookError = run.error;
+    }
   }
-  samples.sort((a, b) => a - b);
-  return { workload: name, median_us: samples[Math.floor(samples.length / 2)], min_us: samples[0], max_us: samples[samples.length - 1], peak_rss_mb: peakKb / 1024 };
+  const summary = (name: string, values: number[]) => {
+    values.sort((a, b) => a - b);
+    return { workload: name, median_us: values[Math.floor(values.length / 2)], min_us: values[0], max_us: values[values.length - 1] };
+  };
+  const ours: Result = { ...summary(COMPARE_ROW, samples), peak_rss_mb: peakKb / 1024 };
+  if (!python) return [ours, undefined];
+  return [ours, notebookError !== undefined ? { workload: NOTEBOOK_ROW, error: notebookError } : summary(NOTEBOOK_ROW, notebook)];
 }
 
 /** A CSV file like a user's: 10 features printed as float32 values, a 0/1 label; written in 1 MiB pieces. */
@@ -475,6 +587,22 @@ async function onnxRuntimeFloor(): Promise<Result> {
   return { workload: FLOOR, median_us: one, per_node_us: (many - one) / 40, peak_rss_mb: process.resourceUsage().maxRSS / 1024 };
 }
 
+/** A PyTorch row, under ours: `ours` where it is the same workload's counterpart (then the ratio follows), else its own name. */
+function reportPyTorch(r: PyTorchResult | Result, ours?: Result): void {
+  if (json) return console.log(JSON.stringify({ side: 'pytorch', ...r }));
+  const label = (ours ? '  → PyTorch' : `  → PyTorch: ${r.workload}`).padEnd(52);
+  if (r.error !== undefined) return console.log(`${label} ${r.error}`);
+  if ('images_per_s' in r && r.images_per_s !== undefined) {
+    const ratio = ours?.samples_per_s ? `  onnx-finetune at ${(ours.samples_per_s / r.images_per_s).toFixed(2)}× its speed` : '';
+    return console.log(`${label}             ${Math.round(r.images_per_s).toLocaleString('en-US').padStart(8)} images/s${ratio}`);
+  }
+  const ms = r.median_us! >= 10_000;
+  const time = (us: number) => (ms ? `${(us / 1e3).toFixed(1)}` : us.toFixed(1));
+  const ratio = ours?.median_us ? `  onnx-finetune at ${(r.median_us! / ours.median_us).toFixed(2)}× its speed` : '';
+  const cpu = r.cpu_us ? `  CPU ${time(r.cpu_us)} ${ms ? 'ms' : 'µs'}` : '';
+  console.log(`${label}             ${time(r.median_us!).padStart(8)} ${(ms ? 'ms' : 'µs').padEnd(7)} (min ${time(r.min_us!)}, max ${time(r.max_us!)})${ratio}${cpu}${r.note ? `  [${r.note}]` : ''}`);
+}
+
 function report(r: Result): void {
   if (json) return console.log(JSON.stringify(r));
   if (r.per_node_us !== undefined) return console.log(`${r.workload.padEnd(52)}   one node ${r.median_us!.toFixed(1)} µs/run, each further node ${r.per_node_us.toFixed(2)} µs`);
@@ -485,6 +613,6 @@ function report(r: Result): void {
   const per = r.batch ? `${unit}/step` : unit;
   console.log(`${r.workload.padEnd(52)} ${r.batch ? `batch ${String(r.batch).padStart(4)}` : '          '}  ${time(r.median_us!).padStart(8)} ${per.padEnd(7)} (min ${time(r.min_us!)}, max ${time(r.max_us!)})` +
     `${r.samples_per_s ? `  ${Math.round(r.samples_per_s).toLocaleString('en-US').padStart(9)} ${r.unit ?? 'samples'}/s` : ''}${r.gflops ? `  ${r.gflops.toFixed(1)} GFLOP/s` : ''}  peak RSS ${r.peak_rss_mb!.toFixed(0)} MB` +
-    `${r.note ? `  [${r.note}]` : ''}`);
+    `${r.cpu_us ? `  CPU ${time(r.cpu_us)} ${unit}` : ''}${r.note ? `  [${r.note}]` : ''}`);
 }
 

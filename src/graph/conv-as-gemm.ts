@@ -7,9 +7,12 @@
 //   one output position (3×3 convs over 1×1 maps): Y[n, m] = Σ W[m, c, taps] · X[n, c, window] over the taps
 //     whose window position falls on real input (the rest read padding zeros): X's window by Slice, those
 //     taps of W by a 0/1 MatMul, then Reshapes and a Gemm;
-//   up to SMALL_MAP_POSITIONS positions: im2col by Gather, then Gemm (columnsGemm).
-// Grouped convs, and the im2col form below opset 16 (Gather's gradient needs ScatterND with reduction=add),
-// stay Conv.
+//   up to SMALL_MAP_POSITIONS positions: im2col by Gather, then Gemm (columnsGemm); with one input channel,
+//     im2col by a Conv with a constant one-hot kernel and a MatMul (oneHotColumns);
+//   depthwise convs (group = channels) over maps of up to DEPTHWISE_MAP_PAIRS input × output positions: per
+//     channel, a product by an [output, input positions] matrix built from the weight (depthwiseProducts).
+// Other grouped convs, and the Gather form below opset 16 (Gather's gradient needs ScatterND with
+// reduction=add), stay Conv.
 // The sums are the same up to float rounding order.
 import { DataType, makeNode, makeTensor } from '../onnx/builder.js';
 import { elementCount } from '../onnx/tensor.js';
@@ -29,6 +32,17 @@ export function convsAsGemms(nodes: NodeProto[], shapes: ReadonlyMap<string, Ten
  */
 const SMALL_MAP_POSITIONS = 64;
 
+/**
+ * Depthwise convs (group = channels, one filter each) whose input positions × output positions are at most
+ * this: onnxruntime runs a grouped Conv as one small product per group and example (EfficientNet-B0's 5×5
+ * depthwise conv over 672 channels of a 2×2 map took 21 ms forward and as much again for each gradient, batch 32).
+ * EfficientNet-B0's step at 32×32, batch 32, CPU ms, medians of 3 interleaved runs on a busy machine: Conv
+ * throughout 377; a broadcast Mul and ReduceSum over [N, C, P, Q] instead of the batched MatMul, up to 16 pairs
+ * 217 (up to 64: 302, 256: 272: their batch-axis ReduceSum and Expand cost more than the Conv); the batched
+ * MatMul up to 16 pairs 215, 256 (4×4 maps) 192, 4096 (8×8) 157 and 170, 16384 163, 65536 (16×16) 165.
+ */
+const DEPTHWISE_MAP_PAIRS = 4096;
+
 const staticShape = (info: TensorInfo | undefined) => (info?.shape?.every((d) => typeof d === 'number') ? (info.shape as number[]) : undefined);
 
 function lowerConv(node: NodeProto, shapes: ReadonlyMap<string, TensorInfo>, initializers: TensorProto[], opset: number): NodeProto[] | undefined {
@@ -36,14 +50,20 @@ function lowerConv(node: NodeProto, shapes: ReadonlyMap<string, TensorInfo>, ini
   const attr = (name: string) => node.attribute.find((a) => a.name === name);
   const weight = staticShape(shapes.get(W));
   const spatial = shapes.get(X)?.shape?.slice(2);
-  if (!weight || !spatial?.every((d) => typeof d === 'number') || toNumber(attr('group')?.i ?? 1) !== 1) return undefined;
+  const group = toNumber(attr('group')?.i ?? 1);
+  if (!weight || !spatial?.every((d) => typeof d === 'number')) return undefined;
   const kernel = weight.slice(2);
   const attrs = windowAttributes(attr, kernel);
   const axes = (spatial as number[]).map((size, i) => axisWindows(attrs, i, size));
   const positions = elementCount(axes.map((a) => a.out));
+  if (group !== 1) {
+    const depthwise = group === weight[0] && weight[1] === 1 && opset >= 13 && axes.every((a) => a.head >= 0);
+    return depthwise && elementCount(spatial as number[]) * positions <= DEPTHWISE_MAP_PAIRS ? depthwiseProducts(node, weight, axes, initializers, shapes.get(W)!.dtype) : undefined;
+  }
   if (positions > 1) {
-    const gathers = positions <= SMALL_MAP_POSITIONS && opset >= 16 && axes.every((a) => a.head >= 0 && a.tail >= 0);
-    return gathers ? columnsGemm(node, weight, axes, initializers) : undefined;
+    const small = positions <= SMALL_MAP_POSITIONS && axes.every((a) => a.head >= 0 && a.tail >= 0);
+    if (small && weight[1] === 1) return oneHotColumns(node, weight, axes, initializers, shapes.get(W)!.dtype);
+    return small && opset >= 16 ? columnsGemm(node, weight, axes, initializers) : undefined;
   }
   // Per axis, the taps j of the one window whose input position j·d - head lies inside [0, size).
   const taps = axes.map((a) => {
@@ -154,5 +174,90 @@ function columnsGemm(node: NodeProto, weight: number[], axes: AxisWindows[], ini
   out.push(makeNode('Shape', [X], [tmp('X_shape')], { end: 1 }, tmp('X_Shape')));
   out.push(makeNode('Concat', [tmp('X_shape'), ints('output_dims', [M, ...outs])], [tmp('output_shape')], { axis: 0 }, tmp('Concat')));
   out.push(makeNode('Reshape', [tmp('Y_channels'), tmp('output_shape')], [node.output[0]], {}, tmp('Y_Reshape')));
+  return out;
+}
+
+/**
+ * A depthwise conv over a small map as products: per channel c, Y[n, c, p] = Σ_q A[c, p, q] · X[n, c, q] with
+ * A[c, p, q] = Σ_t W[c, t] · S[t, p, q], where S[t, p, q] = 1 when output position p's tap t reads input
+ * position q (taps on padding read nothing). A is one MatMul of W [C, T] by the constant S [T, P·Q]; then one
+ * MatMul batched over the channels, A [C, P, Q] by the examples as columns [C, Q, N], and Transposes around it.
+ * The MatMul and Transpose rules give the gradients: per channel, dA = dY · Xᵀ and dX = Aᵀ · dY, and dW = dA · Sᵀ.
+ */
+function depthwiseProducts(node: NodeProto, weight: number[], axes: AxisWindows[], initializers: TensorProto[], dtype: number): NodeProto[] {
+  const [X, W, B] = node.input;
+  const { tmp, ints } = namer(node, initializers);
+  const C = weight[0];
+  const sizes = axes.map((a) => a.size), outs = axes.map((a) => a.out), kernel = axes.map((a) => a.kernel);
+  const Q = elementCount(sizes), P = elementCount(outs), T = elementCount(kernel);
+  const select = new Array<number>(T * Q * P).fill(0);
+  for (let p = 0; p < P; p++) {
+    for (let t = 0; t < T; t++) {
+      let q = 0, inside = true;
+      for (let i = 0, po = p, pt = t, outRest = P, kernelRest = T; i < axes.length; i++) {
+        outRest /= outs[i];
+        kernelRest /= kernel[i];
+        const o = Math.floor(po / outRest), j = Math.floor(pt / kernelRest);
+        po %= outRest;
+        pt %= kernelRest;
+        const at = o * axes[i].stride + j * axes[i].dilation - axes[i].head;
+        inside &&= at >= 0 && at < sizes[i];
+        q = q * sizes[i] + at;
+      }
+      if (inside) select[(t * P + p) * Q + q] = 1;
+    }
+  }
+  initializers.push(makeTensor(tmp('tap_positions'), dtype, [T, P * Q], select));
+  // Per channel, [P, Q] by the example's input positions as columns: one batched MatMul over the channels.
+  const out: NodeProto[] = [
+    makeNode('Reshape', [W, ints('taps_shape', [C, T])], [tmp('W_taps')], {}, tmp('W_Reshape')),
+    makeNode('MatMul', [tmp('W_taps'), tmp('tap_positions')], [tmp('A_flat')], {}, tmp('A_MatMul')),
+    makeNode('Reshape', [tmp('A_flat'), ints('A_shape', [C, P, Q])], [tmp('A')], {}, tmp('A_Reshape')),
+    makeNode('Reshape', [X, ints('X_shape', [0, C, Q])], [tmp('X_positions')], {}, tmp('X_Reshape')),
+    makeNode('Transpose', [tmp('X_positions')], [tmp('X_columns')], { perm: [1, 2, 0] }, tmp('X_Transpose')),
+    makeNode('MatMul', [tmp('A'), tmp('X_columns')], [tmp('Y_columns')], {}, tmp('MatMul')),
+    makeNode('Transpose', [tmp('Y_columns')], [tmp('Y_positions')], { perm: [2, 0, 1] }, tmp('Y_Transpose')),
+  ];
+  let y = tmp('Y_positions');
+  if (B) {
+    out.push(makeNode('Reshape', [B, ints('bias_shape', [C, 1])], [tmp('bias_column')], {}, tmp('bias_Reshape')));
+    out.push(makeNode('Add', [y, tmp('bias_column')], [tmp('Y_biased')], {}, tmp('bias_Add')));
+    y = tmp('Y_biased');
+  }
+  out.push(makeNode('Reshape', [y, ints('output_shape', [0, C, ...outs])], [node.output[0]], {}, tmp('Y_Reshape')));
+  return out;
+}
+
+/**
+ * A one-channel conv over a small map (a first layer on grey images: the digits CNN's) as im2col by a Conv with
+ * a constant one-hot kernel, [N, 1, H, W] → columns [N, T, P], then one MatMul by the weight as rows [M, T]:
+ * [N, M, P], already channels-first. Gathering single floats (columnsGemm) cost more than the Conv; the
+ * weight's gradient is the MatMul's (dY · columnsᵀ, summed over the batch), and the input's, where wanted,
+ * the one-hot Conv's ConvTranspose (col2im). Digits CNN step, CPU ms, medians of 5 interleaved runs: Gather
+ * 1.2, this 0.9 (and 0.64 against 0.87 for this form on the second conv's 8 channels as images too: no).
+ */
+function oneHotColumns(node: NodeProto, weight: number[], axes: AxisWindows[], initializers: TensorProto[], dtype: number): NodeProto[] {
+  const [X, W, B] = node.input;
+  const { tmp, ints } = namer(node, initializers);
+  const M = weight[0], kernel = axes.map((a) => a.kernel), outs = axes.map((a) => a.out);
+  const T = elementCount(kernel), P = elementCount(outs);
+  const oneHot = new Array<number>(T * T).fill(0);
+  for (let t = 0; t < T; t++) oneHot[t * T + t] = 1;
+  initializers.push(makeTensor(tmp('one_hot_taps'), dtype, [T, 1, ...kernel], oneHot));
+  const out: NodeProto[] = [
+    makeNode('Conv', [X, tmp('one_hot_taps')], [tmp('X_taps')], {
+      strides: axes.map((a) => a.stride), dilations: axes.map((a) => a.dilation), pads: [...axes.map((a) => a.head), ...axes.map((a) => a.tail)],
+    }, tmp('Columns_Conv')),
+    makeNode('Reshape', [tmp('X_taps'), ints('columns_shape', [0, T, P])], [tmp('X_columns')], {}, tmp('X_Reshape')),
+    makeNode('Reshape', [W, ints('weight_shape', [M, T])], [tmp('W_rows')], {}, tmp('W_Reshape')),
+    makeNode('MatMul', [tmp('W_rows'), tmp('X_columns')], [tmp('Y_positions')], {}, tmp('MatMul')),
+  ];
+  let y = tmp('Y_positions');
+  if (B) {
+    out.push(makeNode('Reshape', [B, ints('bias_shape', [M, 1])], [tmp('bias_column')], {}, tmp('bias_Reshape')));
+    out.push(makeNode('Add', [y, tmp('bias_column')], [tmp('Y_biased')], {}, tmp('bias_Add')));
+    y = tmp('Y_biased');
+  }
+  out.push(makeNode('Reshape', [y, ints('output_shape', [0, M, ...outs])], [node.output[0]], {}, tmp('Y_Reshape')));
   return out;
 }
