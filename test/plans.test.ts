@@ -159,6 +159,23 @@ describe('plans from files (command)', function () {
     }
   });
 
+  it('the recipes in examples/plans/ train the digits CNN from the command line, under their schedules', async () => {
+    // The first update's rate shows the schedule was applied: OneCycle starts at max_lr / 25, Hugging Face's
+    // linear warmup at 0, a constant rate at the group's own. ULMFiT's first stage has 8 updates (250 rows in
+    // batches of 64, 2 epochs), so pct_start 0.1 ends OneCycle's rise at update 0.8 - 1 = -0.2: its first
+    // update is already on the cosine down from max_lr to max_lr / 25 / 1e4, at (0 + 0.2) / (7 + 0.2).
+    const cosine = (start: number, end: number, pct: number) => end + ((start - end) / 2) * (Math.cos(Math.PI * pct) + 1);
+    const firstRate: Record<string, number> = { 'fastai-fine-tune': 0.002 / 25, 'hf-warmup-decay': 0, 'lightning-backbone-finetuning': 0.01, ulmfit: cosine(0.01, 0.01 / 25 / 1e4, 0.2 / 7.2) };
+    for (const [recipe, rate] of Object.entries(firstRate)) {
+      const out = join(tmp, `recipe-${recipe}`);
+      const run = await cli(['run', join(ROOT, 'examples', 'plans', `${recipe}.yaml`), ...digits, '--optimizer', 'adamw', '--batch-size', '64', '--json', '--out', out], tmp);
+      expect(run.code, `${recipe}: ${run.stderr}`).to.equal(0);
+      const [header, first] = readFileSync(join(out, 'metrics.csv'), 'utf8').split('\n');
+      const column = header.split(',').indexOf('lr_group_0');
+      expect(Number(first.split(',')[column]), recipe).to.be.closeTo(rate, rate * 1e-12);
+    }
+  });
+
   it('the README\'s recipes are the files in examples/plans/', () => {
     const readme = readFileSync(join(ROOT, 'README.md'), 'utf8');
     const section = /## Recipes: plans from a file\n([\s\S]*?)\n## /.exec(readme)![1];
