@@ -2,12 +2,12 @@
 // the same recipe (recipes.json); SIGKILL mid-schedule and mid-accumulation-group, then --resume, is
 // bit-identical to the run that never stopped; each bad value is one line naming the option, exit 1.
 import { expect } from 'chai';
-import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { loadModel, saveModel } from '../src/onnx/io.js';
 import { tensorValues } from '../src/onnx/tensor.js';
-import { cli, reportOf } from './util/cli.js';
+import { cli, killAndResume, reportOf } from './util/cli.js';
 import { fixturePath, maxParameterDifference } from './util/fixtures.js';
 import { withHead } from './util/heads.js';
 
@@ -60,11 +60,7 @@ describe('recipe options (command)', function () {
     for (const step of [6, 37]) {
       it(`killed after step ${step} (${step === 6 ? 'stage 1, two batches into a group' : 'stage 2, three batches into a group'}): bit-identical weights and report`, async () => {
         const out = join(tmp, `killed-${step}`);
-        const killed = await cli([...args, '--out', out], tmp, { ONNX_FINETUNE_FAULT: `after-step:${step}` });
-        expect(killed.signal).to.equal('SIGKILL');
-        expect(existsSync(join(out, 'partial_unfreeze.onnx'))).to.equal(false);
-        const resumed = await cli([...args, '--resume', out], tmp);
-        expect(resumed.code, resumed.stderr).to.equal(0);
+        await killAndResume(args, out, `after-step:${step}`, tmp);
         expect(weights(out).equals(weights(whole))).to.equal(true);
         expect(reportOf(out)).to.deep.equal(reportOf(whole));
       });

@@ -7,7 +7,7 @@ import { existsSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } fro
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { loadModel } from '../src/onnx/io.js';
-import { cli, CLI, reportOf } from './util/cli.js';
+import { cli, CLI, killAndResume, reportOf } from './util/cli.js';
 import { createSession, ort } from '../src/runtime/session.js';
 import { decodeCheckpoint } from '../src/checkpoint/checkpoint.js';
 import { checkerMissing, checkModelFile } from './util/onnx-checker.js';
@@ -40,11 +40,7 @@ describe('checkpoints and resume (command)', function () {
   ]) {
     it(`SIGKILL ${label}, then --resume: bit-identical weights and the same report`, async () => {
       const out = join(tmp, fault.replace(':', '-'));
-      const killed = await cli([...PARTIAL, '--out', out], tmp, { ONNX_FINETUNE_FAULT: fault });
-      expect(killed.signal).to.equal('SIGKILL');
-      expect(existsSync(join(out, 'partial_unfreeze.onnx'))).to.equal(false);
-      const resumed = await cli([...PARTIAL, '--resume', out], tmp);
-      expect(resumed.code, resumed.stderr).to.equal(0);
+      await killAndResume(PARTIAL, out, fault, tmp);
       expect(weights(out).equals(weights(whole))).to.equal(true);
       expect(reportOf(out)).to.deep.equal(reportOf(whole));
     });

@@ -2,7 +2,7 @@
 // per-strategy heads bit for bit as PyTorch drew them, the DataLoader's shuffles, and so the notebook's losses
 // and accuracies. PyTorch's side: test/fixtures/torch-rng/notebook.json (scripts/make-torch-rng-fixtures.py).
 import { expect } from 'chai';
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { notebookTask } from '../src/data/synthetic.js';
@@ -14,7 +14,7 @@ import type { ModelProto } from '../src/onnx/proto.js';
 import { TorchGenerator } from '../src/train/torch-rng.js';
 import { notebookHeadStart } from '../src/train/notebook-stream.js';
 import { STRATEGIES } from '../src/train/strategies.js';
-import { cli, reportOf } from './util/cli.js';
+import { cli, killAndResume, reportOf } from './util/cli.js';
 import { fixturePath } from './util/fixtures.js';
 
 const notebook = JSON.parse(readFileSync(new URL('../../test/fixtures/torch-rng/notebook.json', import.meta.url), 'utf8'));
@@ -123,11 +123,7 @@ describe(`the seed notebook's job from PyTorch's generator (fixture from torch $
     for (const step of [19, 30]) {
       it(`SIGKILL after step ${step}${step === 30 ? ' (the end of the first stage)' : ''}, then --resume: bit-identical weights and the same report`, async () => {
         const out = join(tmp, `step-${step}`);
-        const killed = await cli([...PARTIAL, '--out', out], tmp, { ONNX_FINETUNE_FAULT: `after-step:${step}` });
-        expect(killed.signal).to.equal('SIGKILL');
-        expect(existsSync(join(out, 'partial_unfreeze.onnx'))).to.equal(false);
-        const resumed = await cli([...PARTIAL, '--resume', out], tmp);
-        expect(resumed.code, resumed.stderr).to.equal(0);
+        await killAndResume(PARTIAL, out, `after-step:${step}`, tmp);
         expect(weights(out).equals(weights(whole))).to.equal(true);
         expect(reportOf(out)).to.deep.equal(reportOf(whole));
       });

@@ -1,7 +1,7 @@
 // Running the built command as a user does, and checking exported models in both runtimes.
 import { expect } from 'chai';
 import { spawn } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import * as ortWeb from 'onnxruntime-web';
@@ -32,6 +32,18 @@ export function cli(args: string[], cwd: string, env: Record<string, string> = {
 }
 
 /** The predictions and logits of an exported model on a dataset, in onnxruntime-node and onnxruntime-web. */
+/**
+ * A run killed by SIGKILL at `fault` (ONNX_FINETUNE_FAULT, e.g. 'after-step:19'), then continued with
+ * --resume in its folder `out`; `unwritten`, a result the killed run must not have left there.
+ */
+export async function killAndResume(args: string[], out: string, fault: string, cwd: string, unwritten = 'partial_unfreeze.onnx'): Promise<void> {
+  const killed = await cli([...args, '--out', out], cwd, { ONNX_FINETUNE_FAULT: fault });
+  expect(killed.signal, killed.stderr).to.equal('SIGKILL');
+  expect(existsSync(join(out, unwritten)), unwritten).to.equal(false);
+  const resumed = await cli([...args, '--resume', out], cwd);
+  expect(resumed.code, resumed.stderr).to.equal(0);
+}
+
 export async function bothRuntimes(file: string, data: Dataset) {
   const bytes = readFileSync(file);
   const { shape, values } = singleInput(data);
