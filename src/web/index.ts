@@ -9,7 +9,7 @@ import { lossForHead, LOSSES, type LossName } from '../losses/index.js';
 import { train, DEFAULT_TRAIN_CONFIG, type TrainConfig, type TrainResult, type Progress } from '../train/trainer.js';
 import { fullFineTune, linearProbe, partialUnfreeze, NOTEBOOK_DEFAULTS, STRATEGIES, type BuiltInStrategy, type Plan } from '../train/strategies.js';
 import { notebookTask, streamSeed, STREAMS } from '../data/synthetic.js';
-import { parseCsvBytes } from '../data/csv.js';
+import { parseCsvBytes, type CsvOptions } from '../data/csv.js';
 import type { Dataset } from '../data/dataset.js';
 import { Rng } from '../train/rng.js';
 import { UserError } from '../errors.js';
@@ -43,8 +43,8 @@ export function readModel(model: Uint8Array | ArrayBuffer | ModelProto, name = '
   return model;
 }
 
-/** A CSV file with a header (label column 'y', else the last), as onnx-finetune's CLI reads it. */
-export function readCsv(bytes: Uint8Array | ArrayBuffer | string, name = 'data.csv', options: { label?: string; input?: string } = {}): Dataset {
+/** A CSV file with a header (label column 'y', else the last; featureShape e.g. [1, 8, 8] for images), as the CLI reads it. */
+export function readCsv(bytes: Uint8Array | ArrayBuffer | string, name = 'data.csv', options: CsvOptions = {}): Dataset {
   const data = typeof bytes === 'string' ? new TextEncoder().encode(bytes) : bytes instanceof ArrayBuffer ? new Uint8Array(bytes) : bytes;
   return parseCsvBytes(data, name, options);
 }
