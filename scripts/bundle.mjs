@@ -6,8 +6,8 @@
 // and the page's scripts with everything inside. See webRuntime below for how the runtime boundary is crossed.
 import { build } from 'esbuild';
 import { builtinModules } from 'node:module';
-import { chmodSync, copyFileSync, existsSync, mkdirSync } from 'node:fs';
-import { dirname, join, resolve } from 'node:path';
+import { chmodSync, existsSync } from 'node:fs';
+import { dirname, resolve } from 'node:path';
 
 const outfile = 'dist/src/cli/onnx-finetune.mjs';
 await build({
@@ -54,7 +54,4 @@ const web = { bundle: true, platform: 'browser', format: 'esm', target: 'es2022'
 await build({ ...web, entryPoints: ['src/web/index.ts'], outfile: 'dist/browser/index.mjs', external: ['onnxruntime-web'] });
 // The page's scripts (web/): the worker carries the engine and onnxruntime-web; the page only draws.
 await build({ ...web, entryPoints: { 'page': 'web/page.ts', 'worker': 'web/worker.ts', 'onnx-finetune-web': 'src/web/index.ts' }, outdir: 'dist/browser/app', outExtension: { '.js': '.mjs' } });
-// onnxruntime-web's WebAssembly (SIMD, threads, and the JSEP build that also runs WebGPU), beside the scripts that load it.
-const wasm = 'ort-wasm-simd-threaded.jsep.wasm';
-mkdirSync('dist/browser/app', { recursive: true });
-copyFileSync(join('node_modules/onnxruntime-web/dist', wasm), join('dist/browser/app', wasm));
+// onnxruntime-web's WebAssembly is served from its own package (serve.ts), not copied: 28 MB once is enough.

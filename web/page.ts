@@ -22,6 +22,18 @@ function status(text: string, error = false): void {
   $('status').classList.toggle('error', error);
 }
 
+let drawPending = false;
+
+/** Redraws the curve at most once a frame: steps come faster than a page can draw them. */
+function scheduleDraw(): void {
+  if (drawPending) return;
+  drawPending = true;
+  requestAnimationFrame(() => {
+    drawPending = false;
+    drawCurve();
+  });
+}
+
 function drawCurve(): void {
   const series: Series[] = [...curves].map(([name, points]) => ({ name, points, color: COLORS[name] ?? '#555' }));
   $('chart').innerHTML = renderChart({ id: 'loss-curve', title: 'training loss by step', xLabel: 'step', yLabel: 'batch loss', series });
@@ -51,7 +63,7 @@ function onMessage(m: WorkerMessage): void {
     const points = curves.get(m.strategy) ?? [];
     points.push([m.step, m.loss]);
     curves.set(m.strategy, points);
-    drawCurve();
+    scheduleDraw();
   } else if (m.type === 'progress') {
     status(`${m.strategy}: stage ${m.stage}, epoch ${m.epoch}/${m.epochs}, batch ${m.batch}/${m.batches}, loss ${m.loss.toFixed(4)}`);
     $<HTMLProgressElement>('progress').value = ((m.epoch - 1) * m.batches + m.batch) / (m.epochs * m.batches);
@@ -63,6 +75,7 @@ function onMessage(m: WorkerMessage): void {
     row.innerHTML = `<td>${m.strategy}</td><td data-value="${m.accuracy}">${m.accuracy.toFixed(4)}</td><td>${m.testLoss.toFixed(4)}</td><td>${m.steps}</td><td>${m.seconds.toFixed(2)}</td><td><a download="${m.strategy}.onnx" href="${url}">download .onnx</a></td>`;
     $('results').querySelector('tbody')!.append(row);
   } else {
+    drawCurve();
     if (m.type === 'done') {
       $('notebook').textContent = m.notebook;
       status('done');
