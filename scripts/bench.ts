@@ -21,6 +21,7 @@ import { createStepSession, ort } from '../src/runtime/session.js';
 import { prepareLora } from '../src/lora/lora.js';
 import { BERT_TINY, buildBert, buildResNet18, RESNET18, type BenchModel } from './bench-models.js';
 import { benchImageFolder, measureImages, IMAGES_ROW } from './bench-images.js';
+import { benchBrowser } from './bench-browser.js';
 
 interface Workload {
   name: string;
@@ -361,6 +362,9 @@ if (csvLoadArg >= 0) {
 } else if (process.argv.includes('--images')) {
   const [threads, dir] = process.argv.slice(process.argv.indexOf('--images') + 1);
   console.log(JSON.stringify(await measureImages(Number(threads), dir).catch((e: Error) => ({ workload: IMAGES_ROW(Number(threads)), error: e.message }))));
+} else if (process.argv.includes('--browser')) {
+  // The browser block alone (scripts/bench-browser.ts).
+  for (const r of await benchBrowser()) report(r as Result);
 } else if (checkpointRowArg >= 0) {
   console.log(JSON.stringify(await checkpointRow(process.argv[checkpointRowArg + 1])));
 } else if (workloadArg >= 0) {
@@ -376,6 +380,7 @@ if (csvLoadArg >= 0) {
   report(measureCompare());
   report(measureCsvLoad());
   report(runChild(['--floor'], FLOOR));
+  for (const r of await benchBrowser()) report(r as Result);
 }
 
 function runChild(args: string[], name: string): Result {
@@ -484,7 +489,7 @@ function report(r: Result): void {
   const unit = ms ? 'ms' : 'µs';
   const per = r.batch ? `${unit}/step` : unit;
   console.log(`${r.workload.padEnd(52)} ${r.batch ? `batch ${String(r.batch).padStart(4)}` : '          '}  ${time(r.median_us!).padStart(8)} ${per.padEnd(7)} (min ${time(r.min_us!)}, max ${time(r.max_us!)})` +
-    `${r.samples_per_s ? `  ${Math.round(r.samples_per_s).toLocaleString('en-US').padStart(9)} ${r.unit ?? 'samples'}/s` : ''}${r.gflops ? `  ${r.gflops.toFixed(1)} GFLOP/s` : ''}  peak RSS ${r.peak_rss_mb!.toFixed(0)} MB` +
+    `${r.samples_per_s ? `  ${Math.round(r.samples_per_s).toLocaleString('en-US').padStart(9)} ${r.unit ?? 'samples'}/s` : ''}${r.gflops ? `  ${r.gflops.toFixed(1)} GFLOP/s` : ''}${r.peak_rss_mb !== undefined ? `  peak RSS ${r.peak_rss_mb.toFixed(0)} MB` : ''}` +
     `${r.note ? `  [${r.note}]` : ''}`);
 }
 
