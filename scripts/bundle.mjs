@@ -6,8 +6,8 @@
 // and the page's scripts with everything inside. See webRuntime below for how the runtime boundary is crossed.
 import { build } from 'esbuild';
 import { builtinModules } from 'node:module';
-import { chmodSync, existsSync } from 'node:fs';
-import { dirname, resolve } from 'node:path';
+import { chmodSync, copyFileSync, existsSync } from 'node:fs';
+import { dirname, join, resolve } from 'node:path';
 
 const outfile = 'dist/src/cli/onnx-finetune.mjs';
 await build({
@@ -50,8 +50,11 @@ const webRuntime = {
 };
 
 const web = { bundle: true, platform: 'browser', format: 'esm', target: 'es2022', logLevel: 'warning', plugins: [webRuntime] };
-// The library: onnxruntime-web stays an import, resolved by the app's bundler (a dependency of the package).
+// The library: onnxruntime-web stays an import, resolved by the app's bundler (an optional peer dependency).
 await build({ ...web, entryPoints: ['src/web/index.ts'], outfile: 'dist/browser/index.mjs', external: ['onnxruntime-web'] });
 // The page's scripts (web/): the worker carries the engine and onnxruntime-web; the page only draws.
 await build({ ...web, entryPoints: { 'page': 'web/page.ts', 'worker': 'web/worker.ts', 'onnx-finetune-web': 'src/web/index.ts' }, outdir: 'dist/browser/app', outExtension: { '.js': '.mjs' } });
-// onnxruntime-web's WebAssembly is served from its own package (serve.ts), not copied: 28 MB once is enough.
+// onnxruntime-web's WebAssembly (SIMD, threads, and the JSEP build that also runs WebGPU) beside the scripts
+// that load it: the copy that matches the JavaScript bundled above, so `serve` needs no onnxruntime-web installed.
+const wasm = 'ort-wasm-simd-threaded.jsep.wasm';
+copyFileSync(join('node_modules/onnxruntime-web/dist', wasm), join('dist/browser/app', wasm));

@@ -9,7 +9,6 @@ import { fileURLToPath } from 'node:url';
 import type { Argv as Yargs } from 'yargs';
 import { UserError } from '../errors.js';
 import { readString, yargsOptions, SERVE_OPTIONS, type Argv } from './options.js';
-import { requirePackage } from '../require.js';
 
 export const SERVE_COMMAND = 'serve';
 
@@ -25,9 +24,7 @@ const MIME: Record<string, string> = {
   '.onnx': 'application/octet-stream',
 };
 
-const ORT_WASM = 'ort-wasm-simd-threaded.jsep.wasm';
-
-/** URL path → file: the page, its stylesheet, the bundled scripts, onnxruntime-web's wasm, the seed backbone. */
+/** URL path → file: the page, its stylesheet, the bundled scripts with onnxruntime-web's wasm, the seed backbone. */
 export function servedFiles(root = ROOT): Map<string, string> {
   const app = join(root, 'dist', 'browser', 'app');
   if (!existsSync(app)) throw new UserError(`${app}: the page's scripts are missing; build them with: npm run build`);
@@ -38,8 +35,6 @@ export function servedFiles(root = ROOT): Map<string, string> {
     ['/models/seed-backbone.onnx', join(root, 'models', 'seed-backbone.onnx')],
   ]);
   for (const name of readdirSync(app)) if (MIME[extname(name)]) files.set(`/app/${name}`, join(app, name));
-  // onnxruntime-web's WebAssembly (SIMD and threads; its JSEP build also runs WebGPU), where the worker's bundle looks for it.
-  files.set(`/app/${ORT_WASM}`, requirePackage.resolve(`onnxruntime-web/${ORT_WASM}`));
   return files;
 }
 
