@@ -5,7 +5,8 @@
 // PyTorch's run, and webgpu without an adapter fails in one clear line. A screenshot goes to test-artifacts/.
 import { expect } from 'chai';
 import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdirSync, readFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Browser, Page } from 'playwright-core';
@@ -132,6 +133,32 @@ describe('in the browser (headless Chromium, onnxruntime-web)', function () {
     const [downloaded, nodes] = [await logits(bytes, test), await logits(encodeModel(node.full_fine_tune.model), test)];
     expect(Math.max(...downloaded.map((v, i) => Math.abs(v - nodes[i])))).to.be.below(1e-5);
     expect([...downloaded].filter((v, i) => (v > 0 ? 1 : 0) === test.labels[i]).length / test.count).to.equal(node.full_fine_tune.accuracy);
+    await page.context().close();
+  });
+
+  it("the page trains a user's model and CSV files (the digits CNN, no shuffle) to PyTorch's accuracy and epoch losses", async () => {
+    const digits = loadFixture('torch-digits-cnn');
+    const c = digits.expected.config;
+    // The model saved with its weights inline: the browser reads no external data file beside it.
+    const dir = mkdtempSync(join(tmpdir(), 'onnx-finetune-web-'));
+    writeFileSync(join(dir, 'digits.onnx'), encodeModel(digits.model));
+    const { page, problems } = await openPage();
+    await page.check('input[name=source][value=files]');
+    await page.setInputFiles('#model', join(dir, 'digits.onnx'));
+    await page.setInputFiles('#train', fixturePath('torch-digits-cnn', 'train.csv'));
+    await page.setInputFiles('#test', fixturePath('torch-digits-cnn', 'test.csv'));
+    await page.selectOption('#strategy', 'linear_probe');
+    await page.fill('#epochs', String(c.probe.epochs));
+    await page.fill('#lr', String(c.probe.lr));
+    await page.fill('#batch-size', String(c.batch));
+    await page.uncheck('#shuffle');
+    await page.click('#train-button');
+    await page.waitForSelector('body[data-state=done]', { timeout: 120_000 });
+    expect(problems).to.deep.equal([]);
+    const web: Record<string, BrowserResult> = await page.evaluate(() => (globalThis as any).onnxFinetuneResults);
+    const expected = digits.expected.results.linear_probe;
+    expect(Math.fround(web.linear_probe.accuracy)).to.equal(expected.accuracy);
+    expect(maxRelativeDifference(expected.epoch_losses, web.linear_probe.epochLosses)).to.be.below(1e-4);
     await page.context().close();
   });
 

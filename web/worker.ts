@@ -1,6 +1,6 @@
 // The page's training thread: runs the engine (onnx-finetune/web) so the page stays responsive, posts each
 // step's loss and each strategy's result, and stops cleanly (after the current step) when asked.
-import { fineTune, notebookDict, readCsv, readModel, seedJob, strategyPlan, UserError } from '../src/web/index.js';
+import { fineTune, notebookDict, readCsvFor, readModel, seedJob, strategyPlan, UserError } from '../src/web/index.js';
 import { InterruptedError } from '../src/train/breathe.js';
 import type { TrainRequest, WorkerMessage } from './protocol.js';
 import type { BuiltInStrategy } from '../src/train/strategies.js';
@@ -42,8 +42,6 @@ async function jobOf(request: TrainRequest) {
     const backbone = await (await fetch(new URL('../models/seed-backbone.onnx', import.meta.url))).arrayBuffer();
     return seedJob(backbone, request.seed);
   }
-  return {
-    model: readModel(job.model, job.modelName),
-    data: { train: readCsv(job.train, job.trainName), test: readCsv(job.test, job.testName) },
-  };
+  const model = readModel(job.model, job.modelName);
+  return { model, data: { train: readCsvFor(model, job.train, job.trainName), test: readCsvFor(model, job.test, job.testName) } };
 }

@@ -49,6 +49,14 @@ export function readCsv(bytes: Uint8Array | ArrayBuffer | string, name = 'data.c
   return parseCsvBytes(data, name, options);
 }
 
+/** A CSV file for `model`'s one input, as the command reads it: rows reshaped to the input's fixed example shape ([1, 8, 8]). */
+export function readCsvFor(model: ModelProto, bytes: Uint8Array | ArrayBuffer | string, name = 'data.csv', options: CsvOptions = {}): Dataset {
+  const input = describeModel(model, 'the model').inputs[0];
+  const shape = input?.shape?.slice(1);
+  const featureShape = shape?.every((d): d is number => typeof d === 'number') ? shape : undefined;
+  return readCsv(bytes, name, { featureShape, input: input?.name, ...options });
+}
+
 /** A built-in strategy's plan with the seed notebook's settings, changed where `settings` says. */
 export function strategyPlan(strategy: BuiltInStrategy, settings: Record<string, number | string> = {}): Plan {
   if (strategy === 'linear_probe') return linearProbe({ ...NOTEBOOK_DEFAULTS.linear_probe, ...settings });
