@@ -26,6 +26,7 @@ import { BERT_TINY, buildBert, buildEfficientNetB0, buildResNet18, EFFICIENTNET_
 import { findPython, PyTorchSide, timeNotebookProcess, type PyTorchResult } from './bench-pytorch-side.js';
 import { COMPARE_ROW, extraPyTorchRows, NOTEBOOK_ROW, TARGET_NOTES, TARGETS, targetTable, type Measured } from './bench-targets.js';
 import { benchImageFolder, measureImages, IMAGES_ROW } from './bench-images.js';
+import { benchBrowser } from './bench-browser.js';
 
 interface Workload {
   name: string;
@@ -377,6 +378,9 @@ if (csvLoadArg >= 0) {
 } else if (process.argv.includes('--images')) {
   const [threads, dir] = process.argv.slice(process.argv.indexOf('--images') + 1);
   console.log(JSON.stringify(await measureImages(Number(threads), dir).catch((e: Error) => ({ workload: IMAGES_ROW(Number(threads)), error: e.message }))));
+} else if (process.argv.includes('--browser')) {
+  // The browser block alone (scripts/bench-browser.ts).
+  for (const r of await benchBrowser()) report(r as Result);
 } else if (checkpointRowArg >= 0) {
   console.log(JSON.stringify(await checkpointRow(process.argv[checkpointRowArg + 1])));
 } else if (workloadArg >= 0) {
@@ -452,6 +456,8 @@ async function runAll(): Promise<void> {
   if (!only) {
     report(measureCsvLoad());
     report(runChild(['--floor'], FLOOR));
+    // The seed and digits CNN steps in headless Chromium (bench-browser.ts), interleaved with Node's.
+    for (const r of await benchBrowser()) report(r as Result);
   }
   // PyTorch rows of the targets whose own workload did not run under its expected name.
   for (const row of TARGETS.map((t) => t.pytorch).filter((r): r is string => !!r && r !== NOTEBOOK_ROW && !asked.has(r))) {
@@ -612,7 +618,7 @@ function report(r: Result): void {
   const unit = ms ? 'ms' : 'µs';
   const per = r.batch ? `${unit}/step` : unit;
   console.log(`${r.workload.padEnd(52)} ${r.batch ? `batch ${String(r.batch).padStart(4)}` : '          '}  ${time(r.median_us!).padStart(8)} ${per.padEnd(7)} (min ${time(r.min_us!)}, max ${time(r.max_us!)})` +
-    `${r.samples_per_s ? `  ${Math.round(r.samples_per_s).toLocaleString('en-US').padStart(9)} ${r.unit ?? 'samples'}/s` : ''}${r.gflops ? `  ${r.gflops.toFixed(1)} GFLOP/s` : ''}  peak RSS ${r.peak_rss_mb!.toFixed(0)} MB` +
+    `${r.samples_per_s ? `  ${Math.round(r.samples_per_s).toLocaleString('en-US').padStart(9)} ${r.unit ?? 'samples'}/s` : ''}${r.gflops ? `  ${r.gflops.toFixed(1)} GFLOP/s` : ''}${r.peak_rss_mb !== undefined ? `  peak RSS ${r.peak_rss_mb.toFixed(0)} MB` : ''}` +
     `${r.cpu_us ? `  CPU ${time(r.cpu_us)} ${unit}` : ''}${r.note ? `  [${r.note}]` : ''}`);
 }
 

@@ -116,5 +116,12 @@ describe('installing as a dependency', function () {
       expect(paths).to.include.members(['dist/src/cli/onnx-finetune.mjs', 'dist/src/cli/main.js', 'dist/src/index.js', 'dist/src/index.d.ts', 'models/seed-backbone.onnx', 'package.json', 'README.md']);
       expect(paths.filter((p) => /^(test|dist\/test|dist\/scripts|scripts|\.ci)\//.test(p))).to.deep.equal([]);
     });
+
+    it('ships the browser page (serve) with its scripts and WebAssembly, and onnx-finetune/web with its types', () => {
+      const paths = packed.files.map((f) => f.path);
+      expect(paths).to.include.members(['web/index.html', 'web/style.css', 'dist/browser/app/page.mjs', 'dist/browser/app/worker.mjs', 'dist/browser/app/ort-wasm-simd-threaded.jsep.wasm', 'dist/browser/index.mjs', 'dist/src/web/index.d.ts', 'dist/src/cli/serve.js']);
+      // The page's TypeScript is bundled; its sources and tsc's per-file output of them are not needed.
+      expect(paths.filter((p) => /^dist\/web\//.test(p) || /^web\/.*\.ts$/.test(p))).to.deep.equal([]);
+    });
   });
 });

@@ -11,6 +11,7 @@ import { INSPECT_COMMAND, withInspectCommand } from './inspect.js';
 import { runPredict } from './predict.js';
 import { PLAN_COMMAND, withPlanCommand } from './plan-command.js';
 import { REPORT_COMMAND, withReportCommand } from './report-command.js';
+import { SERVE_COMMAND, withServeCommand } from './serve.js';
 import { LR_FIND_COMMAND, LR_FIND_DESCRIPTION, runLrFind } from './lr-find.js';
 
 const DESCRIPTIONS: Record<CommandKey, string> = {
@@ -33,7 +34,7 @@ export async function main(argv: string[]): Promise<number> {
     process.stderr.write(`onnx-finetune: ${(e as Error).message}\n`);
     return EXIT_USER;
   }
-  const known = [...Object.values(COMMANDS), 'run', PLAN_COMMAND, INSPECT_COMMAND, 'predict', REPORT_COMMAND, LR_FIND_COMMAND];
+  const known = [...Object.values(COMMANDS), 'run', PLAN_COMMAND, INSPECT_COMMAND, 'predict', REPORT_COMMAND, LR_FIND_COMMAND, SERVE_COMMAND];
   let cli: Yargs = yargs(args)
     .scriptName('onnx-finetune')
     .usage('$0 <command> [options]\n\nFine-tune an ONNX model on ONNX Runtime: linear probe, partial unfreeze or full fine-tune.\nWith no --model/--train/--test, runs the built-in default (the seed notebook\'s task).')
@@ -68,6 +69,8 @@ export async function main(argv: string[]): Promise<number> {
   cli = withInspectCommand(cli, process.stdout);
   // report: redraws report.html from run folders (src/cli/report-command.ts).
   cli = withReportCommand(cli, process.stdout);
+  // serve: the browser page (src/cli/serve.ts, web/).
+  cli = withServeCommand(cli, process.stdout);
   cli = cli.command('predict', 'run a trained model on new data: one CSV row per example (predicted class, probabilities or value); with --label, the metrics too',
     (y) => y.options(yargsOptions(PREDICT_OPTIONS)).group(Object.keys(PREDICT_OPTIONS), 'predict options:'), async (argv) => {
       await runPredict(argv as Record<string, unknown>, { stdout: process.stdout, progress: false });

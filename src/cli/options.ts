@@ -292,3 +292,9 @@ export const LR_FIND_OPTIONS = {
   steps: number('count', 'steps (batches) at most; the run stops early once the smoothed loss passes 4x its best', 100),
   trainable: string('glob over parameter names: what the short run trains (as a stage would)', { default: '*' }),
 } satisfies Record<string, Options | NumberOption>;
+
+// serve (issue 17): the browser page's static server.
+export const SERVE_OPTIONS = {
+  port: string('TCP port to listen on (0: any free port) [default: 8080]'),
+  host: string('address to bind; anything but 127.0.0.1 or localhost opens the page to your network [default: 127.0.0.1]'),
+};

@@ -5,6 +5,7 @@
 // again whole with the next one (its cells are given to the sink again: the sink drops an unfinished record).
 import { UserError } from '../errors.js';
 
+const utf8 = new TextDecoder();
 const COMMA = 44, QUOTE = 34, LF = 10, CR = 13;
 const isTrimmable = (c: number) => c === 32 || c === 9 || c === 11 || c === 12;
 
@@ -105,7 +106,7 @@ export class CsvScanner {
           }
           p++;
         }
-        const text = Buffer.from(b.buffer, b.byteOffset + s + 1, p - s - 1).toString('utf8');
+        const text = utf8.decode(b.subarray(s + 1, p));
         p++;
         while (p < n && isTrimmable(b[p])) p++;
         if (p >= n && !final) return INCOMPLETE;

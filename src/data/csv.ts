@@ -39,6 +39,18 @@ export function readCsvDataset(path: string, options: CsvOptions = {}): Dataset 
   return table.finish();
 }
 
+/** A CSV file's bytes already in memory (a browser's File): the same table as readCsvDataset; `source` names it in errors. */
+export function parseCsvBytes(bytes: Uint8Array, source: string, options: CsvOptions = {}): Dataset {
+  const table = new NumericTable(source, options);
+  const scanner = new CsvScanner(source, table, TEXT_DATA_LIMITS.lineChars);
+  scanner.feed(bytes);
+  scanner.end();
+  return table.finish();
+}
+
+const utf8 = new TextDecoder();
+const text = (bytes: Uint8Array, start: number, end: number) => utf8.decode(bytes.subarray(start, end));
+
 /**
  * The records of a CSV file as they are scanned: the header's names, then each row's cells parsed straight
  * from the bytes into typed stores (features float32, labels float64, file lines), checked as they come.
@@ -74,14 +86,14 @@ class NumericTable implements CsvSink {
 
   cell(bytes: Uint8Array, start: number, end: number): void {
     if (!this.header) {
-      this.names.push(Buffer.from(bytes.buffer, bytes.byteOffset + start, end - start).toString('utf8'));
+      this.names.push(text(bytes, start, end));
       return;
     }
     const c = this.cells++;
     if (c >= this.row.length || this.skipped[c]) return;
     const value = decimalFromBytes(bytes, start, end, c !== this.labelIndex);
     if (Number.isFinite(Math.fround(value))) this.row[c] = value;
-    else this.notANumber(c, Buffer.from(bytes.buffer, bytes.byteOffset + start, end - start).toString('utf8'));
+    else this.notANumber(c, text(bytes, start, end));
   }
 
   quotedCell(text: string): void {

@@ -53,9 +53,13 @@ export function isClassName(text: string): boolean {
   return text !== '' && Number.isNaN(parseDecimal(text)) && !/^[+-]?(nan|inf(inity)?)$/i.test(text);
 }
 
+const encoder = new TextEncoder();
+
 /** Python's string order (by code point, as sorted() and torchvision sort): UTF-8 byte order is code-point order. */
 export function byCodePoint(a: string, b: string): number {
-  return Buffer.compare(Buffer.from(a), Buffer.from(b));
+  const [x, y] = [encoder.encode(a), encoder.encode(b)];
+  for (let i = 0; i < Math.min(x.length, y.length); i++) if (x[i] !== y[i]) return x[i] - y[i];
+  return x.length - y.length;
 }
 
 /**

@@ -6,6 +6,9 @@
 import { ADAM_KERNEL_WASM } from './adam-kernel-wasm.js';
 import { adamScalars, type Optimizer, type UpdateKernel } from './optimizer.js';
 
+/** Base64 to bytes with atob, which Node and browsers both have (Buffer is Node's alone). */
+const base64Bytes = (text: string) => Uint8Array.from(atob(text), (c) => c.charCodeAt(0));
+
 /** Elements per chunk: a parameter chunk and its gradient (256 KiB) stay in a core's L2 cache. */
 export const CHUNK = 1 << 15;
 /**
@@ -29,7 +32,7 @@ let compiled: WebAssembly.Module | null | undefined;
 function instantiate(elements: number): { x: KernelExports; heap: Float32Array } | null {
   if (compiled === undefined) {
     try {
-      compiled = new WebAssembly.Module(Buffer.from(ADAM_KERNEL_WASM, 'base64'));
+      compiled = new WebAssembly.Module(base64Bytes(ADAM_KERNEL_WASM));
     } catch {
       compiled = null;
     }

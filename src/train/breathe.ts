@@ -1,6 +1,8 @@
 // Training and evaluation run synchronously, step after step. Every few milliseconds they let the event loop
 // in, so that timers, the progress bar and signal handlers run, and stop when the run is asked to.
 
+import { nextTask } from '../runtime/next-task.js';
+
 /** The run was asked to stop (config.signal) and has offered its last snapshot. */
 export class InterruptedError extends Error {
   override name = 'InterruptedError';
@@ -11,7 +13,7 @@ let lastBreath = performance.now();
 /** Lets the event loop in if the last time was more than 20 ms ago. */
 export async function yieldToEventLoop(): Promise<void> {
   if (performance.now() - lastBreath > 20) {
-    await new Promise(setImmediate);
+    await nextTask();
     lastBreath = performance.now();
   }
 }

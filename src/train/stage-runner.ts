@@ -6,7 +6,7 @@ import { createStepSession, ort, type StepSession } from '../runtime/session.js'
 import { Optimizer, type ParamState, type UpdateKernel } from '../optim/optimizer.js';
 import { AdamKernel, allFinite } from '../optim/adam-kernel.js';
 import type { ParamGroup } from '../optim/groups.js';
-import { ADAM_THREADS_MIN_PARAMETERS, ThreadedAdamKernel } from '../optim/adam-kernel-threads.js';
+import { ADAM_THREADS_MIN_PARAMETERS, ThreadedAdamKernel } from '../runtime/adam-threads.js';
 import type { Dataset } from '../data/dataset.js';
 import { BatchBuffers } from './batches.js';
 import { stageExamples } from './prefix-features.js';
