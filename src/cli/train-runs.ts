@@ -29,6 +29,8 @@ export async function trainRuns(runs: { plan: Plan; identity: RunIdentity; model
       // A second signal exits at once (files are written whole), but not with a hidden cursor or a stale lock.
       stop.onSecondSignal = (signal) => {
         bar.stop();
+        // The checkpoints already asked for land whole (a write takes milliseconds): no temporary file is left.
+        out.checkpoints.settleSync();
         out.lock.release();
         process.stderr.write(`onnx-finetune: ${interrupted(signal, last(), out.dir).message} (stopped at once by a second ${signal})\n`);
       };
