@@ -287,3 +287,16 @@ export const LR_FIND_OPTIONS = {
   steps: number('count', 'steps (batches) at most; the run stops early once the smoothed loss passes 4x its best', 100),
   trainable: string('glob over parameter names: what the short run trains (as a stage would)', { default: '*' }),
 } satisfies Record<string, Options | NumberOption>;
+
+// Sweeps (issue 19): `sweep FILE` runs here or through a queue; `worker` takes runs from that queue.
+export const SWEEP_OPTIONS = {
+  workers: number('count', 'runs at a time on this machine, each a child process [default: the number of cores]; threads per run: cores / workers'),
+  queue: string('put the runs on the BullMQ queue in this Redis (redis://host:port) and wait for `onnx-finetune worker` processes to run them; run folders must be on storage every worker reaches'),
+  metric: string('the metric the leaderboard ranks by: accuracy, test_loss, macro_f1, roc_auc, mae, rmse, r2, or a validation one (val_loss, val_accuracy, …) [default: accuracy, test_loss for regression]'),
+} satisfies Record<string, Options | NumberOption>;
+
+export const WORKER_OPTIONS = {
+  queue: string('the Redis holding the sweep queue (redis://host:port)'),
+  concurrency: number('count', 'runs at a time in this worker, each a child process; threads per run: cores / concurrency', 1),
+  'stalled-after': number('rate', "seconds without word from a run's worker after which the run counts as lost and goes to another worker (BullMQ's lock duration)", 30),
+} satisfies Record<string, Options | NumberOption>;
