@@ -17,7 +17,7 @@ export function withWorkerCommand(cli: Yargs): Yargs {
       if (queue === undefined) throw new UserError('worker needs --queue redis://host:port (the Redis a sweep puts its runs on)');
       const fatal = await runWorker({
         queue, concurrency: readNumber(a, 'concurrency', WORKER_OPTIONS), stalledAfter: readNumber(a, 'stalled-after', WORKER_OPTIONS),
-        cli: resolve(process.argv[1]), version: VERSION, log: (line) => process.stderr.write(`${line}\n`),
+        cli: resolve(process.argv[1]), version: VERSION, log: (line) => process.stdout.write(`${line}\n`), warn: (line) => process.stderr.write(`warning: ${line}\n`),
       });
       if (fatal !== undefined) throw new UserError(fatal);
     });

@@ -6,14 +6,13 @@ import type { Job } from 'bullmq';
 import type { RunJob } from './job.js';
 import type { JobResult } from './worker.js';
 import type { Finished } from './local-pool.js';
-import { bullmq, connection, probeRedis, QUEUE_NAME } from './queue.js';
+import { bullmq, connection, QUEUE_NAME } from './queue.js';
 
 /** Retries after a crash or a lost worker; a lost worker's job also comes back through the stalled check. */
 const ATTEMPTS = 4;
 
 export async function runOnQueue(jobs: RunJob[], options: { url: string; out: string; stop: AbortSignal; log: (line: string) => void; onFinished: (f: Finished) => void }): Promise<void> {
   if (jobs.length === 0) return;
-  await probeRedis(options.url);
   const { Queue, QueueEvents } = bullmq();
   const queue = new Queue<RunJob, JobResult>(QUEUE_NAME, { connection: connection(options.url, options.log) });
   const events = new QueueEvents(QUEUE_NAME, { connection: connection(options.url, () => {}) });

@@ -41,7 +41,8 @@ export async function probeRedis(url: string, option = '--queue'): Promise<void>
   checkQueueUrl(url, option);
   const IORedis = requirePackage('ioredis') as typeof import('ioredis').default;
   const client = new IORedis(url, { lazyConnect: true, retryStrategy: () => null, maxRetriesPerRequest: 0, connectTimeout: 5000, enableOfflineQueue: false });
-  client.on('error', () => {}); // the failure is the connect() below's
+  let cause: Error | undefined;
+  client.on('error', (e: Error) => (cause ??= e)); // the socket's own error (ECONNREFUSED); connect() only says it closed
   try {
     await client.connect();
     const info = await client.info('server');
@@ -50,9 +51,11 @@ export async function probeRedis(url: string, option = '--queue'): Promise<void>
     if (major < 6 || (major === 6 && minor < 2)) throw new UserError(`${option} ${url}: Redis ${version} is too old for BullMQ (6.2 or later)`);
   } catch (e) {
     if (e instanceof UserError) throw e;
-    const code = (e as NodeJS.ErrnoException).code ?? (e as Error).message;
+    const first = (cause ?? e) as NodeJS.ErrnoException;
+    const code = first.code ?? first.message;
     throw new UserError(`${option} ${url}: cannot reach Redis (${code}); start it (redis-server --port PORT) or check the address`);
   } finally {
-    client.disconnect();
+    // After a failed connect, disconnect() would keep the process alive for seconds: only a live client needs it.
+    if (client.status === 'ready') client.disconnect();
   }
 }

@@ -39,6 +39,8 @@ export interface SweepRow {
   error: string | null;
   /** The run's folder, relative to the sweep's --out. */
   dir: string;
+  /** The run's command line (onnx-finetune …) without --out, --threads and --json: to run it again by hand. */
+  args: string[];
 }
 
 /** A finished run's metrics from its <strategy>.json report. */

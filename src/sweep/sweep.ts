@@ -15,6 +15,7 @@ import { checkRuns, planFieldParent, sweepRuns, type SweepRun } from './runs.js'
 import { isFinished, optionArgs, readResult, type RunJob } from './job.js';
 import { runLocally, type Finished } from './local-pool.js';
 import { runOnQueue } from './queue-dispatch.js';
+import { probeRedis } from './queue.js';
 import { checkMetric, chooseMetric, leaderboard, metricsOf, writeResults, SWEEP_JSON, type SweepRow } from './results.js';
 
 export interface SweepOptions {
@@ -37,6 +38,7 @@ export async function runSweep(options: SweepOptions): Promise<number> {
   const sweep = readSweepFile(options.file);
   const runs = sweepRuns(sweep);
   checkRuns(sweep, runs);
+  if (options.queue !== undefined) await probeRedis(options.queue);
   const out = resolve(options.out);
   mkdirSync(out, { recursive: true });
   const jobs = runs.map((run) => jobOf(sweep, run, out, options.version));
@@ -115,7 +117,7 @@ function jobOf(sweep: SweepFile, run: SweepRun, out: string, version: string): R
 const describe = (settings: Record<string, unknown>) => Object.entries(settings).map(([k, v]) => `${k}=${v}`).join(' ');
 
 function emptyRow(run: SweepRun, job: RunJob): SweepRow {
-  return { run: run.name, status: 'cancelled', settings: run.settings, metrics: {}, steps: null, seconds: null, wall_seconds: null, worker: null, attempts: 0, resumed: false, error: null, dir: relative(resolve(job.dir, '..'), job.dir) };
+  return { run: run.name, status: 'cancelled', settings: run.settings, metrics: {}, steps: null, seconds: null, wall_seconds: null, worker: null, attempts: 0, resumed: false, error: null, dir: relative(resolve(job.dir, '..'), job.dir), args: job.args };
 }
 
 /** A finished run's row from its report; worker and attempts from the earlier sweep.json where it ran then. */

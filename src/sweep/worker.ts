@@ -23,7 +23,9 @@ export interface WorkerOptions {
   /** Seconds without a lock renewal after which a run's worker counts as lost. */
   stalledAfter: number;
   cli: string;
+  /** What the worker does (stdout), and trouble that does not stop it (stderr). */
   log: (line: string) => void;
+  warn: (line: string) => void;
   version: string;
 }
 
@@ -62,7 +64,7 @@ export async function runWorker(options: WorkerOptions): Promise<string | undefi
     return { worker: name, attempt, resumed: outcome.resumed, wall_seconds: outcome.wall_seconds };
   };
   const worker = new Worker<RunJob, JobResult>(QUEUE_NAME, processor, {
-    connection: connection(options.queue, options.log),
+    connection: connection(options.queue, options.warn),
     concurrency: options.concurrency,
     lockDuration: options.stalledAfter * 1000,
     stalledInterval: Math.max(500, (options.stalledAfter * 1000) / 2),
