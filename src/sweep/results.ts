@@ -102,7 +102,7 @@ export function leaderboard(rows: SweepRow[], metric: string): string {
   const order = ranked(rows, metric);
   const done = order.filter((r) => r.status === 'finished');
   const fmt = (v: number | null | undefined) => (typeof v === 'number' ? (Number.isInteger(v) ? String(v) : v.toPrecision(4)) : '-');
-  const table = [['#', 'run', metric, 'steps', 'seconds', 'worker', 'settings'], ...done.map((r, i) => [String(i + 1), r.run, fmt(r.metrics[metric]), fmt(r.steps), fmt(r.seconds), r.worker ?? '-', Object.entries(r.settings).map(([k, v]) => `${k}=${v}`).join(' ')])];
+  const table = [['#', 'run', metric, 'steps', 'seconds', 'worker', 'settings'], ...done.map((r, i) => [String(i + 1), r.run, fmt(r.metrics[metric]), fmt(r.steps), r.seconds === null ? '-' : r.seconds.toFixed(3), r.worker ?? '-', Object.entries(r.settings).map(([k, v]) => `${k}=${v}`).join(' ')])];
   const widths = table[0].map((_, c) => Math.max(...table.map((row) => row[c].length)));
   const lines = table.map((row) => row.map((cell, c) => (c === row.length - 1 ? cell : cell.padEnd(widths[c]))).join('  ').trimEnd());
   for (const r of order.filter((r) => r.status !== 'finished')) lines.push(`${r.run}: ${r.status}${r.error ? `: ${r.error}` : ''}`);

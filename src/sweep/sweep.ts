@@ -6,7 +6,7 @@ import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { join, relative, resolve } from 'node:path';
 import { UserError } from '../errors.js';
 import { writeFileAtomic } from '../runtime/files.js';
-import { readPlanFile } from '../plan/read-plan.js';
+import { parsePlan, readPlanFile } from '../plan/read-plan.js';
 import { renderReport } from '../report/html-report.js';
 import { readRunFolder, REPORT_HTML } from '../cli/report-files.js';
 import { COMMANDS, type CommandKey } from '../cli/run.js';
@@ -40,8 +40,8 @@ export async function runSweep(options: SweepOptions): Promise<number> {
   checkRuns(sweep, runs);
   if (options.queue !== undefined) await probeRedis(options.queue);
   const out = resolve(options.out);
-  mkdirSync(out, { recursive: true });
   const jobs = runs.map((run) => jobOf(sweep, run, out, options.version));
+  mkdirSync(out, { recursive: true });
   const earlier = earlierRows(out);
   const rows = new Map<string, SweepRow>();
   const pending: RunJob[] = [];
@@ -100,18 +100,26 @@ function jobOf(sweep: SweepFile, run: SweepRun, out: string, version: string): R
       // The plan keeps its name: its results are <name>.json in the run's folder, as for the plan itself.
       if (document.name === undefined) document.name = readPlanFile(sweep.plan.path).strategy;
       path = join(out, 'plans', `${run.name}.json`);
+      const text = JSON.stringify(document, null, 2) + '\n';
+      strategy = checkedPlan(() => parsePlan(text, path), sweep, run);
       mkdirSync(join(out, 'plans'), { recursive: true });
-      writeFileAtomic(path, JSON.stringify(document, null, 2) + '\n');
-    }
-    try {
-      strategy = readPlanFile(path).strategy;
-    } catch (e) {
-      if (!(e instanceof UserError)) throw e;
-      throw new UserError(`${sweep.path}: run ${run.name} (${describe(run.settings)}): ${e.message}`);
+      writeFileAtomic(path, text);
+    } else {
+      strategy = checkedPlan(() => readPlanFile(path), sweep, run);
     }
     planArgs = [path];
   }
   return { name: run.name, dir, strategy, args: [run.command, ...planArgs, ...optionArgs(run.options)], version };
+}
+
+/** The plan's name, or its error naming the run's settings too. */
+function checkedPlan(read: () => { strategy: string }, sweep: SweepFile, run: SweepRun): string {
+  try {
+    return read().strategy;
+  } catch (e) {
+    if (!(e instanceof UserError)) throw e;
+    throw new UserError(`${sweep.path}: run ${run.name} (${describe(run.settings)}): ${e.message}`);
+  }
 }
 
 const describe = (settings: Record<string, unknown>) => Object.entries(settings).map(([k, v]) => `${k}=${v}`).join(' ');
