@@ -38,7 +38,7 @@ const ways: Record<string, string[]> = { 'one at a time (--workers 1)': ['--work
 const times: Record<string, number[]> = Object.fromEntries(Object.keys(ways).map((k) => [k, []]));
 try {
   for (let round = 0; round < rounds; round++) {
-    for (const [name, args] of Object.entries(ways)) times[name].push(await sweep([...args, '--out', join(tmp, `${round}-${args[0].slice(2)}`)]));
+    for (const [i, [name, args]] of Object.entries(ways).entries()) times[name].push(await sweep([...args, '--out', join(tmp, `round-${round}-way-${i}`)]));
   }
 } finally {
   for (const w of workers) w.kill('SIGTERM');
