@@ -50,7 +50,7 @@ export async function runSweep(options: SweepOptions): Promise<number> {
     else pending.push(job);
   }
   const skipped = jobs.length - pending.length;
-  options.log(`sweep: ${jobs.length} runs in ${out}${skipped > 0 ? ` (${skipped} finished earlier, ${pending.length} to run)` : ''}`);
+  options.log(`sweep: ${jobs.length} run${jobs.length === 1 ? "" : "s"} in ${out}${skipped > 0 ? ` (${skipped} finished earlier, ${pending.length} to run)` : ''}`);
   const runOf = new Map(runs.map((r) => [r.name, r]));
   const save = () => writeResults(out, { version: options.version, sweep: resolve(options.file), metric: chooseMetric(options.metric, [...rows.values()]) }, inOrder(jobs, rows, runs, out));
   const onFinished = (f: Finished) => {

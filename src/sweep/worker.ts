@@ -49,9 +49,12 @@ export async function runWorker(options: WorkerOptions): Promise<string | undefi
     }
     if (isFinished(data)) return { worker: name, attempt, resumed: false, wall_seconds: 0 };
     if (attempt > 1) {
-      // The lost attempt's run may live on as an orphan on this host: its job is tried again later (backoff).
+      // The lost attempt's run may live on here, orphaned by a worker killed alone: it is let finish (or stop),
+      // the job's lock renewed meanwhile, and the run then read back or resumed.
       const busy = releaseLostLock(data.dir);
-      if (busy !== undefined) throw new Error(`${data.dir} is still in use by pid ${busy} on this host`);
+      if (busy !== undefined) options.log(`${data.name}: waiting for pid ${busy}, the lost attempt's run, to end`);
+      while (busy !== undefined && isAlive(busy)) await new Promise((r) => setTimeout(r, 1000));
+      if (isFinished(data)) return { worker: name, attempt, resumed: false, wall_seconds: 0 };
     }
     options.log(`${data.name}: started on ${name}${attempt > 1 ? ` (attempt ${attempt})` : ''}`);
     const { child, done } = executeJob(data, options.cli, threads);
