@@ -165,18 +165,22 @@ describe('sweep (command)', function () {
           const lock = join(out, run, '.onnx-finetune.lock');
           const checkpoints = join(out, run, 'checkpoints');
           if (!existsSync(checkpoints) || !readdirSync(checkpoints).some((f) => /^full_fine_tune-step-\d+\.onnx$/.test(f)) || !existsSync(lock)) continue;
-          let pid: number;
+          let pid: number, parent: number;
           try {
             pid = JSON.parse(readFileSync(lock, 'utf8')).pid;
+            parent = Number(readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ')[1]);
           } catch {
-            continue;
+            continue; // the run ended meanwhile
           }
-          const parent = Number(readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ')[1]);
           const worker = pool.find((w) => w.pid === parent);
           if (!worker) continue;
           // The machine is lost: the worker and its run, at once.
           worker.kill('SIGKILL');
-          process.kill(pid, 'SIGKILL');
+          try {
+            process.kill(pid, 'SIGKILL');
+          } catch {
+            // the run had just ended: its worker died before reporting it, so it is retried all the same
+          }
           victim = { run, worker: parent };
           break;
         }
