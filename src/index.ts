@@ -57,3 +57,9 @@ export { withAdapters, freshAdapter, loraScaling, type LoraSettings, type Adapte
 export { mergedModel, mergedWeight } from './lora/merge.js';
 export { parsePeftAdapter, peftAdapterFiles, type PeftAdapter } from './lora/peft-format.js';
 export { decodeSafetensors } from './export/safetensors.js';
+// Sweeps (issue 19): sweep files, their runs, and running them here or through a BullMQ queue.
+export { readSweepFile, parseSweep, type SweepFile } from './sweep/sweep-file.js';
+export { sweepRuns, checkRuns, type SweepRun } from './sweep/runs.js';
+export { runSweep, type SweepOptions } from './sweep/sweep.js';
+export { runWorker, type WorkerOptions } from './sweep/worker.js';
+export type { SweepRow } from './sweep/results.js';

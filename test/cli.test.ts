@@ -249,7 +249,7 @@ describe('onnx-finetune command', function () {
       { name: 'an --unfreeze glob that matches no parameter', args: () => ['partial-unfreeze', '--unfreeze', 'backbone.9.*'], message: /^--unfreeze 'backbone\.9\.\*' matches no parameter/ },
       { name: 'an unknown device', args: () => ['linear-probe', '--device', 'tpu'], message: /^--device: unknown device 'tpu' \(choices: cpu, cuda, webgpu\)$/ },
       { name: 'an unknown optimizer', args: () => ['linear-probe', '--optimizer', 'rmsprop'], message: /^--optimizer: unknown optimizer 'rmsprop'/ },
-      { name: 'an unknown command', args: () => ['fine-tune-everything'], message: /^unknown command 'fine-tune-everything' \(commands: linear-probe, partial-unfreeze, full-finetune, lora, compare, run, plan, inspect, predict, report, lr-find, serve\)$/ },
+      { name: 'an unknown command', args: () => ['fine-tune-everything'], message: /^unknown command 'fine-tune-everything' \(commands: linear-probe, partial-unfreeze, full-finetune, lora, compare, run, plan, inspect, predict, report, lr-find, serve, sweep, worker\)$/ },
       { name: 'an option of another command', args: () => ['linear-probe', '--head-lr', '0.1'], message: /^unknown option --head-lr/ },
       { name: 'only some of --model/--train/--test', args: () => ['linear-probe', '--model', seedModel], message: /--model \(or --backbone\), --train and --test go together.*missing --train and --test/ },
       {

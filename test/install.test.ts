@@ -76,7 +76,7 @@ describe('installing as a dependency', function () {
       project = join(tmp, 'project');
       mkdirSync(project);
       const steps = [['init', '-y']];
-      if (allowScripts) steps.push(['pkg', 'set', 'allowScripts.onnxruntime-node=false', 'allowScripts.protobufjs=false', '--json']);
+      if (allowScripts) steps.push(['pkg', 'set', 'allowScripts.onnxruntime-node=false', 'allowScripts.protobufjs=false', 'allowScripts.msgpackr-extract=false', '--json']);
       for (const args of steps) {
         const step = await run('npm', args, project);
         expect(step.code, `npm ${args.join(' ')}: ${step.stderr}`).to.equal(0);

@@ -13,6 +13,8 @@ import { PLAN_COMMAND, withPlanCommand } from './plan-command.js';
 import { REPORT_COMMAND, withReportCommand } from './report-command.js';
 import { SERVE_COMMAND, withServeCommand } from './serve.js';
 import { LR_FIND_COMMAND, LR_FIND_DESCRIPTION, runLrFind } from './lr-find.js';
+import { SWEEP_COMMAND, withSweepCommand } from './sweep-command.js';
+import { WORKER_COMMAND, withWorkerCommand } from './worker-command.js';
 
 const DESCRIPTIONS: Record<CommandKey, string> = {
   linear_probe: 'train the head only; the backbone stays frozen',
@@ -34,7 +36,7 @@ export async function main(argv: string[]): Promise<number> {
     process.stderr.write(`onnx-finetune: ${(e as Error).message}\n`);
     return EXIT_USER;
   }
-  const known = [...Object.values(COMMANDS), 'run', PLAN_COMMAND, INSPECT_COMMAND, 'predict', REPORT_COMMAND, LR_FIND_COMMAND, SERVE_COMMAND];
+  const known = [...Object.values(COMMANDS), 'run', PLAN_COMMAND, INSPECT_COMMAND, 'predict', REPORT_COMMAND, LR_FIND_COMMAND, SERVE_COMMAND, SWEEP_COMMAND, WORKER_COMMAND];
   let cli: Yargs = yargs(args)
     .scriptName('onnx-finetune')
     .usage('$0 <command> [options]\n\nFine-tune an ONNX model on ONNX Runtime: linear probe, partial unfreeze or full fine-tune.\nWith no --model/--train/--test, runs the built-in default (the seed notebook\'s task).')
@@ -77,6 +79,8 @@ export async function main(argv: string[]): Promise<number> {
     });
   cli = cli.command(LR_FIND_COMMAND, LR_FIND_DESCRIPTION, (y) => y.options(yargsOptions(LR_FIND_OPTIONS)).group(Object.keys(LR_FIND_OPTIONS), `${LR_FIND_COMMAND} options:`),
     async (argv) => runLrFind(argv as Record<string, unknown>, { stdout: process.stdout }));
+  // sweep and worker: many runs, here or through a Redis queue (src/sweep/).
+  cli = withWorkerCommand(withSweepCommand(cli, process.stdout));
   try {
     await cli.parseAsync();
     return 0;

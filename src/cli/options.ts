@@ -298,3 +298,16 @@ export const SERVE_OPTIONS = {
   port: string('TCP port to listen on (0: any free port) [default: 8080]'),
   host: string('address to bind; anything but 127.0.0.1 or localhost opens the page to your network [default: 127.0.0.1]'),
 };
+
+// Sweeps (issue 19): `sweep FILE` runs here or through a queue; `worker` takes runs from that queue.
+export const SWEEP_OPTIONS = {
+  workers: number('count', 'runs at a time on this machine, each a child process [default: the number of cores]; threads per run: cores / workers'),
+  queue: string('put the runs on the BullMQ queue in this Redis (redis://host:port) and wait for `onnx-finetune worker` processes to run them; run folders must be on storage every worker reaches'),
+  metric: string('the metric the leaderboard ranks by: accuracy, test_loss, macro_f1, roc_auc, mae, rmse, r2, or a validation one (val_loss, val_accuracy, …) [default: accuracy, test_loss for regression]'),
+} satisfies Record<string, Options | NumberOption>;
+
+export const WORKER_OPTIONS = {
+  queue: string('the Redis holding the sweep queue (redis://host:port)'),
+  concurrency: number('count', 'runs at a time in this worker, each a child process; threads per run: cores / concurrency', 1),
+  'stalled-after': number('rate', "seconds without word from a run's worker after which the run counts as lost and goes to another worker (BullMQ's lock duration)", 30),
+} satisfies Record<string, Options | NumberOption>;
