@@ -82,6 +82,17 @@ export class RunCheckpoints {
     });
   }
 
+  /**
+   * Queues a small file of the run (the report's) to be written atomically on the same thread, so that it
+   * lands before any checkpoint asked for after it, and its fsync costs the training thread nothing.
+   */
+  writeFile(path: string, text: string): void {
+    this.throwFailure();
+    this.writer.write({ path, temporary: temporaryName(path), pieces: [Buffer.from(text)] }, ({ error }) => {
+      if (error && !this.abandoned && !this.failure) this.failure = fileError(path, 'write', Object.assign(new Error(error.message), { code: error.code }));
+    });
+  }
+
   /** Waits until every checkpoint asked for is on disk; throws the first that failed. */
   async settle(): Promise<void> {
     await this.writer.settle();

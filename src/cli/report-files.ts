@@ -5,7 +5,7 @@
 import { earlyStopping } from './report.js';
 import { lstatSync } from 'node:fs';
 import { join } from 'node:path';
-import { readTextFile, writeFileAtomic } from '../runtime/files.js';
+import { readTextFile } from '../runtime/files.js';
 import { UserError } from '../errors.js';
 import { MetricsLog, type ResumePoint } from '../report/metrics-log.js';
 import { renderReport, type RunReport } from '../report/html-report.js';
@@ -49,11 +49,6 @@ export class RunReportFiles {
       this.results[e.strategy] = { accuracy: e.accuracy, test_loss: e.testLoss, steps: e.steps, seconds: Number(e.seconds.toFixed(3)), skipped_batches: e.skippedBatches, test_metrics: e.testMetrics, epoch_losses: epochLosses };
     }
   };
-
-  /** run.json, metrics.csv and report.html as they stand (at a checkpoint). */
-  save(): void {
-    for (const { path, text } of this.files()) writeFileAtomic(path, text);
-  }
 
   /** The three files' paths and contents, with the finished strategies' results (the run's outputs stage them). */
   files(finished: { result: TrainResult; record: { accuracy: number; test_loss: number; steps: number; seconds: number; skipped_batches: number; epoch_losses: number[] } }[] = []): { path: string; text: string }[] {

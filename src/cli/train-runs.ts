@@ -37,7 +37,8 @@ export async function trainRuns(runs: { plan: Plan; identity: RunIdentity; model
       // The snapshot is the training thread's own copy: its arrays move to the writer thread as they are.
       const onSnapshot = (snapshot: RunSnapshot) => {
         out.lock.check();
-        out.report?.save(); // before the checkpoint: the log on disk then always reaches the newest checkpoint
+        // The report's files first, on the checkpoints' writer thread: the log on disk always reaches the newest checkpoint.
+        for (const { path, text } of out.report?.files() ?? []) out.checkpoints.writeFile(path, text);
         out.checkpoints.write(plan.strategy, snapshot.steps, checkpointPieces(model, snapshot, identity), out.keep);
       };
       try {
