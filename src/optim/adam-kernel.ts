@@ -99,6 +99,8 @@ export class AdamKernel implements UpdateKernel {
     const { x, heap } = this;
     for (const group of optimizer.groups) {
       const coupled = group.weightDecay !== 0 && optimizer.kind === 'adam', decoupled = group.weightDecay !== 0 && optimizer.kind === 'adamw';
+      // The group's constants depend only on its step count, the same for all its parameters but after a resume that differs.
+      let scalars: ReturnType<typeof adamScalars> | undefined, scalarsStep = -1;
       for (const name of group.params) {
         const state = optimizer.state.get(name)!;
         const p = params.get(name)!, g = grads.get(name)!;
@@ -108,7 +110,8 @@ export class AdamKernel implements UpdateKernel {
         const inPlace = g === gradient && !coupled;
         state.expAvg = adopt(m, state.expAvg);
         state.expAvgSq = adopt(v, state.expAvgSq);
-        const { w1, b2, w2, eps, wd, decay, negStep, bc2 } = adamScalars(group, state.step);
+        if (state.step !== scalarsStep) [scalars, scalarsStep] = [adamScalars(group, state.step), state.step];
+        const { w1, b2, w2, eps, wd, decay, negStep, bc2 } = scalars!;
         // A parameter that fits one chunk is copied whole, through views made once: a small model's step
         // is short enough that making three views per parameter each step shows.
         const whole = p.length <= CHUNK;
