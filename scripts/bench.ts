@@ -220,12 +220,13 @@ const workloads: Workload[] = [
 
 // ---- Checkpoints off the hot path, threads for Adam, steps as a user runs them (issue 14; perf-ckpt) ----
 // The seed model's steps through the command itself, with its default checkpointing (one a minute and one
-// at each stage's end), by difference of a 42- and a 2-epoch run (the same start-up and outputs); the
+// at each stage's end), by difference of a 202- and a 2-epoch run (the same start-up and outputs); the
 // 784-1024-1024-10 MLP through train() with the command's checkpoint files and default checkpointing, on 1
 // and 2 threads; and what one checkpoint of that MLP with Adam's state costs the training thread.
 
 const SEED_STEPS_PER_EPOCH = 15; // the built-in data: 900 training rows in batches of 64
 const CLI_REPEATS = 5;
+const COMMAND_LONG_EPOCHS = 202;
 
 interface CheckpointRow {
   key: string;
@@ -242,10 +243,14 @@ const CHECKPOINT_ROWS: CheckpointRow[] = [
   { key: 'checkpoint-cost', name: 'MLP 784-1024-1024-10 checkpoint (Adam state): training thread', args: true },
 ];
 
-/** Median µs per step of a command, by difference of interleaved 42- and 2-epoch runs. */
+/**
+ * Median µs per step of a command, by difference of interleaved 202- and 2-epoch runs: 3,000 steps apart, so
+ * that a start-up's jitter (tens of milliseconds on a shared machine) moves the figure by a few µs, not 50.
+ */
 function measureCommandSteps(command: string, name: string): Result {
   const cli = fileURLToPath(new URL('../src/cli/onnx-finetune.mjs', import.meta.url));
-  const reportRss = 'data:text/javascript,process.on("exit",()=>process.stderr.write("\\npeak_rss_kb="+process.resourceUsage().maxRSS+"\\n"))';
+  // The process's peak RSS and its CPU time (all threads): CPU time by difference is the steadier figure on a shared machine.
+  const reportRss = 'data:text/javascript,process.on("exit",()=>{const u=process.cpuUsage();process.stderr.write("\\npeak_rss_kb="+process.resourceUsage().maxRSS+" cpu_us="+(u.user+u.system)+"\\n")})';
   let peakKb = 0;
   const run = (epochs: number) => {
     const out = mkdtempSync(join(tmpdir(), 'onnx-finetune-bench-'));
@@ -255,16 +260,21 @@ function measureCommandSteps(command: string, name: string): Result {
       const us = Number(process.hrtime.bigint() - t0) / 1e3;
       if (child.status !== 0) throw new Error(child.stderr.trim().split('\n')[0]);
       peakKb = Math.max(peakKb, Number(/peak_rss_kb=(\d+)/.exec(child.stderr)?.[1] ?? 0));
-      return us;
+      return { us, cpu: Number(/cpu_us=(\d+)/.exec(child.stderr)?.[1] ?? NaN) };
     } finally {
       rmSync(out, { recursive: true, force: true });
     }
   };
   try {
-    const differences: number[] = [];
-    for (let r = 0; r < CLI_REPEATS; r++) differences.push((run(42) - run(2)) / (40 * SEED_STEPS_PER_EPOCH));
+    const differences: number[] = [], cpu: number[] = [];
+    for (let r = 0; r < CLI_REPEATS; r++) {
+      const [long, short] = [run(COMMAND_LONG_EPOCHS), run(2)];
+      differences.push((long.us - short.us) / ((COMMAND_LONG_EPOCHS - 2) * SEED_STEPS_PER_EPOCH));
+      cpu.push((long.cpu - short.cpu) / ((COMMAND_LONG_EPOCHS - 2) * SEED_STEPS_PER_EPOCH));
+    }
     differences.sort((a, b) => a - b);
-    return { workload: name, batch: 64, threads: 1, median_us: differences[Math.floor(differences.length / 2)], min_us: differences[0], max_us: differences[differences.length - 1], samples_per_s: 64e6 / differences[Math.floor(differences.length / 2)], peak_rss_mb: peakKb / 1024, note: `${CLI_REPEATS} interleaved pairs` };
+    cpu.sort((a, b) => a - b);
+    return { workload: name, batch: 64, threads: 1, median_us: differences[Math.floor(differences.length / 2)], min_us: differences[0], max_us: differences[differences.length - 1], samples_per_s: 64e6 / differences[Math.floor(differences.length / 2)], peak_rss_mb: peakKb / 1024, note: `${CLI_REPEATS} interleaved pairs`, cpu_us: cpu[Math.floor(cpu.length / 2)] };
   } catch (e) {
     return { workload: name, error: (e as Error).message };
   }
@@ -501,7 +511,8 @@ function runChild(args: string[], name: string): Result {
 // as a Python process (bench-pytorch.py --notebook), the two interleaved.
 function measureCompare(python: string | undefined): [Result, Result | undefined] {
   const cli = fileURLToPath(new URL('../src/cli/onnx-finetune.mjs', import.meta.url));
-  const reportRss = 'data:text/javascript,process.on("exit",()=>process.stderr.write("\\npeak_rss_kb="+process.resourceUsage().maxRSS+"\\n"))';
+  // The process's peak RSS and its CPU time (all threads): CPU time by difference is the steadier figure on a shared machine.
+  const reportRss = 'data:text/javascript,process.on("exit",()=>{const u=process.cpuUsage();process.stderr.write("\\npeak_rss_kb="+process.resourceUsage().maxRSS+" cpu_us="+(u.user+u.system)+"\\n")})';
   const samples: number[] = [], notebook: number[] = [];
   let peakKb = 0, notebookError: string | undefined;
   for (let r = 0; r < COMPARE_REPEATS; r++) {

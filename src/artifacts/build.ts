@@ -7,6 +7,7 @@ import { elementCount, rawBytes, type TypedArray } from '../onnx/tensor.js';
 import { indexGraph, nameNodes } from '../graph/graph-index.js';
 import { inferShapes } from '../graph/shapes.js';
 import { convsAsGemms } from '../graph/conv-as-gemm.js';
+import { foldStaticShapes } from '../graph/static-shapes.js';
 import { createEmitter, type Emitter } from '../graph/emitter.js';
 import { buildBackward, gradName } from '../autodiff/backward.js';
 import { describeModel, type ModelSummary } from '../model/describe.js';
@@ -143,6 +144,9 @@ export function buildArtifacts(model: ModelProto, trainable: string[], loss: Los
     initializer: [...usedBy(graph.node, graph.initializer), ...lossInits, ...backward.initializers],
     output: [lossOutput, logitsOutput, ...trainableOut.map((p) => makeValueInfo(p.gradient, floatType, p.dims)), ...flatOutput, ...batchNorm.outputs],
   });
+  // Shapes known but for the batch, computed at every run, become constants (fewer nodes per run).
+  foldStaticShapes(trainModel.graph, summary.opset);
+  foldStaticShapes(evalModel.graph, summary.opset);
   return { train: trainModel, eval: evalModel, prefix, inputs: dataInputs.map((i) => i.name), summary, trainable: trainableOut, flatGradients: flat, labelShape, labelType: loss.labelType, masks: dropout.masks,
     batchStatistics: batchNorm.statistics };
 }

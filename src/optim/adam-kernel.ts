@@ -62,48 +62,69 @@ export class AdamKernel implements UpdateKernel {
      * Each parameter's first moment: where it starts in the kernel's memory, views of both moments, and a
      * view of the updated parameter chunk to copy out (a whole parameter of at most CHUNK elements).
      */
-    private readonly moments: ReadonlyMap<string, { offset: number; m: Float32Array; v: Float32Array; updated: Float32Array }>,
-    /** How far past its first moment a parameter's second moment starts. */
+    private readonly moments: ReadonlyMap<string, { offset: number; m: Float32Array; v: Float32Array; updated: Float32Array; gradient: Float32Array }>,
+    /** How far past its first moment a parameter's second moment starts, and its gradient's place. */
     private readonly second: number,
+    private readonly third: number,
   ) {}
+
+  /**
+   * A place in the kernel's memory for each parameter's gradient: the train session writes the gradients
+   * there (preallocated outputs), and the update reads them where they are, with no copy in between.
+   */
+  get gradients(): Map<string, Float32Array> {
+    return new Map([...this.moments].map(([name, { gradient }]) => [name, gradient]));
+  }
 
   /** Undefined where WebAssembly SIMD is missing or the moments do not fit: the JavaScript loop serves. */
   static create(sizes: ReadonlyMap<string, number>): AdamKernel | undefined {
-    // The first moments one after another, then the second ones, a 64-byte gap after (as above).
-    const total = [...sizes.values()].reduce((a, n) => a + lanes(n), 0), second = total + 16;
-    const k = instantiate(MOMENTS + total + second);
+    // The first moments one after another, then the second ones, then the gradients, a 64-byte gap after each (as above).
+    const total = [...sizes.values()].reduce((a, n) => a + lanes(n), 0), second = total + 16, third = 2 * second;
+    const k = instantiate(MOMENTS + third + total);
     if (!k) return undefined;
     let offset = MOMENTS;
     const moments = new Map([...sizes].map(([name, n]) => {
       const at = offset;
       offset += lanes(n);
-      const m = k.heap.subarray(at, at + n), v = k.heap.subarray(at + second, at + second + n);
-      return [name, { offset: at, m, v, updated: k.heap.subarray(P, P + Math.min(n, CHUNK)) }];
+      const m = k.heap.subarray(at, at + n), v = k.heap.subarray(at + second, at + second + n), gradient = k.heap.subarray(at + third, at + third + n);
+      return [name, { offset: at, m, v, updated: k.heap.subarray(P, P + Math.min(n, CHUNK)), gradient }];
     }));
-    return new AdamKernel(k.x, k.heap, moments, second);
+    return new AdamKernel(k.x, k.heap, moments, second, third);
+  }
+
+  /** Whether a parameter's gradient in its place here is all finite, checked where it lies. */
+  gradientFinite(name: string): boolean {
+    const { offset, gradient } = this.moments.get(name)!;
+    return this.x.allFinite(4 * (offset + this.third), lanes(gradient.length)) === 1;
   }
 
   step(optimizer: Optimizer, params: ReadonlyMap<string, Float32Array>, grads: ReadonlyMap<string, Float32Array>): void {
     const { x, heap } = this;
     for (const group of optimizer.groups) {
       const coupled = group.weightDecay !== 0 && optimizer.kind === 'adam', decoupled = group.weightDecay !== 0 && optimizer.kind === 'adamw';
+      // The group's constants depend only on its step count, the same for all its parameters but after a resume that differs.
+      let scalars: ReturnType<typeof adamScalars> | undefined, scalarsStep = -1;
       for (const name of group.params) {
         const state = optimizer.state.get(name)!;
         const p = params.get(name)!, g = grads.get(name)!;
-        const { offset: M, m, v, updated } = this.moments.get(name)!, V = M + this.second;
+        const { offset: M, m, v, updated, gradient } = this.moments.get(name)!, V = M + this.second;
+        // A gradient the session wrote into its place here is read there (its lanes past n stay zero);
+        // Adam's coupled decay changes the gradient, so that one is copied as any other.
+        const inPlace = g === gradient && !coupled;
         state.expAvg = adopt(m, state.expAvg);
         state.expAvgSq = adopt(v, state.expAvgSq);
-        const { w1, b2, w2, eps, wd, decay, negStep, bc2 } = adamScalars(group, state.step);
+        if (state.step !== scalarsStep) [scalars, scalarsStep] = [adamScalars(group, state.step), state.step];
+        const { w1, b2, w2, eps, wd, decay, negStep, bc2 } = scalars!;
         // A parameter that fits one chunk is copied whole, through views made once: a small model's step
         // is short enough that making three views per parameter each step shows.
         const whole = p.length <= CHUNK;
         for (let start = 0; start < p.length; start += CHUNK) {
           const end = Math.min(start + CHUNK, p.length), n = end - start;
           heap.set(whole ? p : p.subarray(start, end), P);
-          heap.set(whole ? g : g.subarray(start, end), G);
+          if (!inPlace) heap.set(whole ? g : g.subarray(start, end), G);
           if (decoupled) x.scale(4 * P, lanes(n), decay);
           if (coupled) x.decayGradient(4 * G, 4 * P, lanes(n), wd);
-          x.adam(4 * P, 4 * G, 4 * (M + start), 4 * (V + start), lanes(n), w1, b2, w2, eps, negStep, bc2);
+          x.adam(4 * P, 4 * (inPlace ? M + this.third + start : G), 4 * (M + start), 4 * (V + start), lanes(n), w1, b2, w2, eps, negStep, bc2);
           p.set(whole ? updated : heap.subarray(P, P + n), start);
         }
       }

@@ -26,13 +26,12 @@ export class Optimizer {
   /** Set for large models, where the per-element JavaScript loop would cost more than the GEMMs. */
   kernel?: UpdateKernel;
 
+  /** Parameters that any group updates (the groups' parameters are fixed once resolved; read every step). */
+  readonly parameterNames: readonly string[];
+
   constructor(readonly kind: OptimizerKind, specs: readonly GroupSpec[], names: readonly string[], defaults: Partial<Hyperparameters> = {}) {
     this.groups = resolveGroups(specs, names, defaults);
-  }
-
-  /** Parameters that any group updates. */
-  get parameterNames(): string[] {
-    return this.groups.flatMap((g) => g.params);
+    this.parameterNames = this.groups.flatMap((g) => g.params);
   }
 
   /** One update. `params` and `grads` map each parameter name to its (float32) values, updated in place. */

@@ -34,6 +34,13 @@ export interface ResumePoint { strategy: string; steps: number; epochs: number; 
 
 export class MetricsLog {
   readonly strategies = new Map<string, StrategyLog>();
+  /**
+   * Each step's CSV line, made once: a run writes metrics.csv at every checkpoint and with its outputs, and
+   * a long run's lines (two shortest round-trip numbers apiece) cost more to format than to write. Valid for
+   * one layout of the columns (`linesLayout`); records are never changed once logged.
+   */
+  private stepLines = new Map<string, { records: StepRecord[]; lines: string[] }>();
+  private linesLayout = '';
 
   /** Records the events that make up the log (the others are for live subscribers). */
   onEvent(e: RunEvent): void {
@@ -84,6 +91,24 @@ export class MetricsLog {
     const metricKeys = SCALAR_METRICS.filter((k) => logs.some((l) => l.validation.some((v) => k in v.metrics)));
     const header = ['strategy', 'stage', 'epoch', 'step', 'loss', ...Array.from({ length: groups }, (_, i) => `lr_group_${i}`), 'epoch_loss', 'val_loss', ...metricKeys.map((k) => `val_${k}`)];
     const lines = [header.join(',')];
+    const layout = `${groups} ${metricKeys.length}`;
+    if (layout !== this.linesLayout) {
+      this.stepLines.clear();
+      this.linesLayout = layout;
+    }
+    for (const log of logs) {
+      let made = this.stepLines.get(log.strategy);
+      if (!made) this.stepLines.set(log.strategy, (made = { records: [], lines: [] }));
+      const { records, lines: madeLines } = made;
+      for (let i = 0; i < log.steps.length; i++) {
+        const s = log.steps[i];
+        if (records[i] !== s) {
+          records[i] = s;
+          madeLines[i] = csvLine([log.strategy, s.stage, s.epoch, s.step, s.loss, ...Array.from({ length: groups }, (_, g) => s.lrs[g] ?? ''), '', '', ...metricKeys.map(() => '')]);
+        }
+      }
+      records.length = madeLines.length = log.steps.length;
+    }
     for (const log of logs) {
       const validation = new Map(log.validation.map((v) => [v.epoch, v]));
       const epochRow = (e: EpochRecord) => {
@@ -92,9 +117,10 @@ export class MetricsLog {
       };
       // Each epoch's row follows its last step's.
       let next = 0;
-      for (const s of log.steps) {
-        lines.push(csvLine([log.strategy, s.stage, s.epoch, s.step, s.loss, ...Array.from({ length: groups }, (_, i) => s.lrs[i] ?? ''), '', '', ...metricKeys.map(() => '')]));
-        for (; next < log.epochs.length && log.epochs[next].step <= s.step; next++) lines.push(csvLine(epochRow(log.epochs[next])));
+      const stepLines = this.stepLines.get(log.strategy)!.lines;
+      for (let i = 0; i < log.steps.length; i++) {
+        lines.push(stepLines[i]);
+        for (; next < log.epochs.length && log.epochs[next].step <= log.steps[i].step; next++) lines.push(csvLine(epochRow(log.epochs[next])));
       }
       for (; next < log.epochs.length; next++) lines.push(csvLine(epochRow(log.epochs[next])));
     }

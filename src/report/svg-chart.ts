@@ -29,11 +29,21 @@ const W = 640, H = 280, LEFT = 64, RIGHT = 16, TOP = 28, BOTTOM = 44;
 
 /** The chart as a <figure> holding its SVG; a chart with no finite point says so instead of drawing empty axes. */
 export function renderChart(chart: Chart): string {
-  const finite = chart.series.flatMap((s) => s.points.filter(([x, y]) => Number.isFinite(x) && Number.isFinite(y)));
+  // The finite points' extent in one pass: a long run's curves have thousands of points, and a run renders its report at every checkpoint.
+  let xLo = Infinity, xHi = -Infinity, yLo = Infinity, yHi = -Infinity;
+  for (const s of chart.series) {
+    for (const [x, y] of s.points) {
+      if (!Number.isFinite(x) || !Number.isFinite(y)) continue;
+      if (x < xLo) xLo = x;
+      if (x > xHi) xHi = x;
+      if (y < yLo) yLo = y;
+      if (y > yHi) yHi = y;
+    }
+  }
   const head = `<figure class="chart" id="${escapeHtml(chart.id)}"><figcaption>${escapeHtml(chart.title)}</figcaption>`;
-  if (finite.length === 0) return `${head}<p class="empty">no values recorded</p></figure>`;
-  const xs = ticks(...extent(finite.map((p) => p[0])), 8);
-  const ys = ticks(...extent(finite.map((p) => p[1])), 6);
+  if (xLo === Infinity) return `${head}<p class="empty">no values recorded</p></figure>`;
+  const xs = ticks(xLo, xHi, 8);
+  const ys = ticks(yLo, yHi, 6);
   const sx = (x: number) => LEFT + ((x - xs.lo) / (xs.hi - xs.lo)) * (W - LEFT - RIGHT);
   const sy = (y: number) => TOP + (1 - (y - ys.lo) / (ys.hi - ys.lo)) * (H - TOP - BOTTOM);
   const parts: string[] = [];
@@ -86,12 +96,21 @@ export function thin(points: [number, number][], max: number): [number, number][
   const size = Math.ceil(points.length / (max / 2));
   const kept: [number, number][] = [];
   for (let start = 0; start < points.length; start += size) {
-    const bucket = points.slice(start, start + size);
-    const finite = bucket.filter(([, y]) => Number.isFinite(y));
-    if (finite.length < bucket.length) kept.push(...bucket.filter(([, y]) => !Number.isFinite(y)));
-    if (finite.length === 0) continue;
-    const low = finite.reduce((a, b) => (b[1] < a[1] ? b : a)), high = finite.reduce((a, b) => (b[1] > a[1] ? b : a));
-    kept.push(...(low === high ? [low] : low[0] < high[0] ? [low, high] : [high, low]));
+    const end = Math.min(start + size, points.length);
+    // The first lowest and the first highest finite point of the bucket; its non-finite ones kept as they are.
+    let low = -1, high = -1;
+    for (let i = start; i < end; i++) {
+      const y = points[i][1];
+      if (!Number.isFinite(y)) kept.push(points[i]);
+      else {
+        if (low < 0 || y < points[low][1]) low = i;
+        if (high < 0 || y > points[high][1]) high = i;
+      }
+    }
+    if (low < 0) continue;
+    if (low === high) kept.push(points[low]);
+    else if (points[low][0] < points[high][0]) kept.push(points[low], points[high]);
+    else kept.push(points[high], points[low]);
   }
   return kept.sort((a, b) => a[0] - b[0]);
 }

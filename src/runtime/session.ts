@@ -94,23 +94,25 @@ export interface StepSession {
 }
 
 /**
- * `outputs` limits what each run returns (default: every graph output).
+ * `outputs` limits what each run returns (default: every graph output); `into` names outputs to be written
+ * into the given tensors rather than into new ones.
  *
  * The training loop makes thousands of tiny runs, and InferenceSession.run costs ~20 µs a call in its
  * setImmediate hop and wrapping, as much as a small model's whole forward pass. onnxruntime-node's native
  * binding runs synchronously; we call it directly when it is there, and fall back to the public API if a
  * future onnxruntime-node moves it.
  */
-export async function createStepSession(model: ModelProto, options: SessionOptions = {}, outputs?: string[]): Promise<StepSession> {
+export async function createStepSession(model: ModelProto, options: SessionOptions = {}, outputs?: string[], into?: Results): Promise<StepSession> {
   const settings = sessionOptions(options);
   const bytes = encodeModel(model);
   const binding = nativeBinding();
   if (!binding) {
     const session = await createSession(bytes, options);
     const names = outputs ?? session.outputNames;
-    return { synchronous: false, run: (feeds) => session.run(feeds, names), release: () => session.release() };
+    const fetches = into ? Object.fromEntries(names.map((name) => [name, into[name] ?? null])) : names;
+    return { synchronous: false, run: (feeds) => session.run(feeds, fetches as never), release: () => session.release() };
   }
-  return sessions.take(bytes, settings, outputs, () => {
+  return sessions.take(bytes, settings, outputs, into, () => {
     const native = new binding.InferenceSession();
     try {
       native.loadModel(bytes.buffer as ArrayBuffer, bytes.byteOffset, bytes.byteLength, settings);
@@ -119,7 +121,7 @@ export async function createStepSession(model: ModelProto, options: SessionOptio
     }
     // Only the outputs asked for: each fetched one costs a copy into a new JavaScript tensor.
     const fetches = Object.fromEntries((outputs ?? native.outputMetadata.map((m) => m.name)).map((name) => [name, null]));
-    return { run: (feeds: Feeds) => native.run(feeds, fetches, {}) as Results, dispose: () => native.dispose() };
+    return { fetches, run: (feeds: Feeds, own?: Record<string, ort.Tensor | null>) => native.run(feeds, own ?? fetches, {}) as Results, dispose: () => native.dispose() };
   });
 }
 
@@ -133,17 +135,23 @@ const SHARED_SESSION_MAX_BYTES = 4 * 2 ** 20;
 const IDLE_SESSIONS = 16;
 
 interface LoadedSession {
-  run(feeds: Feeds): Results;
+  /** What a run fetches: each output asked for, null (a new tensor each run). */
+  fetches: Record<string, null>;
+  /** `own`: the fetches of one holder of the session, some of them tensors to write into. */
+  run(feeds: Feeds, own?: Record<string, ort.Tensor | null>): Results;
   dispose(): void;
 }
 
 const sessions = new (class SessionCache {
   private readonly entries = new Map<string, { session: LoadedSession; users: number }>();
 
-  take(bytes: Uint8Array, settings: object, outputs: string[] | undefined, load: () => LoadedSession): StepSession {
+  take(bytes: Uint8Array, settings: object, outputs: string[] | undefined, into: Results | undefined, load: () => LoadedSession): StepSession {
+    // Outputs written into the holder's own tensors (preallocated, e.g. in the Adam kernel's memory): this holder's fetches.
+    const own = (session: LoadedSession) => (into ? { ...session.fetches, ...into } : undefined);
     if (bytes.length > SHARED_SESSION_MAX_BYTES) {
       const session = load();
-      return { synchronous: true, run: (feeds) => session.run(feeds), release: async () => session.dispose() };
+      const fetches = own(session);
+      return { synchronous: true, run: (feeds) => session.run(feeds, fetches), release: async () => session.dispose() };
     }
     const key = `${createHash('sha256').update(bytes).digest('hex')} ${JSON.stringify(settings)} ${JSON.stringify(outputs ?? null)}`;
     let entry = this.entries.get(key);
@@ -155,10 +163,11 @@ const sessions = new (class SessionCache {
     this.entries.set(key, entry);
     entry.users++;
     const held = entry;
+    const fetches = own(held.session);
     let released = false;
     return {
       synchronous: true,
-      run: (feeds) => held.session.run(feeds),
+      run: (feeds) => held.session.run(feeds, fetches),
       release: async () => {
         if (released) return;
         released = true;
@@ -180,7 +189,7 @@ const sessions = new (class SessionCache {
 interface NativeSession {
   loadModel(buffer: ArrayBuffer, byteOffset: number, byteLength: number, options: object): void;
   readonly outputMetadata: { name: string }[];
-  run(feeds: Feeds, fetches: Record<string, null>, options: object): unknown;
+  run(feeds: Feeds, fetches: Record<string, ort.Tensor | null>, options: object): unknown;
   dispose(): void;
 }
 

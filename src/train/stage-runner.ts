@@ -59,8 +59,12 @@ export class StageRunner {
     /** Gradients fetched as scattered rows (embedding tables): see row-gradients.ts. */
     private readonly rows: RowGradient[],
     private readonly recipe: { schedule?: StageSchedule; clipNorm?: number; accumulate: number },
+    /** The kernel whose memory the session writes the dense gradients into, where it does. */
+    private readonly places?: AdamKernel,
   ) {
     this.dense = fetchedWhole(artifacts.trainable, rows);
+    const views = places?.gradients;
+    if (views) for (const p of this.dense) this.grads.set(p.name, views.get(p.name)!);
     if (artifacts.flatGradients) {
       this.flatGradients = new Float32Array(artifacts.trainable.reduce((n, p) => n + p.size, 0));
       for (const p of artifacts.trainable) this.grads.set(p.name, this.flatGradients.subarray(p.offset, p.offset + p.size));
@@ -78,8 +82,12 @@ export class StageRunner {
     const { model: train, rows } = artifacts.flatGradients ? { model: artifacts.train, rows: [] } : withRowGradients(artifacts.train, artifacts.trainable);
     const gradients = artifacts.flatGradients ? [GRADIENTS] : [...fetchedWhole(artifacts.trainable, rows).map((p) => p.gradient), ...rows.flatMap((r) => [r.indices, r.updates])];
     const statistics = artifacts.batchStatistics.flatMap((s) => [s.mean, s.variance]);
-    const session = await createStepSession(train, config, [LOSS, ...gradients, ...statistics]);
     const kernel = updateKernel(optimizer, artifacts, config);
+    // A large model's gradients are written straight into their places in the Adam kernel's memory: no new
+    // arrays each step, and no copy before the update.
+    const places = kernel instanceof AdamKernel && !artifacts.flatGradients ? kernel : undefined;
+    const into = places && Object.fromEntries(fetchedWhole(artifacts.trainable, rows).map((p) => [p.gradient, new ort.Tensor('float32', places.gradients.get(p.name)!, p.dims)]));
+    const session = await createStepSession(train, config, [LOSS, ...gradients, ...statistics], into);
     const batches = new BatchBuffers(examples, artifacts.inputs, artifacts.labelShape, artifacts.labelType);
     optimizer.kernel = kernel;
     const updates = stageUpdates(stage, Math.ceil(data.count / config.batchSize));
@@ -87,7 +95,7 @@ export class StageRunner {
     const schedule = stage.schedule && stage.schedule.kind !== 'constant'
       ? new StageSchedule(checkSchedule(stage.schedule, `stage '${stage.name}' schedule`, updates), optimizer.groups, updates) : undefined;
     return new StageRunner(artifacts, session, optimizer, parameters, parameterFeeds(artifacts, parameters), batches, dropoutRng, buffers, rows,
-      { schedule, clipNorm: stage.clipNorm, accumulate: accumulationOf(stage) });
+      { schedule, clipNorm: stage.clipNorm, accumulate: accumulationOf(stage) }, places);
   }
 
   /** The unfinished accumulation group's gradient sums (a copy), if batches of one have run. */
@@ -138,10 +146,13 @@ export class StageRunner {
       this.flatGradients.set(out[GRADIENTS].data as Float32Array);
       finite &&= allFinite(this.flatGradients);
     } else {
-      for (const p of this.dense) {
-        const g = out[p.gradient].data as Float32Array;
-        this.grads.set(p.name, g);
-        finite &&= allFinite(g);
+      if (this.places) for (const p of this.dense) finite &&= this.places.gradientFinite(p.name);
+      else {
+        for (const p of this.dense) {
+          const g = out[p.gradient].data as Float32Array;
+          this.grads.set(p.name, g);
+          finite &&= allFinite(g);
+        }
       }
       for (const row of this.rows) {
         finite = scatterRows(row, out[row.indices].data as BigInt64Array, out[row.indices].dims, out[row.updates].data as Float32Array) && finite;
