@@ -32,7 +32,18 @@ export function foldStaticShapes(graph: GraphProto, opset: number): void {
     // A new node: the train and eval graphs share their forward nodes.
     return onnx.NodeProto.create({ ...node, input: [node.input[0], name] } as never) as unknown as NodeProto;
   });
-  if (folded > 0) graph.node = withoutUnread(graph);
+  if (folded === 0) return;
+  const readBefore = namesRead(graph.node, graph);
+  graph.node = withoutUnread(graph);
+  // Constants only the dropped nodes read go too (ONNX Runtime warns of unused initializers).
+  const readAfter = namesRead(graph.node, graph);
+  graph.initializer = graph.initializer.filter((t) => !readBefore.has(t.name) || readAfter.has(t.name));
+}
+
+function namesRead(nodes: NodeProto[], graph: GraphProto): Set<string> {
+  const read = new Set(graph.output.map((o) => o.name));
+  for (const node of nodes) readNames(node, read);
+  return read;
 }
 
 /**
@@ -50,8 +61,7 @@ function constantShape(symbols: (number | string | null)[] | undefined): number[
 function withoutUnread(graph: GraphProto): NodeProto[] {
   let nodes = graph.node;
   for (;;) {
-    const read = new Set(graph.output.map((o) => o.name));
-    for (const node of nodes) readNames(node, read);
+    const read = namesRead(nodes, graph);
     const kept = nodes.filter((n) => n.output.some((o) => o && read.has(o)));
     if (kept.length === nodes.length) return nodes;
     nodes = kept;
