@@ -2,10 +2,9 @@
 // line naming the file and the field's path, `plan.yaml: stages[1].groups[0].lr: must be a positive number,
 // got -0.1`. What needs the model (globs that match, groups that overlap) is check-plan.ts's.
 import { basename, extname } from 'node:path';
-import type { Document } from 'yaml';
 import { UserError, clip } from '../errors.js';
 import { readTextFile } from '../runtime/files.js';
-import { requirePackage } from '../require.js';
+import { parseDocument } from './document.js';
 import { PLAN_NAME, type Plan, type Stage } from '../train/strategies.js';
 import type { GroupSpec } from '../optim/groups.js';
 import type { ScheduleSpec } from '../optim/schedule-spec.js';
@@ -26,22 +25,6 @@ export function readPlanFile(path: string): Plan {
 /** A plan from YAML (or JSON, which YAML 1.2 reads too) text; `source` names it in errors. */
 export function parsePlan(text: string, source: string, defaultName?: string): Plan {
   return readPlan(parseDocument(text, source), source, defaultName);
-}
-
-function parseDocument(text: string, source: string): unknown {
-  if (/\.json$/i.test(source)) {
-    try {
-      return JSON.parse(text);
-    } catch (e) {
-      throw new UserError(`${source}: not valid JSON (${(e as Error).message})`);
-    }
-  }
-  // yaml (eemeli/yaml) is loaded when a plan is read, not at every start of the command.
-  const yaml: typeof import('yaml') = requirePackage('yaml');
-  const doc: Document = yaml.parseDocument(text, { prettyErrors: true, uniqueKeys: true });
-  const error = doc.errors[0];
-  if (error) throw new UserError(`${source}: not valid YAML: ${error.message.split('\n')[0].replace(/:$/, '')}`);
-  return doc.toJS({ maxAliasCount: 100 });
 }
 
 /** The plan in a parsed document; the paths in errors are the file's own (snake_case) names. */

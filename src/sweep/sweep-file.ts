@@ -10,7 +10,7 @@
 import { dirname, isAbsolute, resolve } from 'node:path';
 import { UserError } from '../errors.js';
 import { readTextFile } from '../runtime/files.js';
-import { requirePackage } from '../require.js';
+import { parseDocument } from '../plan/document.js';
 import { nearestName } from '../plan/near-miss.js';
 
 const MAX_SWEEP_BYTES = 1 << 20;
@@ -45,19 +45,6 @@ export function readSweepFile(path: string): SweepFile {
   return parseSweep(parseDocument(text, path), path);
 }
 
-export function parseDocument(text: string, source: string): unknown {
-  if (/\.json$/i.test(source)) {
-    try {
-      return JSON.parse(text);
-    } catch (e) {
-      throw new UserError(`${source}: not valid JSON (${(e as Error).message})`);
-    }
-  }
-  const yaml: typeof import('yaml') = requirePackage('yaml');
-  const doc = yaml.parseDocument(text, { prettyErrors: false });
-  if (doc.errors.length > 0) throw new UserError(`${source}: not valid YAML (${doc.errors[0].message.split('\n')[0]})`);
-  return doc.toJS();
-}
 
 const isRecord = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
 const isScalar = (v: unknown): v is Scalar => typeof v === 'string' || typeof v === 'boolean' || (typeof v === 'number' && Number.isFinite(v));
