@@ -23,7 +23,7 @@ export interface TargetRow {
   maxRssMb?: number;
 }
 
-export const COMPARE_ROW = 'onnx-finetune compare (whole process)';
+export const COMPARE_ROW = 'onnx-finetune compare --no-lora (whole process)';
 export const NOTEBOOK_ROW = 'seed notebook (whole Python process)';
 const MLP = (threads: number) => `MLP 784-1024-1024-10, full fine-tune, ${threads} thread${threads > 1 ? 's' : ''}`;
 

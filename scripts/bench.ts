@@ -518,7 +518,8 @@ function measureCompare(python: string | undefined): [Result, Result | undefined
   for (let r = 0; r < COMPARE_REPEATS; r++) {
     const out = mkdtempSync(join(tmpdir(), 'onnx-finetune-bench-'));
     const t0 = process.hrtime.bigint();
-    const child = spawnSync(process.execPath, ['--import', reportRss, cli, 'compare', '--out', out], { encoding: 'utf8' });
+    // --no-lora: the notebook's three strategies, the same work as the notebook's process.
+    const child = spawnSync(process.execPath, ['--import', reportRss, cli, 'compare', '--no-lora', '--out', out], { encoding: 'utf8' });
     samples.push(Number(process.hrtime.bigint() - t0) / 1e3);
     rmSync(out, { recursive: true, force: true });
     if (child.status !== 0) return [{ workload: COMPARE_ROW, error: child.stderr.trim().split('\n')[0] }, undefined];

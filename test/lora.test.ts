@@ -170,6 +170,17 @@ describe('lora: PEFT parity, export, the graph transform', function () {
     for (const file of ['lora.adapter/adapter_model.safetensors', 'lora.onnx']) expect(readFileSync(join(killed, file)).equals(readFileSync(join(whole, file))), file).to.equal(true);
   });
 
+  it('compare --no-lora runs the notebook\'s three strategies only; a LoRA option with it is refused', async () => {
+    const out = join(tmp, 'compare-no-lora');
+    const run = await cli(['compare', '--no-lora', '--json', '--out', out], tmp);
+    expect(run.code, run.stderr).to.equal(0);
+    expect(readdirSync(out).filter((f) => f.startsWith('lora'))).to.deep.equal([]);
+    expect(Object.keys(JSON.parse(run.stdout))).to.deep.equal(['linear_probe', 'partial_unfreeze', 'full_fine_tune']);
+    const both = await cli(['compare', '--no-lora', '--lora-rank', '4', '--out', join(tmp, 'no-lora-rank')], tmp);
+    expect(both.code).to.equal(1);
+    expect(both.stderr.trim()).to.equal("onnx-finetune: --lora-rank sets compare's LoRA row, which --no-lora leaves out: give one of them");
+  });
+
   it('compare on the built-in seed job adds a LoRA row (every backbone Linear) with trainable-parameter counts', async () => {
     const out = join(tmp, 'compare');
     const run = await cli(['compare', '--out', out], tmp);

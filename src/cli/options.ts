@@ -126,6 +126,8 @@ for (const [name, as] of Object.entries(COMPARE_LORA_NAMES)) {
   STRATEGY_OPTIONS.compare[as] = { ...option, describe: `lora: ${option.describe}` };
 }
 
+STRATEGY_OPTIONS.compare.lora = { type: 'boolean', default: true, describe: "add LoRA as a fourth row where the model has targets (--no-lora: the notebook's three strategies only)" } as Options;
+
 /** compare's prefix for each strategy's own options: --probe-lr, --partial-head-epochs, --full-epochs, ... */
 export const COMPARE_PREFIXES = { linear_probe: 'probe', partial_unfreeze: 'partial', full_fine_tune: 'full' } as const;
 for (const [key, prefix] of Object.entries(COMPARE_PREFIXES) as [keyof typeof COMPARE_PREFIXES, string][]) {

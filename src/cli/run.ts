@@ -90,10 +90,17 @@ export function plansFor(command: RunKey, argv: Argv): { plans: Plan[]; globs: R
           fullFineTune({ lr: full('lr'), epochs: full('epochs') }),
         ],
         globs: { head, unfreeze },
-        lora: readLoraOptions(argv, readNumber(argv, 'seed', COMMON_OPTIONS), (o) => COMPARE_LORA_NAMES[o] ?? o),
+        lora: argv.lora === false ? withoutLora(argv) : readLoraOptions(argv, readNumber(argv, 'seed', COMMON_OPTIONS), (o) => COMPARE_LORA_NAMES[o] ?? o),
       };
     }
   }
+}
+
+/** --no-lora: compare's LoRA options (other than their defaults) would set a row it leaves out. */
+function withoutLora(argv: Argv): undefined {
+  const given = Object.values(COMPARE_LORA_NAMES).find((name) => argv[name] !== undefined && argv[name] !== (STRATEGY_OPTIONS.compare[name] as { default?: unknown }).default);
+  if (given) throw new UserError(`--${given} sets compare's LoRA row, which --no-lora leaves out: give one of them`);
+  return undefined;
 }
 
 /**
