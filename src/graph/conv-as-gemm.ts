@@ -123,6 +123,19 @@ function namer(node: NodeProto, initializers: TensorProto[]) {
   return { tmp, ints };
 }
 
+/** [N, channels, positions] with the bias (if any) added per channel, reshaped to the Conv's output [N, channels, ...outs]. */
+function channelsFirstOutput(node: NodeProto, y: string, bias: string | undefined, [channels, ...outs]: number[], initializers: TensorProto[]): NodeProto[] {
+  const { tmp, ints } = namer(node, initializers);
+  const out: NodeProto[] = [];
+  if (bias) {
+    out.push(makeNode('Reshape', [bias, ints('bias_shape', [channels, 1])], [tmp('bias_column')], {}, tmp('bias_Reshape')));
+    out.push(makeNode('Add', [y, tmp('bias_column')], [tmp('Y_biased')], {}, tmp('bias_Add')));
+    y = tmp('Y_biased');
+  }
+  out.push(makeNode('Reshape', [y, ints('output_shape', [0, channels, ...outs])], [node.output[0]], {}, tmp('Y_Reshape')));
+  return out;
+}
+
 /**
  * A Conv over a small map as one Gemm over gathered columns (im2col): X channels-last and padded, its positions
  * flattened to [N, positions, C], and for each output position p and kernel tap t the padded position it reads
@@ -218,14 +231,7 @@ function depthwiseProducts(node: NodeProto, weight: number[], axes: AxisWindows[
     makeNode('MatMul', [tmp('A'), tmp('X_columns')], [tmp('Y_columns')], {}, tmp('MatMul')),
     makeNode('Transpose', [tmp('Y_columns')], [tmp('Y_positions')], { perm: [2, 0, 1] }, tmp('Y_Transpose')),
   ];
-  let y = tmp('Y_positions');
-  if (B) {
-    out.push(makeNode('Reshape', [B, ints('bias_shape', [C, 1])], [tmp('bias_column')], {}, tmp('bias_Reshape')));
-    out.push(makeNode('Add', [y, tmp('bias_column')], [tmp('Y_biased')], {}, tmp('bias_Add')));
-    y = tmp('Y_biased');
-  }
-  out.push(makeNode('Reshape', [y, ints('output_shape', [0, C, ...outs])], [node.output[0]], {}, tmp('Y_Reshape')));
-  return out;
+  return [...out, ...channelsFirstOutput(node, tmp('Y_positions'), B, [C, ...outs], initializers)];
 }
 
 /**
@@ -252,12 +258,5 @@ function oneHotColumns(node: NodeProto, weight: number[], axes: AxisWindows[], i
     makeNode('Reshape', [W, ints('weight_shape', [M, T])], [tmp('W_rows')], {}, tmp('W_Reshape')),
     makeNode('MatMul', [tmp('W_rows'), tmp('X_columns')], [tmp('Y_positions')], {}, tmp('MatMul')),
   ];
-  let y = tmp('Y_positions');
-  if (B) {
-    out.push(makeNode('Reshape', [B, ints('bias_shape', [M, 1])], [tmp('bias_column')], {}, tmp('bias_Reshape')));
-    out.push(makeNode('Add', [y, tmp('bias_column')], [tmp('Y_biased')], {}, tmp('bias_Add')));
-    y = tmp('Y_biased');
-  }
-  out.push(makeNode('Reshape', [y, ints('output_shape', [0, M, ...outs])], [node.output[0]], {}, tmp('Y_Reshape')));
-  return out;
+  return [...out, ...channelsFirstOutput(node, tmp('Y_positions'), B, [M, ...outs], initializers)];
 }
