@@ -71,13 +71,7 @@ export function buildResNet18(seed = 1): BenchModel {
     macs += size * size * cout * cin * k * k;
     return g.op(scope, 'Conv', [x, `${param}.weight`], { dilations: [1, 1], group: 1, kernel_shape: [k, k], pads: [pad, pad, pad, pad], strides: [stride, stride] });
   };
-  const bn = (scope: string, x: string, param: string, c: number) => {
-    g.float(`${param}.weight`, [c], () => 1);
-    g.float(`${param}.bias`, [c], () => 0);
-    g.float(`${param}.running_mean`, [c], () => 0);
-    g.float(`${param}.running_var`, [c], () => 1);
-    return g.op(scope, 'BatchNormalization', [x, ...['weight', 'bias', 'running_mean', 'running_var'].map((p) => `${param}.${p}`)], { epsilon: 1e-5, momentum: 0.9, training_mode: 0 });
-  };
+  const bn = (scope: string, x: string, param: string, c: number) => batchNorm(g, scope, x, param, c);
 
   let x = conv('/conv1', RESNET18.input, 'conv1', RESNET18.channels, 64, 7, 2);
   const firstLayerMacs = macs;
@@ -145,13 +139,7 @@ export function buildEfficientNetB0(seed = 1): BenchModel {
     return g.op(scope, 'Conv', [x, `${param}.weight`, ...(bias ? [`${param}.bias`] : [])],
       { dilations: [1, 1], group: groups, kernel_shape: [k, k], pads: [pad, pad, pad, pad], strides: [stride, stride] });
   };
-  const bn = (scope: string, x: string, param: string, c: number) => {
-    g.float(`${param}.weight`, [c], () => 1);
-    g.float(`${param}.bias`, [c], () => 0);
-    g.float(`${param}.running_mean`, [c], () => 0);
-    g.float(`${param}.running_var`, [c], () => 1);
-    return g.op(scope, 'BatchNormalization', [x, ...['weight', 'bias', 'running_mean', 'running_var'].map((p) => `${param}.${p}`)], { epsilon: 1e-5, momentum: 0.9, training_mode: 0 });
-  };
+  const bn = (scope: string, x: string, param: string, c: number) => batchNorm(g, scope, x, param, c);
   const silu = (scope: string, x: string) => g.op(scope, 'Mul', [x, g.op(scope, 'Sigmoid', [x])]);
   // Conv, BN and SiLU (or no activation) under features.<path>.{0,1}.
   const convBnAct = (path: string, x: string, cin: number, cout: number, k: number, stride: number, groups = 1, act = true) => {
@@ -288,6 +276,15 @@ export function buildBert(config: BertConfig = BERT_TINY, seed = 1): BenchModel 
     [makeValueInfo('input_ids', DataType.INT64, tokens), makeValueInfo('attention_mask', DataType.INT64, tokens)],
     [makeValueInfo('logits', DataType.FLOAT, ['batch', classes])], g.initializers);
   return { model: makeModel(graph), forwardMacs: macs, firstLayerMacs: 0 };
+}
+
+/** A BatchNormalization as torchvision initializes it (scale 1, shift 0, running mean 0, variance 1), in inference form. */
+function batchNorm(g: Graph, scope: string, x: string, param: string, c: number): string {
+  g.float(`${param}.weight`, [c], () => 1);
+  g.float(`${param}.bias`, [c], () => 0);
+  g.float(`${param}.running_mean`, [c], () => 0);
+  g.float(`${param}.running_var`, [c], () => 1);
+  return g.op(scope, 'BatchNormalization', [x, ...['weight', 'bias', 'running_mean', 'running_var'].map((p) => `${param}.${p}`)], { epsilon: 1e-5, momentum: 0.9, training_mode: 0 });
 }
 
 function gemm(g: Graph, scope: string, x: string, param: string, inFeatures: number, outFeatures: number, std: number): string {
