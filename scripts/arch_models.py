@@ -172,8 +172,8 @@ def build(fixture):
     return constructor().eval()
 
 
-def read_images_csv(path):
-    """(x float32 [N,3,32,32], y int64 [N]) parsed from the CSV's exact strings."""
+def read_label_csv(path):
+    """(x float32 [N, features], y int64 [N]) from a CSV with a `y` column, parsed from its exact strings."""
     import numpy as np
     with open(path) as f:
         header = f.readline().strip().split(',')
@@ -181,6 +181,12 @@ def read_images_csv(path):
     label = header.index('y')
     x = np.array([[np.float32(v) for i, v in enumerate(r) if i != label] for r in rows], dtype=np.float32)
     y = np.array([int(r[label]) for r in rows], dtype=np.int64)
+    return x, y
+
+
+def read_images_csv(path):
+    """(x float32 [N,3,32,32], y int64 [N]) parsed from the CSV's exact strings."""
+    x, y = read_label_csv(path)
     return torch.from_numpy(x.reshape(-1, *IMAGE_SHAPE)), torch.from_numpy(y)
 
 

@@ -44,12 +44,7 @@ class SeedMLP(nn.Module):
 
 
 def read_seed_csv(path):
-    with open(path) as f:
-        header = f.readline().strip().split(',')
-        rows = [line.strip().split(',') for line in f if line.strip()]
-    label = header.index('y')
-    x = np.array([[np.float32(v) for i, v in enumerate(r) if i != label] for r in rows], dtype=np.float32)
-    y = np.array([int(r[label]) for r in rows], dtype=np.int64)
+    x, y = arch_models.read_label_csv(path)
     return (torch.from_numpy(x),), torch.from_numpy(y)
 
 
