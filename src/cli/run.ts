@@ -242,12 +242,14 @@ export async function runCommand(command: RunKey, argv: Argv, io: CommandIo): Pr
   const plans = givenPlans.map((plan) => withRecipe(plan, parametersInGraphOrder(loaded.model), recipe));
   checkPlans(plans, globs, loaded, planFile);
   const lora = command === 'run' ? undefined : loraFor(command, loraOptions, loaded.model);
-  // Each plan's model: the one its strategy starts from (the built-in job draws a head for each), or LoRA's with its adapters.
-  const models = plans.map((plan) => strategyStart(loaded, plan).model);
+  // Where each plan starts: the model its strategy starts from (the built-in job draws a head for each) or LoRA's
+  // with its adapters, and the words PyTorch's generator drew before it.
+  const starts = plans.map((plan) => strategyStart(loaded, plan));
   if (lora) {
     plans.push(withRecipe(lora.plan, parametersInGraphOrder(lora.model), recipe));
-    models.push(lora.model);
+    starts.push({ ...strategyStart(loaded, lora.plan), model: lora.model });
   }
+  const models = starts.map((s) => s.model);
   const config: TrainConfig = {
     ...DEFAULT_TRAIN_CONFIG, ...settings, threads: threads ?? defaultThreads(parameterCount(loaded.summary.parameters)),
     loss: withLabelSmoothing(chooseLoss(readLoss(argv), loaded.logitCount), labelSmoothing), onNonFinite: readOnNonFinite(argv), snapshotEvery: checkpointEvery, rng: loaded.rng,
@@ -262,7 +264,7 @@ export async function runCommand(command: RunKey, argv: Argv, io: CommandIo): Pr
   // A resume validates on the same data: the validation set is one of the run's settings.
   const runs = plans.map((plan, i) => {
     const identity = runIdentity(plan, config, inputs, models[i]);
-    return { plan, model: models[i], identity: validation ? { ...identity, settings: { ...identity.settings, validation } } : identity };
+    return { plan, ...starts[i], identity: validation ? { ...identity, settings: { ...identity.settings, validation } } : identity };
   });
 
   for (const warning of [exporterNamesWarning(inputs.model, inputs.sources.model), probabilityOutputWarning(inputs.model, inputs.sources.model)]) {
@@ -275,7 +277,7 @@ export async function runCommand(command: RunKey, argv: Argv, io: CommandIo): Pr
   try {
     const target: OutputFolder = { dir: claimed.dir, given: folder.given };
     const { checkpoints, resumes } = openRunFolder(target, runs, resumeDir, overwrite);
-    resumes.forEach((snapshot, i) => snapshot && checkResume(models[i], plans[i], inputs.data, { ...config, rngStart: strategyStart(inputs, plans[i]).rngStart }, snapshot));
+    resumes.forEach((snapshot, i) => snapshot && checkResume(models[i], plans[i], inputs.data, { ...config, rngStart: starts[i].rngStart }, snapshot));
     const report = RunReportFiles.open(claimed.dir, reportInfo(plans, models, config, inputs, commandLine('--out', claimed.dir)), resumes, (m) => process.stderr.write(`warning: ${m}\n`));
     results = await trainRuns(runs, resumes, inputs, config, { dir: claimed.dir, checkpoints, lock: claimed.lock, keep, progress: io.progress && !json, report });
     for (const r of results) checkSkipped(r, common('max-skipped'));

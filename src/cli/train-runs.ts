@@ -15,15 +15,12 @@ import { selectionSettings } from './options.js';
 import type { RunReportFiles } from './report-files.js';
 
 /** Trains each plan in turn, checkpointing into `out.dir`; signals stop it after the current step. */
-export async function trainRuns(runs: { plan: Plan; identity: RunIdentity; model?: ModelProto }[], resumes: (RunSnapshot | undefined)[], inputs: Inputs, config: TrainConfig,
+export async function trainRuns(runs: { plan: Plan; identity: RunIdentity; model: ModelProto; rngStart: number }[], resumes: (RunSnapshot | undefined)[], inputs: Inputs, config: TrainConfig,
   out: { dir: string; checkpoints: RunCheckpoints; lock: RunLock; keep: number; progress: boolean; report?: RunReportFiles }): Promise<TrainResult[]> {
   const stop = stopOnSignals();
   const results: TrainResult[] = [];
   try {
-    for (const [i, { plan, identity, model: own }] of runs.entries()) {
-      // A run may train its own model (LoRA's, with adapters); the others train the model their strategy starts from.
-      const start = strategyStart(inputs, plan);
-      const model = own ?? start.model;
+    for (const [i, { plan, identity, model, rngStart }] of runs.entries()) {
       const bar = progressBar(out.progress, plan, Math.ceil(inputs.data.train.count / config.batchSize));
       const last = () => out.checkpoints.newestWritten(plan.strategy);
       // A second signal exits at once (files are written whole), but not with a hidden cursor or a stale lock.
@@ -44,7 +41,7 @@ export async function trainRuns(runs: { plan: Plan; identity: RunIdentity; model
       try {
         // The kill-and-resume tests kill the process after a step, once the checkpoints asked for are on disk.
         const onStep = (step: number) => fault('after-step', step) && (out.checkpoints.settleSync(), killNow());
-        const result = await train(model, plan, inputs.data, { ...config, rngStart: start.rngStart, resume: resumes[i], onSnapshot, onStep, signal: stop.signal, onProgress: bar.onProgress, onValidation: bar.onValidation, onEvent: out.report?.onEvent });
+        const result = await train(model, plan, inputs.data, { ...config, rngStart, resume: resumes[i], onSnapshot, onStep, signal: stop.signal, onProgress: bar.onProgress, onValidation: bar.onValidation, onEvent: out.report?.onEvent });
         await out.checkpoints.settle();
         results.push(result);
       } catch (thrown) {
